@@ -1,0 +1,39 @@
+"""tb_layerprof: which Keras layer makes training slow, from real TensorFlow profiles.
+
+Public API: `LayerProfiler` (Keras callback), `load_reports` (read reports back, no
+TensorFlow needed). Importing this package does not import TensorFlow.
+"""
+
+import os as _os
+
+# TensorFlow's default CPU allocator emits no MemoryAllocation profiler events; its BFC
+# allocator does. It is chosen once, when TensorFlow creates its first CPU device, so we
+# ask for it at import time. Results are unchanged (only the allocator strategy differs).
+# Opt out with TB_LAYERPROF_CPU_BFC=0 (memory columns then read "unavailable").
+if _os.environ.get("TB_LAYERPROF_CPU_BFC", "1") != "0":
+    _os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
+
+from tb_layerprof.report import Hint, LayerStats, RunReport, WindowReport  # noqa: E402
+from tb_layerprof.summary import PLUGIN_NAME, load_reports  # noqa: E402
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "LayerProfiler",
+    "load_reports",
+    "PLUGIN_NAME",
+    "Hint",
+    "LayerStats",
+    "RunReport",
+    "WindowReport",
+]
+
+
+def __getattr__(name):
+    # LayerProfiler needs TensorFlow; load it only when asked for, so the TensorBoard
+    # plugin and the CLI's reading path stay TensorFlow-free.
+    if name == "LayerProfiler":
+        from tb_layerprof.callback import LayerProfiler
+
+        return LayerProfiler
+    raise AttributeError(f"module 'tb_layerprof' has no attribute {name!r}")
