@@ -1,0 +1,810 @@
+"""`tb-layerprof`: read tb_layerprof reports from a log directory, in the terminal.
+
+One small class per subcommand; its docstring is its help. The reading path imports no
+TensorFlow (only `tb_layerprof.summary`/`report`), so it starts in well under a second.
+
+    tb-layerprof report LOGDIR [--run RUN] [--format table|json|csv]
+                               [--window latest|all|STEP] [--top N]
+    tb-layerprof export LOGDIR --out FILE.json [--run RUN] [--window ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import codecs
+import csv
+import json
+import os
+import sys
+import textwrap
+from typing import Dict, List, Optional, Sequence, TextIO, Tuple
+
+from tb_layerprof.report import (
+    OTHER_KEYS,
+    LayerStats,
+    RunReport,
+    WindowReport,
+    reports_to_json,
+)
+from tb_layerprof.summary import ReportReadError, load_reports
+
+PROG = "tb-layerprof"
+DEFAULT_TABLE_TOP = 30
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+class CommandError(Exception):
+    """A user-facing failure: printed as one line on stderr, exit code 1."""
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def safe_text(text: object) -> str:
+    """`text` with every control/format character shown as an escape (e.g. `\\x1b`, `\\n`).
+
+    Layer names come from user code and event files we did not write; printing them raw
+    could move the cursor, recolour or clear the terminal, or break the table's lines.
+    """
+    s = str(text)
+    if s.isprintable():
+        return s
+    out = []
+    for ch in s:
+        if ch.isprintable():
+            out.append(ch)
+        else:
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+    return "".join(out)
+
+
+class Units:
+    """Human units for times (given in µs) and byte counts."""
+
+    def __init__(self, micro: str = "µs"):
+        self.micro = micro
+
+    @classmethod
+    def for_stream(cls, stream: TextIO) -> "Units":
+        encoding = getattr(stream, "encoding", None) or "utf-8"
+        try:
+            "µ".encode(codecs.lookup(encoding).name)
+        except (LookupError, UnicodeEncodeError):
+            return cls(micro="us")
+        return cls()
+
+    def time(self, us: float) -> str:
+        us = float(us)
+        if us != us:  # NaN
+            return "?"
+        a = abs(us)
+        if a == 0:
+            return "0"
+        if a < 10:
+            return f"{us:.1f} {self.micro}"
+        if a < 1000:
+            return f"{us:.0f} {self.micro}"
+        if a < 1_000_000:
+            return f"{us / 1000:.2f} ms"
+        return f"{us / 1_000_000:.2f} s"
+
+    @staticmethod
+    def size(n: float) -> str:
+        n = float(n)
+        if n != n:
+            return "?"
+        a = abs(n)
+        if a < 1024:
+            return f"{n:.0f} B"
+        for unit in ("KiB", "MiB", "GiB", "TiB"):
+            n /= 1024.0
+            a /= 1024.0
+            if a < 1024 or unit == "TiB":
+                return f"{n:.1f} {unit}"
+        return f"{n:.1f} TiB"  # pragma: no cover
+
+    @staticmethod
+    def percent(part: float, whole: float) -> str:
+        if not whole:
+            return "-"
+        return f"{100.0 * part / whole:.1f}%"
+
+
+def _num(value: object, default: float = 0.0) -> float:
+    """A report figure as a float; anything unusable (None, text) reads as `default`."""
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return default
+
+
+def layer_total(layer: LayerStats) -> float:
+    return _num(layer.forward_us) + _num(layer.backward_us)
+
+
+def layer_self_total(layer: LayerStats) -> float:
+    return _num(layer.self_forward_us) + _num(layer.self_backward_us)
+
+
+def window_op_time(window: WindowReport) -> float:
+    """All op time per step: the report's figure, or the sum it must equal (DESIGN 4)."""
+    if _num(window.op_time_us) > 0:
+        return _num(window.op_time_us)
+    return sum(layer_self_total(x) for x in window.layers) + sum(
+        _num(v) for v in (window.other or {}).values()
+    )
+
+
+def step_basis(window: WindowReport) -> float:
+    """What "% of step" divides by: the measured step time, else the op time."""
+    return _num(window.step_time_us) or window_op_time(window)
+
+
+def layer_tree(layers: Sequence[LayerStats]) -> List[Tuple[LayerStats, int]]:
+    """Layers in display order with their depth: parents before children, siblings by total
+    time (descending), ties by path. A parent missing from the report, or a parent cycle in
+    a damaged report, puts the layer at the top level."""
+    by_path = {x.path: x for x in layers}
+    children: Dict[Optional[str], List[LayerStats]] = {}
+    for layer in layers:
+        parent = layer.parent if layer.parent in by_path and layer.parent != layer.path else None
+        children.setdefault(parent, []).append(layer)
+
+    def key(x: LayerStats):
+        return (-layer_total(x), str(x.path))
+
+    out: List[Tuple[LayerStats, int]] = []
+    seen = set()
+
+    def visit(layer: LayerStats, depth: int) -> None:
+        if id(layer) in seen:
+            return
+        seen.add(id(layer))
+        out.append((layer, depth))
+        for child in sorted(children.get(layer.path, []), key=key):
+            visit(child, depth + 1)
+
+    for root in sorted(children.get(None, []), key=key):
+        visit(root, 0)
+    # Members of a parent cycle are reachable from no root: show them flat, not lose them.
+    for layer in sorted(layers, key=key):
+        if id(layer) not in seen:
+            visit(layer, 0)
+    return out
+
+
+def display_name(layer: LayerStats, depth: int) -> str:
+    """Nested layers show their path relative to the parent, indented by depth."""
+    path = str(layer.path)
+    parent = layer.parent
+    if depth and parent and path.startswith(str(parent) + "/"):
+        path = path[len(str(parent)) + 1 :]
+    return "  " * depth + safe_text(path)
+
+
+def hot_layers(window: WindowReport, limit: int = 5) -> List[LayerStats]:
+    """Layers worth reading about first: with a diagnosis, or ≥10% of the op time on their
+    own; ranked by their own (self) time."""
+    op = window_op_time(window)
+    picked = [
+        x
+        for x in window.layers
+        if x.hints or (op > 0 and layer_self_total(x) >= 0.10 * op)
+    ]
+    picked.sort(key=lambda x: (-layer_self_total(x), str(x.path)))
+    return picked[:limit]
+
+
+def format_evidence(evidence: Dict[str, object], units: Units, limit: int = 5) -> str:
+    parts = []
+    for k, v in list(evidence.items())[:limit]:
+        if isinstance(v, float):
+            if k.endswith("_us"):
+                v = units.time(v)
+            elif k.endswith("_bytes"):
+                v = units.size(v)
+            else:
+                v = f"{v:.3g}"
+        elif isinstance(v, int) and not isinstance(v, bool) and k.endswith("_bytes"):
+            v = units.size(v)
+        elif isinstance(v, (list, dict)):
+            v = json.dumps(v, ensure_ascii=True)
+            if len(v) > 60:
+                v = v[:57] + "..."
+        parts.append(f"{safe_text(k)}={safe_text(v)}")
+    if len(evidence) > limit:
+        parts.append(f"(+{len(evidence) - limit} more)")
+    return ", ".join(parts)
+
+
+def select_windows(run: RunReport, which: str) -> List[WindowReport]:
+    """`latest`: the windows of the highest step (one per host); `all`; or a step number."""
+    if not run.windows:
+        return []
+    if which == "all":
+        return list(run.windows)
+    if which == "latest":
+        last = max(w.step for w in run.windows)
+        return [w for w in run.windows if w.step == last]
+    step = int(which)
+    return [w for w in run.windows if w.step == step]
+
+
+# --------------------------------------------------------------------------- renderers
+
+TABLE_COLUMNS = (
+    # title, align
+    ("layer", "<"),
+    ("forward", ">"),
+    ("gradient", ">"),
+    ("total", ">"),
+    ("% step", ">"),
+    ("fwd alloc", ">"),
+    ("grad alloc", ">"),
+    ("peak live", ">"),
+    ("params", ">"),
+    ("calls", ">"),
+    ("ops/call", ">"),
+    ("*", "<"),
+    ("hints", "<"),
+)
+MAX_NAME_WIDTH = 48
+
+
+def _clip(text: str, width: int) -> str:
+    if len(text) <= width:
+        return text
+    indent = len(text) - len(text.lstrip(" "))
+    return text[:indent] + "…" + text[len(text) - (width - indent - 1) :]
+
+
+def render_window_table(
+    run_name: str, window: WindowReport, units: Units, top: Optional[int] = DEFAULT_TABLE_TOP
+) -> str:
+    """One window as text: header, hot layers with diagnoses, the layer table, the rest."""
+    lines: List[str] = []
+    last_step = window.step + max(int(_num(window.steps, 1)), 1) - 1
+    steps = f"{window.step}" if last_step == window.step else f"{window.step}-{last_step}"
+    op_time = window_op_time(window)
+    basis = step_basis(window)
+    head = (
+        f"Run {safe_text(run_name)} | steps {steps} ({window.steps} profiled)"
+        f" | host {safe_text(window.host) or '?'}"
+        f" | step time {units.time(_num(window.step_time_us))}"
+        f" | op time {units.time(op_time)}/step"
+    )
+    if window.mode and window.mode != "graph":
+        head += f" | {safe_text(window.mode)} mode"
+    lines.append(head)
+    lines.append("=" * min(len(head), 100))
+    for warning in window.warnings or []:
+        lines.append(f"warning: {safe_text(warning)}")
+    if not window.memory_available:
+        lines.append(
+            "note: no memory events in this profile (TF_CPU_ALLOCATOR_USE_BFC was off?);"
+            " memory columns read n/a"
+        )
+
+    # Hot layers first, with their diagnoses.
+    hot = hot_layers(window)
+    if hot:
+        lines.append("")
+        lines.append("Hot layers (by own time, sublayers excluded):")
+        for i, layer in enumerate(hot, 1):
+            own = layer_self_total(layer)
+            kind = safe_text(layer.class_name) or "?"
+            if layer.custom:
+                kind += ", custom"
+            lines.append(
+                f"  {i}. {safe_text(layer.path)} ({kind}): {units.time(own)}/step ="
+                f" {units.percent(own, basis)} of step"
+                f" (forward {units.time(_num(layer.self_forward_us))},"
+                f" gradient {units.time(_num(layer.self_backward_us))})"
+            )
+            for hint in layer.hints:
+                mark = "!" if hint.severity == "warning" else "i"
+                msg = f"{mark} [{safe_text(hint.code)}] {safe_text(hint.message)}"
+                lines.extend(
+                    textwrap.wrap(
+                        msg, width=100, initial_indent="     ", subsequent_indent="       "
+                    )
+                )
+                if hint.evidence:
+                    lines.append("       evidence: " + format_evidence(hint.evidence, units))
+    elif window.layers:
+        lines.append("")
+        lines.append("No hot layer: no diagnosis, and no layer takes 10% of the op time.")
+
+    # The layer table.
+    lines.append("")
+    tree = layer_tree(window.layers)
+    if not tree:
+        lines.append("(no layers in this window)")
+    else:
+        shown = tree
+        if top and len(tree) > top:
+            keep = {
+                id(x)
+                for x in sorted(window.layers, key=lambda x: (-layer_total(x), str(x.path)))[:top]
+            }
+            shown = [(x, d) for x, d in tree if id(x) in keep]
+        mem = bool(window.memory_available)
+        rows = []
+        for layer, depth in shown:
+            total = layer_total(layer)
+            rows.append(
+                [
+                    _clip(display_name(layer, depth), MAX_NAME_WIDTH),
+                    units.time(_num(layer.forward_us)),
+                    units.time(_num(layer.backward_us)),
+                    units.time(total),
+                    units.percent(total, basis),
+                    units.size(_num(layer.forward_alloc_bytes)) if mem else "n/a",
+                    units.size(_num(layer.backward_alloc_bytes)) if mem else "n/a",
+                    units.size(_num(layer.peak_live_bytes)) if mem else "n/a",
+                    units.size(_num(layer.param_bytes)),
+                    str(int(_num(layer.calls))),
+                    str(int(_num(layer.ops_per_call))),
+                    "*" if layer.custom else "",
+                    safe_text(",".join(h.code for h in layer.hints)),
+                ]
+            )
+        header = [title for title, _ in TABLE_COLUMNS]
+        widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
+
+        def fmt(cells: List[str]) -> str:
+            out = []
+            for cell, width, (_, align) in zip(cells, widths, TABLE_COLUMNS):
+                out.append(cell.ljust(width) if align == "<" else cell.rjust(width))
+            return "  ".join(out).rstrip()
+
+        lines.append(fmt(header))
+        lines.append(fmt(["-" * w for w in widths]))
+        lines.extend(fmt(r) for r in rows)
+        if len(shown) < len(tree):
+            lines.append(
+                f"... {len(tree) - len(shown)} more layers not shown (--top 0 shows all)"
+            )
+        lines.append(
+            "forward/gradient include sublayers; times per step; * = custom layer"
+        )
+
+    # Everything that is not a layer, and how much has an owner.
+    other = window.other or {}
+    parts = []
+    for key in OTHER_KEYS:
+        parts.append(f"{key[:-3]} {units.time(_num(other.get(key)))}")
+    for key in sorted(k for k in other if k not in OTHER_KEYS):
+        parts.append(f"{safe_text(key[:-3] if key.endswith('_us') else key)}"
+                     f" {units.time(_num(other.get(key)))}")
+    lines.append("")
+    lines.append("Outside layers (per step): " + ", ".join(parts))
+    if op_time > 0:
+        unattributed = _num(other.get("unattributed_us"))
+        in_layers = sum(layer_self_total(x) for x in window.layers)
+        lines.append(
+            f"Attributed: {units.percent(op_time - unattributed, op_time)} of op time"
+            f" ({units.time(op_time - unattributed)} of {units.time(op_time)}/step);"
+            f" in layers: {units.percent(in_layers, op_time)}"
+        )
+    else:
+        lines.append("Attributed: no op time recorded in this window")
+    return "\n".join(lines)
+
+
+def render_table(
+    runs: Sequence[RunReport],
+    which: str = "latest",
+    top: Optional[int] = DEFAULT_TABLE_TOP,
+    units: Optional[Units] = None,
+) -> str:
+    """All selected windows of all runs as terminal text."""
+    units = units or Units()
+    blocks = []
+    for run in runs:
+        for window in select_windows(run, which):
+            blocks.append(render_window_table(run.run, window, units, top))
+    return "\n\n\n".join(blocks) + "\n"
+
+
+CSV_FIELDS = (
+    "run",
+    "step",
+    "steps",
+    "host",
+    "step_time_us",
+    "path",
+    "parent",
+    "depth",
+    "class_name",
+    "custom",
+    "forward_us",
+    "backward_us",
+    "total_us",
+    "self_forward_us",
+    "self_backward_us",
+    "pct_of_step",
+    "forward_alloc_bytes",
+    "backward_alloc_bytes",
+    "peak_live_bytes",
+    "param_bytes",
+    "calls",
+    "ops_per_call",
+    "trace_count",
+    "hints",
+)
+
+
+def render_csv(
+    runs: Sequence[RunReport], which: str = "all", top: Optional[int] = None
+) -> str:
+    """One row per (run, window, layer), layers in table order, plain numbers."""
+    import io
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CSV_FIELDS)
+    for run in runs:
+        for window in select_windows(run, which):
+            basis = step_basis(window)
+            tree = layer_tree(window.layers)
+            if top:
+                keep = {
+                    id(x)
+                    for x in sorted(
+                        window.layers, key=lambda x: (-layer_total(x), str(x.path))
+                    )[:top]
+                }
+                tree = [(x, d) for x, d in tree if id(x) in keep]
+            for layer, depth in tree:
+                total = layer_total(layer)
+                writer.writerow(
+                    [
+                        run.run,
+                        window.step,
+                        window.steps,
+                        window.host,
+                        _num(window.step_time_us),
+                        layer.path,
+                        layer.parent or "",
+                        depth,
+                        layer.class_name,
+                        int(bool(layer.custom)),
+                        _num(layer.forward_us),
+                        _num(layer.backward_us),
+                        total,
+                        _num(layer.self_forward_us),
+                        _num(layer.self_backward_us),
+                        round(100.0 * total / basis, 3) if basis else "",
+                        int(_num(layer.forward_alloc_bytes)),
+                        int(_num(layer.backward_alloc_bytes)),
+                        int(_num(layer.peak_live_bytes)),
+                        int(_num(layer.param_bytes)),
+                        int(_num(layer.calls)),
+                        int(_num(layer.ops_per_call)),
+                        int(_num(layer.trace_count)),
+                        ";".join(h.code for h in layer.hints),
+                    ]
+                )
+    return buf.getvalue()
+
+
+def filter_windows(runs: Sequence[RunReport], which: str) -> List[RunReport]:
+    """Runs keeping only the selected windows; runs left with none are dropped."""
+    out = []
+    for run in runs:
+        windows = select_windows(run, which)
+        if windows:
+            out.append(RunReport(run=run.run, windows=windows))
+    return out
+
+
+def render_json(runs: Sequence[RunReport]) -> str:
+    """Exactly `reports_to_json(runs)` (DESIGN.md section 4)."""
+    return json.dumps(reports_to_json(list(runs)), indent=2) + "\n"
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _count_profiles(logdir: str) -> int:
+    count = 0
+    for _dirpath, _dirnames, filenames in os.walk(logdir):
+        count += sum(1 for f in filenames if f.endswith(".xplane.pb"))
+    return count
+
+
+def _has_event_files(logdir: str) -> bool:
+    for _dirpath, _dirnames, filenames in os.walk(logdir):
+        if any("tfevents" in f for f in filenames):
+            return True
+    return False
+
+
+def read_runs(
+    logdir: str, run: Optional[str], which: str, warn: TextIO
+) -> List[RunReport]:
+    """Runs with the selected windows, or CommandError with a message that says why not.
+
+    Unreadable files are reported on `warn` but do not hide the good runs beside them.
+    """
+    if not os.path.exists(logdir):
+        raise CommandError(f"log directory not found: {logdir}")
+    if not os.path.isdir(logdir):
+        raise CommandError(f"not a directory: {logdir}")
+    try:
+        runs, errors = load_reports(logdir)
+    except ReportReadError as e:
+        raise CommandError(str(e)) from None
+    except OSError as e:
+        raise CommandError(f"cannot read {logdir}: {e.strerror or e}") from None
+    for message in errors:
+        warn.write(f"{PROG}: warning: skipped unreadable file: {safe_text(message)}\n")
+
+    if not runs:
+        if errors:
+            raise CommandError(
+                f"no report could be read below {logdir}: {len(errors)} unreadable "
+                f"event file(s), see the warnings above"
+            )
+        profiles = _count_profiles(logdir)
+        if profiles:
+            why = (
+                f"found {profiles} raw profile(s) (.xplane.pb) but no report: the analysis "
+                "may have failed, see the training log for tb_layerprof messages"
+            )
+        elif _has_event_files(logdir):
+            why = (
+                "there are TensorBoard event files, but none holds a tb_layerprof report: "
+                "was LayerProfiler among the callbacks, and did training get past its "
+                "profile window (profile_batch, default steps 10-14)?"
+            )
+        else:
+            why = (
+                "LayerProfiler writes a report when its profile window ends (profile_batch, "
+                "default steps 10-14): train past it, and point LOGDIR at its log_dir"
+            )
+        raise CommandError(f"no tb_layerprof reports found below {logdir}; {why}")
+
+    if run is not None:
+        known = [r.run for r in runs]
+        runs = [r for r in runs if r.run == run]
+        if not runs:
+            raise CommandError(
+                f"unknown run {safe_text(run)!s}; runs with reports: "
+                + ", ".join(safe_text(k) for k in known)
+            )
+
+    selected = filter_windows(runs, which)
+    if not selected:
+        steps = sorted({w.step for r in runs for w in r.windows})
+        raise CommandError(
+            f"no window starts at step {which}; windows start at steps: "
+            + ", ".join(str(s) for s in steps)
+        )
+    return selected
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def _window_arg(value: str) -> str:
+    value = value.strip().lower()
+    if value in ("latest", "all"):
+        return value
+    try:
+        return str(int(value))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected 'latest', 'all' or a step number, got {value!r}"
+        ) from None
+
+
+def _top_arg(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError("must be 0 (all) or more")
+    return n
+
+
+def _add_source_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("logdir", metavar="LOGDIR", help="log directory (as for TensorBoard)")
+    parser.add_argument(
+        "--run", metavar="RUN", help="only this run (a directory below LOGDIR, e.g. train)"
+    )
+
+
+class ReportCommand:
+    """Show the per-layer report of every run below LOGDIR.
+
+    The table shows, for the latest profile window of each run: the hot layers with
+    their diagnoses, then every layer with forward and gradient time per step, memory,
+    parameters and op counts (nested layers indented), then the time spent outside any
+    layer. `--format json` prints the report document (all windows unless --window);
+    `--format csv` one row per run, window and layer.
+    """
+
+    name = "report"
+
+    def prepare_parser(self, parser: argparse.ArgumentParser) -> None:
+        _add_source_args(parser)
+        parser.add_argument(
+            "--format",
+            choices=("table", "json", "csv"),
+            default="table",
+            help="output format (default: table)",
+        )
+        parser.add_argument(
+            "--window",
+            type=_window_arg,
+            default=None,
+            metavar="latest|all|STEP",
+            help="which profile windows: the latest (table default), all (json/csv "
+            "default), or the one starting at STEP",
+        )
+        parser.add_argument(
+            "--top",
+            type=_top_arg,
+            default=None,
+            metavar="N",
+            help=f"show the N layers with most total time (table default "
+            f"{DEFAULT_TABLE_TOP}, csv default all; 0 = all; json always has all)",
+        )
+
+    def run(self, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+        which = args.window or ("latest" if args.format == "table" else "all")
+        runs = read_runs(args.logdir, args.run, which, err)
+        if args.format == "json":
+            out.write(render_json(runs))
+        elif args.format == "csv":
+            out.write(render_csv(runs, "all", args.top))
+        else:
+            top = DEFAULT_TABLE_TOP if args.top is None else args.top
+            out.write(render_table(runs, "all", top, Units.for_stream(out)))
+        return EXIT_OK
+
+
+class ExportCommand:
+    """Write the report document (the `report --format json` output) to a file.
+
+    All windows of all runs unless --run/--window narrow it down.
+    """
+
+    name = "export"
+
+    def prepare_parser(self, parser: argparse.ArgumentParser) -> None:
+        _add_source_args(parser)
+        parser.add_argument(
+            "--out", metavar="FILE.json", required=True, help="file to write ('-' = stdout)"
+        )
+        parser.add_argument(
+            "--window",
+            type=_window_arg,
+            default="all",
+            metavar="latest|all|STEP",
+            help="which profile windows (default: all)",
+        )
+
+    def run(self, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+        runs = read_runs(args.logdir, args.run, args.window, err)
+        text = render_json(runs)
+        if args.out == "-":
+            out.write(text)
+            return EXIT_OK
+        tmp = args.out + ".tmp"
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.replace(tmp, args.out)
+        except OSError as e:
+            raise CommandError(f"cannot write {args.out}: {e.strerror or e}") from None
+        n = sum(len(r.windows) for r in runs)
+        err.write(f"wrote {n} window(s) of {len(runs)} run(s) to {args.out}\n")
+        return EXIT_OK
+
+
+COMMANDS = (ReportCommand, ExportCommand)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors on the given stream instead of sys.stderr."""
+
+    err: TextIO = sys.stderr
+
+    def _print_message(self, message, file=None):  # noqa: D401 - argparse hook
+        if message:
+            (self.err if file is sys.stderr or file is None else file).write(message)
+
+    def exit(self, status=0, message=None):
+        if message:
+            self.err.write(message)
+        raise _ParserExit(status)
+
+
+class _ParserExit(Exception):
+    def __init__(self, status: int):
+        self.status = status
+
+
+def build_parser(out: TextIO, err: TextIO) -> argparse.ArgumentParser:
+    def make(**kwargs) -> _Parser:
+        p = _Parser(**kwargs)
+        p.err = err
+        return p
+
+    parser = make(
+        prog=PROG,
+        description="Per-layer time and memory of Keras models, from tb_layerprof reports.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for cls in COMMANDS:
+        command = cls()
+        doc = textwrap.dedent(cls.__doc__ or "").strip()
+        p = sub.add_parser(
+            command.name,
+            help=doc.splitlines()[0] if doc else None,
+            description=doc,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        p.err = err
+        command.prepare_parser(p)
+        p.set_defaults(command_obj=command)
+    return parser
+
+
+def main(
+    argv: Optional[Sequence[str]] = None,
+    out: Optional[TextIO] = None,
+    err: Optional[TextIO] = None,
+) -> int:
+    """Run the CLI; returns the exit code (never raises, never prints a traceback)."""
+    out = out if out is not None else sys.stdout
+    err = err if err is not None else sys.stderr
+    for stream in (out, err):
+        # A layer name the terminal's encoding cannot show must not crash the output.
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):
+                pass
+    parser = build_parser(out, err)
+    try:
+        args = parser.parse_args(list(argv) if argv is not None else None)
+        if not getattr(args, "command_obj", None):
+            parser.print_help(out)
+            return EXIT_USAGE
+        return args.command_obj.run(args, out, err)
+    except _ParserExit as e:
+        return e.status
+    except CommandError as e:
+        err.write(f"{PROG}: error: {e}\n")
+        return EXIT_ERROR
+    except BrokenPipeError:
+        # `tb-layerprof report ... | head`: the reader left; not an error of ours.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, out.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+        return EXIT_OK
+    except KeyboardInterrupt:
+        err.write(f"{PROG}: interrupted\n")
+        return 130
+    except Exception as e:  # last resort: one line, not a traceback
+        if os.environ.get("TB_LAYERPROF_DEBUG"):
+            raise
+        err.write(
+            f"{PROG}: internal error: {type(e).__name__}: {safe_text(e)} "
+            f"(set TB_LAYERPROF_DEBUG=1 to see the traceback)\n"
+        )
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
