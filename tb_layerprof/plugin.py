@@ -1,0 +1,497 @@
+"""The "Layer Profile" TensorBoard plugin: serves layerprof reports to the frontend.
+
+Every route under `/data/plugin/layerprof/` is a thin `*_route` (HTTP: parameters in,
+JSON out, errors as JSON 4xx) over an `*_impl` method (plain Python, tested without HTTP).
+Reports are read only through `context.data_provider`, so the plugin works with
+TensorBoard's fast data server and with `--load_fast=false` alike, and it never opens a
+file of the logdir itself. Nothing here imports TensorFlow. See docs/http_api.md.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+import sys
+import threading
+from array import array
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from werkzeug import wrappers
+
+from tensorboard import errors as tb_errors
+from tensorboard.backend import http_util
+from tensorboard.data import provider
+from tensorboard.plugins import base_plugin
+from tensorboard import plugin_util
+
+from tb_layerprof.report import OTHER_KEYS, SCHEMA, WindowReport
+from tb_layerprof.summary import PLUGIN_NAME, TAG_PREFIX, ReportReadError, parse_plugin_content
+
+logger = logging.getLogger(__name__)
+
+STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
+_STATIC_TYPES = {
+    ".js": "application/javascript",
+    ".css": "text/css",
+    ".json": "application/json",
+    ".svg": "image/svg+xml",
+    ".woff2": "font/woff2",
+}
+# Windows are one tag each, so a tag holds one sample (more only if several hosts wrote
+# the same step). The downsample is large so that nothing is ever dropped.
+READ_DOWNSAMPLE = 1_000_000
+MAX_PARAM_LEN = 4096
+MAX_TREND_LAYERS = 50
+TOP_PER_WINDOW = 10
+_STEP_RE = re.compile(r"^[0-9]{1,15}$")
+_JSON = "application/json"
+# Per-layer numbers kept for the trend route, in this order (see _layer_vector).
+TREND_FIELDS = (
+    "forward_us",
+    "backward_us",
+    "self_forward_us",
+    "self_backward_us",
+    "forward_alloc_bytes",
+    "backward_alloc_bytes",
+    "peak_live_bytes",
+    "calls",
+)
+
+
+class ApiError(Exception):
+    """A request the plugin refuses: HTTP `code` (4xx) and a plain `message`."""
+
+    def __init__(self, code: int, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _num(value: Any) -> float:
+    """A finite float from report data (bad values count as 0, never NaN in JSON)."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return x if math.isfinite(x) else 0.0
+
+
+def _datum_bytes(datum: provider.TensorDatum) -> bytes:
+    value = datum.numpy
+    if getattr(value, "shape", None) not in ((), None):
+        if value.size != 1:
+            raise ReportReadError("layerprof summary is not a scalar string tensor")
+        value = value.reshape(())
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, str):
+        value = value.encode("utf-8")
+    if not isinstance(value, bytes):
+        raise ReportReadError("layerprof summary is not a string tensor")
+    return value
+
+
+def _parse_window(data: bytes) -> Dict[str, Any]:
+    """Stored bytes -> the window's JSON dict in the contract shape (defaults filled in)."""
+    try:
+        raw = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise ReportReadError(f"not a layerprof report: {e}") from None
+    if not isinstance(raw, dict) or "step" not in raw or not isinstance(raw.get("layers", []), list):
+        raise ReportReadError("not a layerprof report: missing 'step' or 'layers'")
+    try:
+        return WindowReport.from_json(raw).to_json()
+    except (TypeError, ValueError, AttributeError) as e:
+        raise ReportReadError(f"malformed layerprof report: {e}") from None
+
+
+def _window_summary(window: Dict[str, Any]) -> Dict[str, Any]:
+    layers = window.get("layers") or []
+    ranked = sorted(
+        layers,
+        key=lambda x: -(_num(x.get("self_forward_us")) + _num(x.get("self_backward_us"))),
+    )
+    other = {k: _num((window.get("other") or {}).get(k)) for k in OTHER_KEYS}
+    self_sum = sum(_num(x.get("self_forward_us")) + _num(x.get("self_backward_us")) for x in layers)
+    return {
+        "step": int(window.get("step", 0)),
+        "steps": int(window.get("steps", 0) or 0),
+        "host": str(window.get("host", "")),
+        "step_time_us": _num(window.get("step_time_us")),
+        "op_time_us": _num(window.get("op_time_us")),
+        "layers_self_us": self_sum,
+        "other": other,
+        "mode": str(window.get("mode", "")),
+        "memory_available": bool(window.get("memory_available", True)),
+        "warnings": [str(w) for w in window.get("warnings") or []],
+        "wall_time": _num(window.get("wall_time")),
+        "layer_count": len(layers),
+        "custom_count": sum(1 for x in layers if x.get("custom")),
+        "hint_count": sum(len(x.get("hints") or []) for x in layers),
+        "top": [
+            {
+                "path": x.get("path", ""),
+                "self_forward_us": _num(x.get("self_forward_us")),
+                "self_backward_us": _num(x.get("self_backward_us")),
+            }
+            for x in ranked[:TOP_PER_WINDOW]
+        ],
+    }
+
+
+def _layer_vector(window: Dict[str, Any]) -> Tuple[Dict[str, int], array]:
+    """Compact per-layer numbers of one window, for the trend route (path -> row offset)."""
+    index: Dict[str, int] = {}
+    values = array("d")
+    for layer in window.get("layers") or []:
+        path = sys.intern(str(layer.get("path", "")))
+        if path in index:
+            continue
+        index[path] = len(values)
+        values.extend(_num(layer.get(f)) for f in TREND_FIELDS)
+    return index, values
+
+
+class _Entry:
+    """What the plugin keeps of one stored window: its summary and its trend numbers.
+
+    The full window (possibly megabytes) is not kept; the data provider already holds it.
+    """
+
+    __slots__ = ("summary", "index", "values")
+
+    def __init__(self, window: Dict[str, Any]):
+        self.summary = _window_summary(window)
+        self.index, self.values = _layer_vector(window)
+
+
+class LayerProfPlugin(base_plugin.TBPlugin):
+    """Layer Profile: per-layer forward/gradient time and memory of Keras models."""
+
+    plugin_name = PLUGIN_NAME
+
+    def __init__(self, context: base_plugin.TBContext):
+        self._provider = context.data_provider
+        self._lock = threading.Lock()
+        # (experiment, run) -> {tag: (version, [(host, _Entry)])}
+        self._cache: Dict[Tuple[str, str], Dict[str, Tuple[Any, List[Tuple[str, _Entry]]]]] = {}
+
+    # -- TensorBoard plugin API -------------------------------------------------------
+
+    def get_plugin_apps(self) -> Dict[str, Callable]:
+        return {
+            "/runs": self.runs_route,
+            "/report": self.report_route,
+            "/windows": self.windows_route,
+            "/window": self.window_route,
+            "/trend": self.trend_route,
+            "/static/*": self.static_route,
+        }
+
+    def is_active(self) -> bool:
+        # Activity is decided by TensorBoard from data_plugin_names() and the data provider.
+        return False
+
+    def data_plugin_names(self):
+        return (PLUGIN_NAME,)
+
+    def frontend_metadata(self) -> base_plugin.FrontendMetadata:
+        return base_plugin.FrontendMetadata(
+            es_module_path="/static/index.js",
+            tab_name="Layer Profile",
+            disable_reload=False,
+        )
+
+    # -- data access --------------------------------------------------------------------
+
+    def _series(self, ctx, experiment: str, run: Optional[str] = None):
+        if self._provider is None:
+            raise ApiError(503, "TensorBoard has no data provider")
+        run_tag_filter = provider.RunTagFilter(runs=[run]) if run is not None else None
+        mapping = self._provider.list_tensors(
+            ctx,
+            experiment_id=experiment,
+            plugin_name=PLUGIN_NAME,
+            run_tag_filter=run_tag_filter,
+        )
+        result = {}
+        for run_name, tags in (mapping or {}).items():
+            good = {}
+            for tag, series in tags.items():
+                if not tag.startswith(TAG_PREFIX):
+                    continue
+                try:
+                    parse_plugin_content(series.plugin_content or b"")
+                except ReportReadError as e:
+                    logger.warning("layerprof: run %r tag %r skipped: %s", run_name, tag, e)
+                    continue
+                good[tag] = series
+            if good:
+                result[run_name] = good
+        return result
+
+    def _read(self, ctx, experiment: str, run: str, tags: List[str]) -> Dict[str, list]:
+        if not tags:
+            return {}
+        data = self._provider.read_tensors(
+            ctx,
+            experiment_id=experiment,
+            plugin_name=PLUGIN_NAME,
+            downsample=READ_DOWNSAMPLE,
+            run_tag_filter=provider.RunTagFilter(runs=[run], tags=tags),
+        )
+        return (data or {}).get(run, {})
+
+    def _run_series(self, ctx, experiment: str, run: Optional[str]):
+        if run is None:
+            raise ApiError(400, "missing query parameter 'run'")
+        series = self._series(ctx, experiment, run).get(run)
+        if not series:
+            raise ApiError(404, f"no layerprof reports for run {run!r}")
+        return series
+
+    def _entries(self, ctx, experiment: str, run: str) -> List[Tuple[str, str, _Entry]]:
+        """(tag, host, entry) of every window of `run`, sorted by (step, host); cached."""
+        series = self._run_series(ctx, experiment, run)
+        key = (experiment, run)
+        with self._lock:
+            cached = dict(self._cache.get(key, {}))
+        versions = {tag: (s.max_step, s.max_wall_time) for tag, s in series.items()}
+        stale = [t for t, v in versions.items() if t not in cached or cached[t][0] != v]
+        for start in range(0, len(stale), 50):
+            chunk = stale[start : start + 50]
+            data = self._read(ctx, experiment, run, chunk)
+            for tag in chunk:
+                items = []
+                for datum in data.get(tag, []):
+                    try:
+                        window = _parse_window(_datum_bytes(datum))
+                    except ReportReadError as e:
+                        logger.warning("layerprof: run %r tag %r unreadable: %s", run, tag, e)
+                        continue
+                    entry = _Entry(window)
+                    items.append((entry.summary["host"], entry))
+                cached[tag] = (versions[tag], items)
+        cached = {t: v for t, v in cached.items() if t in versions}
+        with self._lock:
+            self._cache[key] = cached
+        out = [(tag, host, e) for tag, (_, items) in cached.items() for host, e in items]
+        out.sort(key=lambda x: (x[2].summary["step"], x[1]))
+        return out
+
+    def _full_windows(self, ctx, experiment: str, run: str, tags: List[str]) -> List[Dict[str, Any]]:
+        windows = []
+        for start in range(0, len(tags), 20):
+            data = self._read(ctx, experiment, run, tags[start : start + 20])
+            for tag in tags[start : start + 20]:
+                for datum in data.get(tag, []):
+                    try:
+                        windows.append(_parse_window(_datum_bytes(datum)))
+                    except ReportReadError as e:
+                        logger.warning("layerprof: run %r tag %r unreadable: %s", run, tag, e)
+        windows.sort(key=lambda w: (w.get("step", 0), w.get("host", "")))
+        return windows
+
+    # -- implementations (no HTTP) -------------------------------------------------------
+
+    def runs_impl(self, ctx, experiment: str) -> Dict[str, Any]:
+        """Runs with reports (name, window count, step range) and runs without any."""
+        series = self._series(ctx, experiment)
+        runs = []
+        for run in sorted(series):
+            tags = series[run]
+            runs.append(
+                {
+                    "run": run,
+                    "windows": len(tags),
+                    "first_step": min(s.max_step for s in tags.values()),
+                    "last_step": max(s.max_step for s in tags.values()),
+                    "last_wall_time": max(s.max_wall_time for s in tags.values()),
+                }
+            )
+        others = []
+        try:
+            all_runs = self._provider.list_runs(ctx, experiment_id=experiment) or []
+            others = sorted({r.run_name for r in all_runs} - set(series))
+        except tb_errors.PublicError:
+            pass
+        return {"schema": SCHEMA, "runs": runs, "runs_without_reports": others}
+
+    def report_impl(self, ctx, experiment: str, run: Optional[str]) -> Dict[str, Any]:
+        """The DESIGN.md section 4 JSON of one run, every window, oldest first."""
+        series = self._run_series(ctx, experiment, run)
+        windows = self._full_windows(ctx, experiment, run, sorted(series))
+        return {"schema": SCHEMA, "runs": [{"run": run, "windows": windows}]}
+
+    def windows_impl(self, ctx, experiment: str, run: Optional[str]) -> Dict[str, Any]:
+        """A summary of every window of a run (no per-layer lists, except its top layers)."""
+        entries = self._entries(ctx, experiment, run)
+        return {"schema": SCHEMA, "run": run, "windows": [e.summary for _, _, e in entries]}
+
+    def window_impl(
+        self, ctx, experiment: str, run: Optional[str], step: Optional[str], host: Optional[str] = None
+    ) -> Dict[str, Any]:
+        """One window of a run in full (all layers). `step` defaults to the latest window."""
+        series = self._run_series(ctx, experiment, run)
+        if step is None or step == "":
+            tag = max(series, key=lambda t: (series[t].max_step, t))
+        else:
+            if not _STEP_RE.match(step):
+                raise ApiError(400, "query parameter 'step' must be a non-negative integer")
+            tag = next((t for t in series if t == f"{TAG_PREFIX}{int(step):010d}"), None)
+            if tag is None:
+                tag = next((t for t in series if series[t].max_step == int(step)), None)
+            if tag is None:
+                raise ApiError(404, f"run {run!r} has no window at step {int(step)}")
+        windows = self._full_windows(ctx, experiment, run, [tag])
+        if host is not None:
+            windows = [w for w in windows if w.get("host") == host]
+        if not windows:
+            raise ApiError(404, f"run {run!r} has no readable window for that step/host")
+        return {"schema": SCHEMA, "run": run, "window": windows[-1]}
+
+    def trend_impl(self, ctx, experiment: str, run: Optional[str], layers: List[str]) -> Dict[str, Any]:
+        """Per-window series of the given layers (null where a layer is absent)."""
+        if not layers:
+            raise ApiError(400, "missing query parameter 'layer' (repeat it for several layers)")
+        if len(layers) > MAX_TREND_LAYERS:
+            raise ApiError(400, f"at most {MAX_TREND_LAYERS} 'layer' parameters per request")
+        entries = self._entries(ctx, experiment, run)
+        out_layers = []
+        for path in dict.fromkeys(layers):
+            series: Dict[str, List[Optional[float]]] = {f: [] for f in TREND_FIELDS}
+            found = False
+            for _, _, entry in entries:
+                offset = entry.index.get(path)
+                if offset is None:
+                    for f in TREND_FIELDS:
+                        series[f].append(None)
+                    continue
+                found = True
+                for i, f in enumerate(TREND_FIELDS):
+                    series[f].append(entry.values[offset + i])
+            out_layers.append({"path": path, "found": found, **series})
+        return {
+            "schema": SCHEMA,
+            "run": run,
+            "steps": [e.summary["step"] for _, _, e in entries],
+            "hosts": [h for _, h, _ in entries],
+            "step_time_us": [e.summary["step_time_us"] for _, _, e in entries],
+            "layers": out_layers,
+        }
+
+    def static_impl(self, path: str) -> Tuple[bytes, str]:
+        """(content, content type) of a file directly in the package's static folder."""
+        name = path or ""
+        if (
+            not name
+            or "/" in name
+            or "\\" in name
+            or "\x00" in name
+            or name.startswith(".")
+            or len(name) > 255
+        ):
+            raise ApiError(404, "no such static file")
+        ext = os.path.splitext(name)[1].lower()
+        if ext not in _STATIC_TYPES:
+            raise ApiError(404, "no such static file")
+        root = os.path.realpath(STATIC_DIR)
+        full = os.path.realpath(os.path.join(root, name))
+        if os.path.dirname(full) != root or not os.path.isfile(full):
+            raise ApiError(404, "no such static file")
+        with open(full, "rb") as f:
+            return f.read(), _STATIC_TYPES[ext]
+
+    # -- routes (HTTP only) ----------------------------------------------------------------
+
+    def _serve(self, request, fn: Callable[[Any, str], Any]):
+        if request.method not in ("GET", "HEAD"):
+            return _error(request, 405, "only GET is supported")
+        try:
+            ctx = plugin_util.context(request.environ)
+            experiment = plugin_util.experiment_id(request.environ)
+            body = fn(ctx, experiment)
+        except ApiError as e:
+            return _error(request, e.code, e.message)
+        except tb_errors.PublicError as e:
+            return _error(request, e.http_code, str(e))
+        except Exception:  # never a traceback to the browser; the log has it
+            logger.exception("layerprof: error serving %s", request.path)
+            return _error(request, 500, "internal error in the layerprof plugin (see TensorBoard's log)")
+        content = json.dumps(body, separators=(",", ":"), allow_nan=False)
+        return http_util.Respond(request, content, _JSON)
+
+    @wrappers.Request.application
+    def runs_route(self, request):
+        return self._serve(request, lambda ctx, exp: self.runs_impl(ctx, exp))
+
+    @wrappers.Request.application
+    def report_route(self, request):
+        return self._serve(request, lambda ctx, exp: self.report_impl(ctx, exp, _arg(request, "run")))
+
+    @wrappers.Request.application
+    def windows_route(self, request):
+        return self._serve(request, lambda ctx, exp: self.windows_impl(ctx, exp, _arg(request, "run")))
+
+    @wrappers.Request.application
+    def window_route(self, request):
+        return self._serve(
+            request,
+            lambda ctx, exp: self.window_impl(
+                ctx, exp, _arg(request, "run"), _arg(request, "step"), _arg(request, "host")
+            ),
+        )
+
+    @wrappers.Request.application
+    def trend_route(self, request):
+        return self._serve(
+            request,
+            lambda ctx, exp: self.trend_impl(ctx, exp, _arg(request, "run"), _args(request, "layer")),
+        )
+
+    @wrappers.Request.application
+    def static_route(self, request):
+        if request.method not in ("GET", "HEAD"):
+            return _error(request, 405, "only GET is supported")
+        prefix = "/static/"
+        path = request.path
+        idx = path.find(prefix)
+        name = path[idx + len(prefix) :] if idx >= 0 else ""
+        try:
+            content, content_type = self.static_impl(name)
+        except ApiError as e:
+            return _error(request, e.code, e.message)
+        return http_util.Respond(request, content, content_type)
+
+
+def _arg(request, name: str) -> Optional[str]:
+    values = request.args.getlist(name)
+    if not values:
+        return None
+    if len(values) > 1:
+        raise ApiError(400, f"query parameter {name!r} given more than once")
+    value = values[0]
+    _check_value(name, value)
+    return value
+
+
+def _args(request, name: str) -> List[str]:
+    values = request.args.getlist(name)
+    for value in values:
+        _check_value(name, value)
+    return values
+
+
+def _check_value(name: str, value: str) -> None:
+    if len(value) > MAX_PARAM_LEN:
+        raise ApiError(400, f"query parameter {name!r} is too long")
+    if "\x00" in value:
+        raise ApiError(400, f"query parameter {name!r} contains a NUL character")
+
+
+def _error(request, code: int, message: str):
+    body = json.dumps({"error": {"code": code, "message": message}})
+    return http_util.Respond(request, body, _JSON, code=code)
