@@ -156,9 +156,12 @@ def read_event_file(path: str) -> List[WindowReport]:
                 plugin = value.metadata.plugin_data
                 if plugin.plugin_name != PLUGIN_NAME and not value.tag.startswith(TAG_PREFIX):
                     continue
-                if plugin.plugin_name == PLUGIN_NAME:
-                    parse_plugin_content(plugin.content)
-                window = window_from_tensor(value.tensor)
+                try:
+                    if plugin.plugin_name == PLUGIN_NAME:
+                        parse_plugin_content(plugin.content)
+                    window = window_from_tensor(value.tensor)
+                except ReportReadError as e:  # say which file, like the errors above
+                    raise ReportReadError(f"{path}: {value.tag}: {e}") from None
                 window.wall_time = window.wall_time or event.wall_time
                 windows.append(window)
     except OSError as e:
