@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import codecs
 import csv
+import inspect
 import json
 import os
 import sys
@@ -444,7 +445,9 @@ def render_csv(
     import io
 
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    # RFC 4180 line ends: with "\r\n" as terminator, the csv module quotes any field
+    # holding a bare "\r" or "\n", so hostile names cannot break a row.
+    writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(CSV_FIELDS)
     for run in runs:
         for window in select_windows(run, which):
@@ -714,11 +717,16 @@ COMMANDS = (ReportCommand, ExportCommand)
 class _Parser(argparse.ArgumentParser):
     """argparse that reports usage errors on the given stream instead of sys.stderr."""
 
+    out: TextIO = sys.stdout
     err: TextIO = sys.stderr
 
-    def _print_message(self, message, file=None):  # noqa: D401 - argparse hook
+    def _print_message(self, message, file=None):  # argparse hook
         if message:
-            (self.err if file is sys.stderr or file is None else file).write(message)
+            if file is None or file is sys.stderr:
+                file = self.err
+            elif file is sys.stdout:
+                file = self.out
+            file.write(message)
 
     def exit(self, status=0, message=None):
         if message:
@@ -734,7 +742,7 @@ class _ParserExit(Exception):
 def build_parser(out: TextIO, err: TextIO) -> argparse.ArgumentParser:
     def make(**kwargs) -> _Parser:
         p = _Parser(**kwargs)
-        p.err = err
+        p.out, p.err = out, err
         return p
 
     parser = make(
@@ -744,14 +752,14 @@ def build_parser(out: TextIO, err: TextIO) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for cls in COMMANDS:
         command = cls()
-        doc = textwrap.dedent(cls.__doc__ or "").strip()
+        doc = inspect.cleandoc(cls.__doc__ or "")
         p = sub.add_parser(
             command.name,
             help=doc.splitlines()[0] if doc else None,
             description=doc,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        p.err = err
+        p.out, p.err = out, err
         command.prepare_parser(p)
         p.set_defaults(command_obj=command)
     return parser
