@@ -1,0 +1,454 @@
+"""Pure attribution: profile events + layer map -> per-layer figures of one window.
+
+Every op event and every allocation in the window's steps gets exactly one owner:
+a layer's forward, a layer's gradient, or a named category (optimizer, loss, metrics,
+input, framework, unattributed). Rules, in order (first match wins):
+
+1. forward: the op was created while the layer's `call` ran (its index lies in the call's
+   op range; the innermost call wins, so nested layers get their own ops);
+2. gradient: `gradient_tape/<forward op name>/...` -> owner of that forward op; failing
+   that, the longest layer name scope found in the name;
+3. categories by name scope: optimizer, loss, metrics, input pipeline;
+4. graph following: an unscoped op fed by a layer's gradient ops (e.g. the `AddN` that sums
+   the gradients of a tensor sliced many times) belongs to that layer's gradient;
+5. framework op types (sends/receives, identities, function calls...), else unattributed.
+
+Eager mode has no graph: ops are attributed to the innermost layer span around them.
+"""
+
+from __future__ import annotations
+
+import bisect
+import collections
+import dataclasses
+import re
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+from tb_layerprof.layermap import CallRecord, LayerMap
+from tb_layerprof.report import OTHER_KEYS, LayerStats, WindowReport
+from tb_layerprof.xplane import ProfileEvents
+
+FORWARD = "forward"
+BACKWARD = "backward"
+
+# Owner of an op: (layer path, phase) or (category key, "") for categories.
+Owner = Tuple[str, str]
+
+OPTIMIZER, LOSS, METRICS, INPUT, FRAMEWORK, UNATTRIBUTED = OTHER_KEYS
+_CATEGORY_KEYS = set(OTHER_KEYS)
+
+GRADIENT_PREFIX = "gradient_tape/"
+_LOSS_SCOPES = ("compile_loss", "loss")
+_METRIC_SCOPES = ("compile_metrics", "metrics")
+_INPUT_TYPES = {
+    "IteratorGetNext", "IteratorGetNextSync", "IteratorGetNextAsOptional",
+    "OptionalGetValue", "OptionalHasValue", "OptionalNone", "MakeIterator",
+    "AnonymousIteratorV3", "AnonymousIteratorV2", "IteratorV2",
+}
+_FRAMEWORK_TYPES = {
+    "_Recv", "_Send", "_HostRecv", "_HostSend", "NoOp", "Identity", "IdentityN", "Const",
+    "_Arg", "_Retval", "_DeviceArg", "_DeviceRetval", "StatefulPartitionedCall",
+    "PartitionedCall", "ReadVariableOp", "AssignVariableOp", "VarHandleOp", "_EagerConst",
+    "Placeholder", "StopGradient", "If", "StatelessIf", "While", "StatelessWhile",
+    "_FusedBatchNormEx", "Switch", "Merge", "Enter", "Exit", "NextIteration", "LoopCond",
+    "_SwitchN", "ControlTrigger", "ZerosLike", "OnesLike", "Shape", "ShapeN", "Size", "Rank",
+    "DestroyResourceOp", "AssignAddVariableOp", "AssignSubVariableOp", "Cast", "Pack",
+    "Reshape", "Fill", "BroadcastTo", "Range",
+}
+TOP_OPS = 5
+
+
+@dataclasses.dataclass
+class GraphOp:
+    """One op of a traced graph: name, type and the names of the ops feeding it."""
+
+    name: str
+    type: str
+    inputs: Sequence[str] = ()
+
+
+GraphTables = Dict[int, List[Tuple[str, str, Sequence[str]]]]
+
+
+class OwnerIndex:
+    """Resolves op names to owners using the layer map and the traced graphs."""
+
+    def __init__(self, layer_map: LayerMap, graphs: GraphTables, active_graph: Optional[int]):
+        self.layer_map = layer_map
+        self.by_name: Dict[str, Owner] = {}
+        self.op_type: Dict[str, str] = {}
+        self.self_ops: Dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+        self._cache: Dict[str, Owner] = {}
+        self.scopes: List[Tuple[str, str]] = []  # (scope, layer path), longest first
+        self.optimizer_scopes = tuple(s for s in layer_map.optimizer_scopes if s)
+        scope_set = {}
+        for call in layer_map.calls:
+            if call.scope and call.path in layer_map.layers:
+                scope_set.setdefault(call.scope, call.path)
+        self.scopes = sorted(scope_set.items(), key=lambda kv: -len(kv[0]))
+        # Graphs in ascending preference: the active graph last so its names win.
+        order = sorted(graphs, key=lambda g: (g == active_graph, g))
+        for gid in order:
+            self._index_graph(gid, graphs[gid], is_active=gid == active_graph)
+
+    def _index_graph(
+        self, gid: int, table: List[Tuple[str, str, Sequence[str]]], is_active: bool
+    ) -> None:
+        calls = [c for c in self.layer_map.calls if c.graph_id == gid and c.op_end > c.op_start]
+        # Outer calls first, inner calls overwrite: the innermost layer owns its ops.
+        calls.sort(key=lambda c: (c.op_start, -(c.op_end - c.op_start)))
+        owner_at: List[Optional[str]] = [None] * len(table)
+        for call in calls:
+            for i in range(call.op_start, min(call.op_end, len(table))):
+                owner_at[i] = call.path
+        graph_owner: Dict[str, Owner] = {}
+        for i, (name, op_type, inputs) in enumerate(table):
+            self.op_type[name] = op_type
+            path = owner_at[i]
+            if path is not None:
+                owner = (path, FORWARD)
+            else:
+                owner = self._owner_by_name(name, op_type, graph_owner)
+                if owner[0] in (UNATTRIBUTED, FRAMEWORK):
+                    followed = self._follow_inputs(inputs, graph_owner)
+                    if followed is not None:
+                        owner = followed
+            graph_owner[name] = owner
+        for i, (name, op_type, _) in enumerate(table):
+            owner = graph_owner[name]
+            self.by_name[name] = owner
+            if is_active and owner_at[i] is not None:
+                self.self_ops[owner[0]][op_type] += 1
+
+    def _follow_inputs(self, inputs: Sequence[str], graph_owner: Dict[str, Owner]) -> Optional[Owner]:
+        votes = collections.Counter()
+        for inp in inputs:
+            owner = graph_owner.get(inp)
+            if owner is not None and owner[1] == BACKWARD:
+                votes[owner] += 1
+        if not votes:
+            return None
+        return votes.most_common(1)[0][0]
+
+    def _scope_owner(self, name: str) -> Optional[str]:
+        for scope, path in self.scopes:
+            if name.startswith(scope) and (len(name) == len(scope) or name[len(scope)] == "/"):
+                return path
+            # Nested function bodies (while loops, inner tf.functions) prefix their own names.
+            idx = name.find("/" + scope + "/")
+            if idx >= 0:
+                return path
+        return None
+
+    def _owner_by_name(self, name: str, op_type: str, known: Dict[str, Owner]) -> Owner:
+        if name.startswith(GRADIENT_PREFIX):
+            rest = name[len(GRADIENT_PREFIX):]
+            parts = rest.split("/")
+            for k in range(len(parts) - 1, 0, -1):
+                fwd = known.get("/".join(parts[:k])) or self.by_name.get("/".join(parts[:k]))
+                if fwd is not None and fwd[1] == FORWARD:
+                    return (fwd[0], BACKWARD)
+            path = self._scope_owner(rest)
+            if path is not None:
+                return (path, BACKWARD)
+            return self._category(rest, op_type)
+        path = self._scope_owner(name)
+        if path is not None:
+            return (path, FORWARD)
+        return self._category(name, op_type)
+
+    def _category(self, name: str, op_type: str) -> Owner:
+        first = name.split("/", 1)[0]
+        if first in self.optimizer_scopes or name.startswith(tuple(s + "/" for s in self.optimizer_scopes)):
+            return (OPTIMIZER, "")
+        base = first.rstrip("0123456789").rstrip("_")
+        if base in _LOSS_SCOPES:
+            return (LOSS, "")
+        if base in _METRIC_SCOPES:
+            return (METRICS, "")
+        if op_type in _INPUT_TYPES or "Dataset" in op_type or "Iterator" in op_type:
+            return (INPUT, "")
+        if op_type in _FRAMEWORK_TYPES or op_type.startswith("_"):
+            return (FRAMEWORK, "")
+        return (UNATTRIBUTED, "")
+
+    def owner(self, name: str, op_type: str = "") -> Owner:
+        """Owner of an executed op (or allocation) by its name.
+
+        Executed names can differ from traced ones: Grappler inlines the inner train-step
+        function into its caller, prefixing names with the call node
+        (`StatefulPartitionedCall/...`), and its rewriters rename some nodes.
+        """
+        hit = self.by_name.get(name)
+        if hit is not None:
+            return hit
+        hit = self._cache.get(name)
+        if hit is None:
+            hit = self._resolve(name, op_type)
+            self._cache[name] = hit
+        return hit
+
+    def _resolve(self, name: str, op_type: str) -> Owner:
+        stripped = _strip_call_prefix(name)
+        hit = self.by_name.get(stripped)
+        if hit is not None:
+            return hit
+        stripped = _strip_rewrites(stripped)
+        hit = self.by_name.get(stripped)
+        if hit is not None:
+            return hit
+        return self._owner_by_name(stripped, op_type or self.op_type.get(stripped, ""), self.by_name)
+
+
+_CALL_RE = re.compile(r"^(Stateful)?PartitionedCall(_\d+)?$|^.*_inlined$")
+
+
+def _strip_call_prefix(name: str) -> str:
+    """Remove leading function-call components added by function inlining."""
+    parts = name.split("/")
+    i = 0
+    while i < len(parts) - 1 and _CALL_RE.match(parts[i]):
+        i += 1
+    return "/".join(parts[i:]) if i else name
+
+
+def _strip_rewrites(name: str) -> str:
+    """Undo Grappler's renaming (e.g. `ArithmeticOptimizer/AddOpsRewrite_<name>`)."""
+    parts = name.split("/")
+    kept = [p for p in parts if not p.endswith("Optimizer") and p != "ConstantFolding"]
+    if kept and kept[-1].startswith(("AddOpsRewrite_", "ReorderCastLikeAndValuePreserving_")):
+        kept[-1] = kept[-1].split("_", 1)[1]
+    return "/".join(kept) if kept else name
+
+
+def choose_active_graph(graphs: GraphTables, op_names: Iterable[str]) -> Optional[int]:
+    """The traced graph whose op names best match what ran (train vs eval functions...)."""
+    if not graphs:
+        return None
+    names = set(op_names)
+    best, best_hits = None, -1
+    for gid in sorted(graphs):
+        hits = sum(1 for row in graphs[gid] if row[0] in names)
+        if hits >= best_hits:
+            best, best_hits = gid, hits
+    return best
+
+
+def _in_steps(starts: List[int], ends: List[int], t: int) -> bool:
+    i = bisect.bisect_right(starts, t) - 1
+    return i >= 0 and t <= ends[i]
+
+
+def _eager_owner(spans_by_line, line: int, start: int, end: int) -> Optional[str]:
+    """Innermost eager layer span on `line` that contains [start, end]."""
+    spans = spans_by_line.get(line)
+    if not spans:
+        return None
+    starts = spans[0]
+    i = bisect.bisect_right(starts, start) - 1
+    best = None
+    best_len = None
+    # Spans are few per line; walk back over the candidates that start before the op.
+    while i >= 0:
+        s, e, path = spans[1][i]
+        if s <= start and end <= e and (best_len is None or e - s < best_len):
+            best, best_len = path, e - s
+        i -= 1
+    return best
+
+
+def attribute(
+    events: ProfileEvents,
+    layer_map: LayerMap,
+    graphs: GraphTables,
+    mode: str = "graph",
+) -> WindowReport:
+    """Per-layer figures (no hints yet) of the window captured in `events`."""
+    steps = sorted(events.steps, key=lambda s: s[1])
+    n_steps = max(1, len(steps))
+    starts = [s[1] for s in steps]
+    ends = [s[2] for s in steps]
+    if steps:
+        window_ops = [o for o in events.ops if _in_steps(starts, ends, o[1])]
+        window_mem = [m for m in events.memory if _in_steps(starts, ends, m[0])]
+    else:
+        window_ops = list(events.ops)
+        window_mem = list(events.memory)
+
+    active = choose_active_graph(graphs, {o[4] for o in window_ops})
+    index = OwnerIndex(layer_map, graphs, active)
+
+    spans_by_line: Dict[int, Tuple[List[int], List[Tuple[int, int, str]]]] = {}
+    grad_spans: List[Tuple[int, int, int, str]] = []
+    for line, s, e, path, kind in events.spans:
+        if kind == "forward":
+            entry = spans_by_line.setdefault(line, ([], []))
+            entry[0].append(s)
+            entry[1].append((s, e, path))
+    grad_open: Dict[Tuple[int, str], int] = {}
+    for line, s, e, path, kind in events.spans:
+        if kind == "grad_begin":
+            grad_open[(line, path)] = s
+        elif kind == "grad_end" and (line, path) in grad_open:
+            grad_spans.append((line, grad_open.pop((line, path)), e, path))
+    grad_by_line: Dict[int, Tuple[List[int], List[Tuple[int, int, str]]]] = {}
+    for line, s, e, path in sorted(grad_spans, key=lambda g: g[1]):
+        entry = grad_by_line.setdefault(line, ([], []))
+        entry[0].append(s)
+        entry[1].append((s, e, path))
+
+    self_time: Dict[Owner, float] = collections.defaultdict(float)
+    op_events: Dict[Owner, int] = collections.defaultdict(int)
+    per_op: Dict[Tuple[Owner, str, str], float] = collections.defaultdict(float)
+    total_ps = 0
+    for line, s, e, self_ps, name, op_type in window_ops:
+        owner = None
+        if spans_by_line or grad_by_line:
+            path = _eager_owner(spans_by_line, line, s, e)
+            if path is not None:
+                owner = (path, FORWARD)
+            else:
+                path = _eager_owner(grad_by_line, line, s, e)
+                if path is not None:
+                    owner = (path, BACKWARD)
+        if owner is None:
+            owner = index.owner(name, op_type)
+        self_time[owner] += self_ps
+        op_events[owner] += 1
+        per_op[(owner, name, op_type)] += self_ps
+        total_ps += self_ps
+
+    # Memory: bytes allocated per owner, and what each owner holds at the window's peak.
+    alloc_bytes: Dict[Owner, int] = collections.defaultdict(int)
+    live: Dict[int, Tuple[Owner, int]] = {}
+    in_use = 0
+    peak = 0
+    peak_at = -1
+    for i, (t, sign, nbytes, addr, tf_op) in enumerate(window_mem):
+        if sign > 0:
+            owner = index.owner(tf_op) if tf_op else (UNATTRIBUTED, "")
+            alloc_bytes[owner] += nbytes
+            live[addr] = (owner, nbytes)
+            in_use += nbytes
+            if in_use > peak:
+                peak, peak_at = in_use, i
+        else:
+            held = live.pop(addr, None)
+            if held is not None:
+                in_use -= held[1]
+    peak_live: Dict[str, int] = collections.defaultdict(int)
+    if peak_at >= 0:
+        live = {}
+        for t, sign, nbytes, addr, tf_op in window_mem[: peak_at + 1]:
+            if sign > 0:
+                live[addr] = (index.owner(tf_op) if tf_op else (UNATTRIBUTED, ""), nbytes)
+            else:
+                live.pop(addr, None)
+        for owner, nbytes in live.values():
+            peak_live[owner[0]] += nbytes
+
+    us = lambda ps: ps / 1e6 / n_steps  # noqa: E731  picoseconds total -> µs per step
+
+    # Calls, op counts and output sizes from the active graph's call records.
+    calls_by_path: Dict[str, List[CallRecord]] = collections.defaultdict(list)
+    graphs_by_path: Dict[str, set] = collections.defaultdict(set)
+    for c in layer_map.calls:
+        graphs_by_path[c.path].add(c.graph_id)
+        if c.graph_id == active or (active is None and c.graph_id == 0):
+            calls_by_path[c.path].append(c)
+    eager_calls = mode == "eager"
+
+    ops_by_path: Dict[str, List[Tuple[float, str, str, str]]] = collections.defaultdict(list)
+    for (owner, name, op_type), t in per_op.items():
+        ops_by_path[owner[0]].append((t, name, op_type, owner[1]))
+
+    layers: Dict[str, LayerStats] = {}
+    for path, info in layer_map.layers.items():
+        f, b = (path, FORWARD), (path, BACKWARD)
+        calls = calls_by_path.get(path, [])
+        n_calls = len(calls)
+        if eager_calls:
+            n_calls = int(round(n_calls / n_steps)) if calls else 0
+            created = 0
+        else:
+            created = sum(c.op_end - c.op_start for c in calls)
+        stats = LayerStats(
+            path=path,
+            class_name=info.class_name,
+            custom=info.custom,
+            parent=info.parent,
+            self_forward_us=us(self_time.get(f, 0)),
+            self_backward_us=us(self_time.get(b, 0)),
+            self_forward_alloc_bytes=int(alloc_bytes.get(f, 0) / n_steps),
+            self_backward_alloc_bytes=int(alloc_bytes.get(b, 0) / n_steps),
+            param_bytes=info.param_bytes,
+            calls=n_calls,
+            ops_per_call=int(round(created / n_calls)) if n_calls and created else 0,
+            trace_count=len(graphs_by_path.get(path, ())),
+            output_elements=int(sum(c.output_elements for c in calls) / len(calls)) if calls else 0,
+            forward_op_events=op_events.get(f, 0) / n_steps,
+            backward_op_events=op_events.get(b, 0) / n_steps,
+        )
+        stats._self_peak = peak_live.get(path, 0)  # type: ignore[attr-defined]
+        stats.output_bytes = int(sum(c.output_bytes for c in calls) / len(calls) * n_calls) if calls else 0
+        types = index.self_ops.get(path, collections.Counter())
+        if n_calls and not eager_calls:
+            stats.self_ops_per_call = int(round(sum(types.values()) / n_calls))
+            stats.op_types = {t: int(round(c / n_calls)) for t, c in types.most_common(8)}
+        ops_here = sorted(ops_by_path.get(path, ()), reverse=True)[:TOP_OPS]
+        stats.top_ops = [
+            {"name": name, "type": op_type, "phase": phase, "us": round(us(t), 3)}
+            for t, name, op_type, phase in ops_here
+        ]
+        layers[path] = stats
+
+    # Totals include sublayers: add each layer's self figures to all its ancestors.
+    for s in layers.values():
+        s.forward_us += s.self_forward_us
+        s.backward_us += s.self_backward_us
+        s.forward_alloc_bytes += s.self_forward_alloc_bytes
+        s.backward_alloc_bytes += s.self_backward_alloc_bytes
+        s.peak_live_bytes += s._self_peak  # type: ignore[attr-defined]
+        parent = s.parent
+        while parent is not None and parent in layers:
+            p = layers[parent]
+            p.forward_us += s.self_forward_us
+            p.backward_us += s.self_backward_us
+            p.forward_alloc_bytes += s.self_forward_alloc_bytes
+            p.backward_alloc_bytes += s.self_backward_alloc_bytes
+            p.peak_live_bytes += s._self_peak  # type: ignore[attr-defined]
+            parent = p.parent
+
+    # The model row only when it owns ops of its own (subclassed models' call bodies).
+    model_rows = [p for p, i in layer_map.layers.items() if i.is_model]
+    for p in model_rows:
+        s = layers[p]
+        if s.self_forward_us == 0 and s.self_backward_us == 0 and s.forward_alloc_bytes == 0:
+            del layers[p]
+
+    other = {k: 0.0 for k in OTHER_KEYS}
+    for owner, t in self_time.items():
+        if owner[0] in _CATEGORY_KEYS:
+            other[owner[0]] += us(t)
+        elif owner[0] not in layers:
+            # a layer we dropped (an empty model row) or do not know: no owner
+            other[UNATTRIBUTED] += us(t)
+
+    step_time = (sum(e - s for _, s, e in steps) / len(steps) / 1e6) if steps else 0.0
+    window = WindowReport(
+        step=steps[0][0] if steps else 0,
+        steps=len(steps),
+        host=events.host,
+        step_time_us=step_time,
+        layers=sorted(layers.values(), key=lambda s: -(s.forward_us + s.backward_us)),
+        other=other,
+        op_time_us=us(total_ps),
+        mode=mode,
+        memory_available=bool(events.memory),
+    )
+    if not events.memory:
+        window.warnings.append(
+            "no memory events in this profile: import tb_layerprof before TensorFlow creates "
+            "its first tensor (it sets TF_CPU_ALLOCATOR_USE_BFC=true), or set that variable"
+        )
+    return window

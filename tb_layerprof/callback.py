@@ -1,0 +1,374 @@
+"""The Keras callback: schedules profile windows, captures them, and hands them to analysis.
+
+Outside its windows the callback costs a counter increment per batch. Profiling problems
+(an unwritable log_dir, someone else's profiler session, a corrupt capture, a bug in our
+analysis) are logged as warnings and never stop or change training.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import glob
+import logging
+import os
+import time
+from typing import Any, List, Optional, Sequence, Tuple, Union
+
+import keras
+import tensorflow as tf
+
+from tb_layerprof import attribution, diagnosis, xplane
+from tb_layerprof.instrument import Instrumenter
+from tb_layerprof.report import WindowReport
+from tb_layerprof.summary import ReportWriter
+
+logger = logging.getLogger("tb_layerprof")
+
+DEFAULT_PROFILE_BATCH = (10, 14)
+
+
+def parse_profile_batch(profile_batch: Union[int, str, Sequence[int], None]) -> Tuple[int, int]:
+    """Keras `TensorBoard` meaning: N -> (N, N); (a, b) or "a,b" -> (a, b); 0 -> off (0, 0)."""
+    if profile_batch is None:
+        return (0, 0)
+    if isinstance(profile_batch, str):
+        parts = [p.strip() for p in profile_batch.split(",")]
+        try:
+            values = [int(p) for p in parts if p]
+        except ValueError:
+            values = []
+    elif isinstance(profile_batch, int):
+        values = [profile_batch]
+    else:
+        try:
+            values = [int(v) for v in profile_batch]
+        except (TypeError, ValueError):
+            values = []
+    if len(values) == 1:
+        values = values * 2
+    if len(values) != 2 or values[0] < 0 or values[1] < values[0] or (values[0] == 0 and values[1] != 0):
+        raise ValueError(
+            "profile_batch must be a non-negative integer or a pair (start, stop) of "
+            f"positive integers with start <= stop, got {profile_batch!r}"
+        )
+    return values[0], values[1]
+
+
+class LayerProfiler(keras.callbacks.Callback):
+    """Profiles training and reports time and memory per Keras layer, forward and gradient.
+
+    Captures TensorFlow profiler windows during `model.fit`, attributes every op and every
+    allocation to the layer that caused it, diagnoses slow layers and writes one report per
+    window to TensorBoard event files (the "Layer Profile" tab, `tb-layerprof report`).
+
+    Args:
+        log_dir: TensorBoard log directory. Reports and raw profiles go to `log_dir/<run>`.
+        profile_batch: Which batches to profile, as for `keras.callbacks.TensorBoard`:
+            an int N (just batch N), a pair `(start, stop)` (inclusive, counted from 1 over
+            the whole training) or "start,stop". 0 disables the first window. Defaults to
+            (10, 14): after warm-up and tracing.
+        every_n_steps: If set, repeat the window every N steps after the first one, so the
+            report shows how layers change over training.
+        max_windows: Stop scheduling windows after this many (None: no limit).
+        run: Run name (sub-directory of `log_dir`), "train" like Keras' TensorBoard.
+        background: Analyse windows in a background thread (True) or right after the
+            window on the training thread (False). Pending analyses finish at train end.
+        verbose: 1 prints one line per analysed window; 0 is silent (warnings still log).
+
+    Examples:
+
+    ```python
+    from tb_layerprof import LayerProfiler
+    model.fit(x, y, epochs=3, callbacks=[LayerProfiler(log_dir="logs")])
+    # then: tb-layerprof report logs    or    tensorboard --logdir logs
+    ```
+    """
+
+    def __init__(
+        self,
+        log_dir: str = "logs",
+        profile_batch: Union[int, str, Sequence[int], None] = DEFAULT_PROFILE_BATCH,
+        every_n_steps: Optional[int] = None,
+        max_windows: Optional[int] = None,
+        run: str = "train",
+        background: bool = True,
+        verbose: int = 1,
+    ):
+        super().__init__()
+        start, stop = parse_profile_batch(profile_batch)
+        if every_n_steps is not None and int(every_n_steps) <= 0:
+            raise ValueError(f"every_n_steps must be a positive integer, got {every_n_steps!r}")
+        if every_n_steps is not None and start == 0:
+            start, stop = int(every_n_steps), int(every_n_steps)
+        self.log_dir = os.fspath(log_dir)
+        self.run = run
+        self.run_dir = os.path.join(self.log_dir, run)
+        self.window_length = stop - start + 1 if start else 0
+        self.every_n_steps = int(every_n_steps) if every_n_steps else None
+        self.max_windows = max_windows
+        self.background = background
+        self.verbose = verbose
+
+        self._next_start = start  # 0: no window scheduled
+        self._step = 0  # global train batch counter, 1-based like Keras' TensorBoard
+        self._windows_started = 0
+        self._capturing = False
+        self._window_first = 0
+        self._window_stop = 0
+        self._step_trace = None
+        self._capture_began = 0.0
+        self._known_profiles: set = set()
+        self._instrumenter: Optional[Instrumenter] = None
+        self._mode = "graph"
+        self._writer = ReportWriter(self.run_dir)
+        self._executor: Optional[concurrent.futures.ThreadPoolExecutor] = None
+        self._pending: List[concurrent.futures.Future] = []
+        self._graph_cache: dict = {}
+        self.reports: List[WindowReport] = []  # windows analysed by this callback
+
+    # -- schedule ----------------------------------------------------------------------
+
+    def _window_due_in(self, first_step: int, steps: Optional[int]) -> bool:
+        if not self._next_start:
+            return False
+        if self.max_windows is not None and self._windows_started >= self.max_windows:
+            return False
+        if steps is None:
+            return True
+        return self._next_start <= first_step + steps - 1
+
+    def _fit_steps(self) -> Optional[int]:
+        params = self.params or {}
+        steps, epochs = params.get("steps"), params.get("epochs")
+        if steps is None or epochs is None:
+            return None
+        return int(steps) * int(epochs)
+
+    # -- Keras hooks ---------------------------------------------------------------------
+
+    def on_train_begin(self, logs=None):
+        try:
+            if not self._window_due_in(self._step + 1, self._fit_steps()):
+                return
+            model = self.model
+            self._mode = "eager" if getattr(model, "run_eagerly", False) else (
+                "xla" if getattr(model, "jit_compile", False) is True else "graph"
+            )
+            if self._instrumenter is None:
+                self._instrumenter = Instrumenter(model)
+            self._instrumenter.install()
+            opt = getattr(model, "optimizer", None)
+            if opt is not None:
+                name = str(getattr(opt, "name", "") or "")
+                self._instrumenter.layer_map.optimizer_scopes = sorted(
+                    {name, name.lower(), type(opt).__name__, type(opt).__name__.lower()} - {""}
+                )
+            # The train function may have been traced before our wrappers existed (an
+            # earlier fit): make a fresh one so the next trace records the layer map.
+            if self._mode != "eager" and getattr(model, "train_function", None) is not None:
+                model.make_train_function(force=True)
+        except Exception as e:  # never fatal
+            self._disable(f"could not instrument the model: {e}")
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._step += 1
+        if self._step == self._next_start:
+            self._start_window()
+        if self._capturing:
+            try:
+                self._step_trace = tf.profiler.experimental.Trace("train", step_num=self._step, _r=1)
+                self._step_trace.__enter__()
+            except Exception:
+                self._step_trace = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        if not self._capturing:
+            return
+        if self._step_trace is not None:
+            try:
+                self._step_trace.__exit__(None, None, None)
+            except Exception:
+                pass
+            self._step_trace = None
+        if self._step >= self._window_stop:
+            self._stop_window()
+
+    def on_train_end(self, logs=None):
+        try:
+            if self._capturing:
+                self._stop_window()  # training ended inside a window: keep what we have
+            self.flush()
+        finally:
+            if self._instrumenter is not None:
+                self._instrumenter.restore()
+            self._writer.close()
+
+    # -- capture ---------------------------------------------------------------------
+
+    def _profiles_now(self) -> set:
+        return set(glob.glob(os.path.join(self.run_dir, "plugins", "profile", "*", "*.xplane.pb")))
+
+    def _start_window(self) -> None:
+        first, stop = self._step, self._step + self.window_length - 1
+        self._schedule_next()
+        if self._instrumenter is None:
+            return
+        try:
+            os.makedirs(self.run_dir, exist_ok=True)
+            self._known_profiles = self._profiles_now()
+            self._instrumenter.refresh_params()
+            if self._mode == "eager":
+                self._instrumenter.layer_map.calls = [
+                    c for c in self._instrumenter.layer_map.calls if c.graph_id != 0
+                ]
+                self._instrumenter.eager_spans = True
+            # Default options (host tracer level 2) include the allocator's memory events.
+            tf.profiler.experimental.start(self.run_dir)
+        except Exception as e:
+            # Someone else's profiler session, or an unwritable directory: skip this window
+            # and leave any other session alone.
+            self._instrumenter.eager_spans = False
+            logger.warning(
+                "layerprof: window steps %d-%d skipped: could not start the profiler (%s)",
+                first, stop, _one_line(e),
+            )
+            return
+        self._windows_started += 1
+        self._capturing = True
+        self._window_first, self._window_stop = first, stop
+        self._capture_began = time.time()
+
+    def _schedule_next(self) -> None:
+        if self.every_n_steps:
+            self._next_start += self.every_n_steps
+        else:
+            self._next_start = 0
+
+    def _stop_window(self) -> None:
+        self._capturing = False
+        if self._instrumenter is not None:
+            self._instrumenter.eager_spans = False
+        first, last = self._window_first, min(self._step, self._window_stop)
+        try:
+            tf.profiler.experimental.stop()
+        except Exception as e:
+            logger.warning("layerprof: window steps %d-%d lost: profiler stop failed (%s)",
+                           first, last, _one_line(e))
+            return
+        new = [p for p in self._profiles_now()
+               if p not in self._known_profiles or os.path.getmtime(p) >= self._capture_began]
+        new = [_unique_session(p, first, last) for p in sorted(new, key=os.path.getmtime)]
+        if not new:
+            logger.warning("layerprof: window steps %d-%d: the profiler wrote no .xplane.pb under %s",
+                           first, last, self.run_dir)
+            return
+        job = (new[-1], self._instrumenter.layer_map.snapshot(), dict(self._instrumenter.graphs),
+               first, last, self._mode)
+        if self.background:
+            if self._executor is None:
+                self._executor = concurrent.futures.ThreadPoolExecutor(
+                    max_workers=1, thread_name_prefix="layerprof-analysis"
+                )
+            self._pending.append(self._executor.submit(self._analyse_safely, *job))
+        else:
+            self._analyse_safely(*job)
+
+    # -- analysis ----------------------------------------------------------------------
+
+    def _graph_tables(self, graphs: dict) -> dict:
+        tables = {}
+        for gid, graph in graphs.items():
+            if gid not in self._graph_cache:
+                rows = []
+                for op in graph.get_operations():
+                    try:
+                        inputs = [t.op.name for t in op.inputs]
+                    except Exception:
+                        inputs = []
+                    rows.append((op.name, op.type, inputs))
+                self._graph_cache[gid] = rows
+            tables[gid] = self._graph_cache[gid]
+        return tables
+
+    def _analyse_safely(self, path, layer_map, graphs, first, last, mode) -> Optional[WindowReport]:
+        try:
+            return self._analyse(path, layer_map, graphs, first, last, mode)
+        except xplane.ProfileError as e:
+            logger.warning("layerprof: window steps %d-%d not analysed: %s (raw profile kept)",
+                           first, last, e)
+        except Exception as e:  # a bug of ours must not cost the user their training
+            logger.warning("layerprof: window steps %d-%d not analysed: %s: %s (raw profile kept at %s)",
+                           first, last, type(e).__name__, _one_line(e), path)
+        return None
+
+    def _analyse(self, path, layer_map, graphs, first, last, mode) -> WindowReport:
+        events = xplane.read_profile(path)
+        window = attribution.attribute(events, layer_map, self._graph_tables(graphs), mode=mode)
+        diagnosis.diagnose(window)
+        if not window.steps:
+            window.step, window.steps = first, last - first + 1
+            window.warnings.append("no step markers found in the profile; figures are for the whole capture")
+        window.profile_dir = os.path.relpath(os.path.dirname(path), self.run_dir).replace(os.sep, "/")
+        window.wall_time = time.time()
+        self._writer.write(window)
+        self.reports.append(window)
+        if self.verbose:
+            print(summary_line(window, first, last), flush=True)
+        return window
+
+    def flush(self) -> None:
+        """Wait for pending window analyses and write their reports."""
+        for future in self._pending:
+            try:
+                future.result()
+            except Exception as e:
+                logger.warning("layerprof: analysis failed: %s", _one_line(e))
+        self._pending = []
+
+    def _disable(self, why: str) -> None:
+        logger.warning("layerprof: profiling disabled for this run: %s (training continues)", why)
+        self._next_start = 0
+        if self._instrumenter is not None:
+            self._instrumenter.restore()
+            self._instrumenter = None
+
+
+def summary_line(window: WindowReport, first: int, last: int) -> str:
+    """One log line per window: where the time went, at a glance."""
+    head = f"layerprof: window steps {first}\u2013{last} analysed"
+    tops = [lyr for lyr in window.layers if lyr.parent is None] or window.layers
+    if not tops:
+        return head + ": no layer ops found"
+    top = max(window.layers, key=lambda lyr: lyr.self_forward_us + lyr.self_backward_us)
+    total = top.self_forward_us + top.self_backward_us
+    share = total / window.op_time_us if window.op_time_us else 0.0
+    hints = ", ".join(sorted({h.code for lyr in window.layers for h in lyr.hints})) or "none"
+    return (
+        f"{head}: top layer {top.path} ({top.class_name}) {total / 1000:.2f} ms/step "
+        f"(fwd {top.self_forward_us / 1000:.2f} + grad {top.self_backward_us / 1000:.2f}), "
+        f"{share:.0%} of op time; step {window.step_time_us / 1000:.2f} ms; hints: {hints}"
+    )
+
+
+def _unique_session(path: str, first: int, last: int) -> str:
+    """Give a fresh capture its own session directory.
+
+    TensorFlow names sessions by the second they start; two short windows in one second
+    would share (and overwrite) one file, so each window's directory gets its steps
+    appended. XProf lists any directory below plugins/profile as a session.
+    """
+    session = os.path.dirname(path)
+    suffix = f"_steps{first}-{last}"
+    if session.endswith(suffix):
+        return path
+    target = session + suffix
+    try:
+        os.rename(session, target)
+    except OSError:
+        return path
+    return os.path.join(target, os.path.basename(path))
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0][:300] if text else type(e).__name__

@@ -1,0 +1,237 @@
+"""Wraps every layer's `call` to record, at trace time, which graph ops each layer created.
+
+The wrappers are instance attributes (`layer.call`), removed again by `restore()`. In graph
+mode (inside `tf.function`) they only do work while TensorFlow traces; the traced graph
+does not contain them, so profiled steps pay nothing. In eager mode they open one profiler
+trace span per call (only while a window is capturing) so ops can be attributed by time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import weakref
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import tensorflow as tf
+
+from tb_layerprof.layermap import CallRecord, LayerInfo, LayerMap
+
+# Prefix of the profiler spans opened per layer call in eager mode; xplane.py reads them.
+EAGER_SPAN_PREFIX = "layerprof:"
+EAGER_GRAD_BEGIN = "layerprof_grad_begin:"
+EAGER_GRAD_END = "layerprof_grad_end:"
+
+_BUILTIN_ROOTS = {"keras", "tf_keras", "tensorflow", "tensorflow_core"}
+
+
+def is_custom_layer(layer: Any) -> bool:
+    """True for layer classes defined outside Keras and TensorFlow themselves."""
+    module = type(layer).__module__ or ""
+    return module.split(".")[0] not in _BUILTIN_ROOTS
+
+
+def _children(layer: Any) -> List[Any]:
+    flatten = getattr(layer, "_flatten_layers", None)
+    if flatten is None:
+        return []
+    try:
+        return [c for c in flatten(include_self=False, recursive=False)]
+    except TypeError:
+        return []
+
+
+def _param_bytes(layer: Any) -> int:
+    total = 0
+    for w in getattr(layer, "weights", []) or []:
+        try:
+            n = 1
+            for d in w.shape:
+                n *= int(d)
+            total += n * tf.as_dtype(w.dtype).size
+        except (TypeError, ValueError):
+            continue
+    return total
+
+
+def _tensor_sizes(outputs: Any) -> Tuple[int, int]:
+    """(elements, bytes) of the statically known part of `outputs`; unknown dims count 1."""
+    elements = 0
+    nbytes = 0
+    for t in tf.nest.flatten(outputs):
+        shape = getattr(t, "shape", None)
+        dtype = getattr(t, "dtype", None)
+        if shape is None or dtype is None:
+            continue
+        try:
+            n = 1
+            for d in shape:
+                n *= int(d) if d is not None else 1
+            elements += n
+            nbytes += n * tf.as_dtype(dtype).size
+        except (TypeError, ValueError):
+            continue
+    return elements, nbytes
+
+
+class Instrumenter:
+    """Installs and removes the per-layer wrappers of one model; owns its LayerMap."""
+
+    def __init__(self, model: Any):
+        self.model = model
+        self.layer_map = LayerMap(model_name=getattr(model, "name", "model"))
+        self._wrapped: List[Tuple[Any, Optional[Callable]]] = []
+        self._lock = threading.Lock()
+        self.eager_spans = False  # set by the callback while an eager window captures
+        self._graphs: "weakref.WeakKeyDictionary[Any, int]" = weakref.WeakKeyDictionary()
+        self.graphs: Dict[int, Any] = {}  # graph id -> FuncGraph (kept alive for analysis)
+
+    # -- layer tree ------------------------------------------------------------------
+
+    def _walk(self) -> List[Tuple[Any, str, Optional[str]]]:
+        """(layer, path, parent_path) for every layer below the model, depth first.
+
+        A layer reachable twice (shared) keeps its first path.
+        """
+        seen = set()
+        out = []
+
+        def visit(layer, parent_path):
+            for child in _children(layer):
+                if id(child) in seen:
+                    continue
+                seen.add(id(child))
+                if type(child).__name__ == "InputLayer":
+                    continue
+                path = f"{parent_path}/{child.name}" if parent_path else child.name
+                out.append((child, path, parent_path))
+                visit(child, path)
+
+        seen.add(id(self.model))
+        visit(self.model, None)
+        return out
+
+    # -- install / restore -------------------------------------------------------------
+
+    def install(self) -> None:
+        """Wrap every layer (and the model itself, for ops it creates outside sublayers)."""
+        if self._wrapped:
+            return
+        model_name = getattr(self.model, "name", "model")
+        entries = [(self.model, model_name, None)] + self._walk()
+        for layer, path, parent in entries:
+            is_model = layer is self.model
+            info = LayerInfo(
+                path=path,
+                class_name=type(layer).__name__,
+                custom=is_custom_layer(layer) and not is_model,
+                parent=parent,
+                param_bytes=_param_bytes(layer),
+                is_model=is_model,
+            )
+            self.layer_map.layers[path] = info
+            original = layer.__dict__.get("call")
+            bound = layer.call
+            wrapper = self._make_wrapper(bound, info)
+            object.__setattr__(layer, "call", wrapper)
+            self._wrapped.append((layer, original))
+
+    def restore(self) -> None:
+        """Remove every wrapper, leaving the layers exactly as they were."""
+        for layer, original in self._wrapped:
+            try:
+                if original is None:
+                    layer.__dict__.pop("call", None)
+                else:
+                    object.__setattr__(layer, "call", original)
+            except Exception:  # a layer that forbids attribute changes: leave it
+                pass
+        self._wrapped = []
+
+    def refresh_params(self) -> None:
+        """Parameter sizes are known only after build; read them again."""
+        for layer, _ in self._wrapped:
+            path = self._path_of(layer)
+            if path is not None:
+                self.layer_map.layers[path].param_bytes = _param_bytes(layer)
+
+    def _path_of(self, layer: Any) -> Optional[str]:
+        if layer is self.model:
+            return getattr(self.model, "name", "model")
+        for lyr, path, _ in self._walk():
+            if lyr is layer:
+                return path
+        return None
+
+    # -- the wrapper -----------------------------------------------------------------
+
+    def _make_wrapper(self, call: Callable, info: LayerInfo) -> Callable:
+        instrumenter = self
+
+        def layerprof_call(*args, **kwargs):
+            if tf.inside_function():
+                return instrumenter._traced_call(call, info, args, kwargs)
+            if instrumenter.eager_spans:
+                return instrumenter._eager_call(call, info, args, kwargs)
+            return call(*args, **kwargs)
+
+        layerprof_call.__wrapped__ = call  # keeps inspect.signature() truthful
+        return layerprof_call
+
+    def _graph_id(self, graph: Any) -> int:
+        with self._lock:
+            gid = self._graphs.get(graph)
+            if gid is None:
+                gid = len(self.graphs) + 1
+                self._graphs[graph] = gid
+                self.graphs[gid] = graph
+                self.layer_map.graph_count += 1
+            return gid
+
+    def _traced_call(self, call, info, args, kwargs):
+        graph = tf.compat.v1.get_default_graph()
+        try:
+            start = graph.num_operations()
+            scope = graph.get_name_scope()
+        except Exception:  # not a TF graph we understand: still run the layer
+            return call(*args, **kwargs)
+        outputs = call(*args, **kwargs)
+        try:
+            end = graph.num_operations()
+            elements, nbytes = _tensor_sizes(outputs)
+            record = CallRecord(
+                path=info.path,
+                graph_id=self._graph_id(graph),
+                scope=scope,
+                op_start=start,
+                op_end=end,
+                output_elements=elements,
+                output_bytes=nbytes,
+            )
+            with self._lock:
+                self.layer_map.calls.append(record)
+        except Exception:
+            pass
+        return outputs
+
+    def _eager_call(self, call, info, args, kwargs):
+        with tf.profiler.experimental.Trace(EAGER_SPAN_PREFIX + info.path):
+            outputs = call(*args, **kwargs)
+        try:
+            elements, nbytes = _tensor_sizes(outputs)
+            with self._lock:
+                self.layer_map.calls.append(
+                    CallRecord(
+                        path=info.path,
+                        graph_id=0,
+                        scope="",
+                        op_start=0,
+                        op_end=0,
+                        output_elements=elements,
+                        output_bytes=nbytes,
+                    )
+                )
+        except Exception:
+            pass
+        return outputs
+
