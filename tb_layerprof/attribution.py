@@ -43,7 +43,7 @@ _METRIC_SCOPES = ("compile_metrics", "metrics")
 _INPUT_TYPES = {
     "IteratorGetNext", "IteratorGetNextSync", "IteratorGetNextAsOptional",
     "OptionalGetValue", "OptionalHasValue", "OptionalNone", "MakeIterator",
-    "AnonymousIteratorV3", "AnonymousIteratorV2", "IteratorV2",
+    "AnonymousIteratorV3", "AnonymousIteratorV2", "IteratorV2", "OptionalFromValue",
 }
 _FRAMEWORK_TYPES = {
     "_Recv", "_Send", "_HostRecv", "_HostSend", "NoOp", "Identity", "IdentityN", "Const",
@@ -105,7 +105,9 @@ class OwnerIndex:
         for i, (name, op_type, inputs) in enumerate(table):
             self.op_type[name] = op_type
             path = owner_at[i]
-            if path is not None:
+            if path in _CATEGORY_KEYS:
+                owner = (path, "")
+            elif path is not None:
                 owner = (path, FORWARD)
             else:
                 owner = self._owner_by_name(name, op_type, graph_owner)
@@ -117,7 +119,7 @@ class OwnerIndex:
         for i, (name, op_type, _) in enumerate(table):
             owner = graph_owner[name]
             self.by_name[name] = owner
-            if is_active and owner_at[i] is not None:
+            if is_active and owner_at[i] is not None and owner_at[i] not in _CATEGORY_KEYS:
                 self.self_ops[owner[0]][op_type] += 1
 
     def _follow_inputs(self, inputs: Sequence[str], graph_owner: Dict[str, Owner]) -> Optional[Owner]:
@@ -197,7 +199,12 @@ class OwnerIndex:
         hit = self.by_name.get(stripped)
         if hit is not None:
             return hit
-        return self._owner_by_name(stripped, op_type or self.op_type.get(stripped, ""), self.by_name)
+        owner = self._owner_by_name(stripped, op_type or self.op_type.get(stripped, ""), self.by_name)
+        if owner[0] == UNATTRIBUTED and self.by_name:
+            # Not an op of any traced train step: Keras' own loop around it (iterator
+            # plumbing, step counters), i.e. framework, not a layer we failed to find.
+            return (FRAMEWORK, "")
+        return owner
 
 
 _CALL_RE = re.compile(r"^(Stateful)?PartitionedCall(_\d+)?$|^.*_inlined$")

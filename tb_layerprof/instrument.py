@@ -80,7 +80,7 @@ class Instrumenter:
     def __init__(self, model: Any):
         self.model = model
         self.layer_map = LayerMap(model_name=getattr(model, "name", "model"))
-        self._wrapped: List[Tuple[Any, Optional[Callable]]] = []
+        self._wrapped: List[Tuple[Any, Optional[Callable], str]] = []
         self._lock = threading.Lock()
         self.eager_spans = False  # set by the callback while an eager window captures
         self._graphs: "weakref.WeakKeyDictionary[Any, int]" = weakref.WeakKeyDictionary()
@@ -134,44 +134,57 @@ class Instrumenter:
             bound = layer.call
             wrapper = self._make_wrapper(bound, info)
             object.__setattr__(layer, "call", wrapper)
-            self._wrapped.append((layer, original))
+            self._wrapped.append((layer, original, "call"))
+
+    def install_metrics(self, metrics: List[Any]) -> None:
+        """Wrap metric objects so their ops count as `metrics`, not as unattributed.
+
+        Keras updates its loss tracker and compiled metrics inside the train step without a
+        name scope; recording their op ranges keeps them out of the layers and the
+        unattributed bucket.
+        """
+        for metric in metrics:
+            for method in ("update_state", "result", "reset_state"):
+                bound = getattr(metric, method, None)
+                if bound is None or not callable(bound):
+                    continue
+                original = metric.__dict__.get(method)
+                info = LayerInfo(path="metrics_us")
+                wrapper = self._make_wrapper(bound, info, eager_spans=False)
+                try:
+                    object.__setattr__(metric, method, wrapper)
+                except Exception:
+                    continue
+                self._wrapped.append((metric, original, method))
 
     def restore(self) -> None:
         """Remove every wrapper, leaving the layers exactly as they were."""
-        for layer, original in self._wrapped:
+        for obj, original, method in self._wrapped:
             try:
                 if original is None:
-                    layer.__dict__.pop("call", None)
+                    obj.__dict__.pop(method, None)
                 else:
-                    object.__setattr__(layer, "call", original)
+                    object.__setattr__(obj, method, original)
             except Exception:  # a layer that forbids attribute changes: leave it
                 pass
         self._wrapped = []
 
     def refresh_params(self) -> None:
         """Parameter sizes are known only after build; read them again."""
-        for layer, _ in self._wrapped:
-            path = self._path_of(layer)
-            if path is not None:
+        model_name = getattr(self.model, "name", "model")
+        for layer, path, _ in [(self.model, model_name, None)] + self._walk():
+            if path in self.layer_map.layers:
                 self.layer_map.layers[path].param_bytes = _param_bytes(layer)
-
-    def _path_of(self, layer: Any) -> Optional[str]:
-        if layer is self.model:
-            return getattr(self.model, "name", "model")
-        for lyr, path, _ in self._walk():
-            if lyr is layer:
-                return path
-        return None
 
     # -- the wrapper -----------------------------------------------------------------
 
-    def _make_wrapper(self, call: Callable, info: LayerInfo) -> Callable:
+    def _make_wrapper(self, call: Callable, info: LayerInfo, eager_spans: bool = True) -> Callable:
         instrumenter = self
 
         def layerprof_call(*args, **kwargs):
             if tf.inside_function():
                 return instrumenter._traced_call(call, info, args, kwargs)
-            if instrumenter.eager_spans:
+            if eager_spans and instrumenter.eager_spans:
                 return instrumenter._eager_call(call, info, args, kwargs)
             return call(*args, **kwargs)
 

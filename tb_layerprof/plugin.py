@@ -307,6 +307,7 @@ class LayerProfPlugin(base_plugin.TBPlugin):
                 {
                     "run": run,
                     "windows": len(tags),
+                    "steps": sorted({int(s.max_step) for s in tags.values()}),
                     "first_step": min(s.max_step for s in tags.values()),
                     "last_step": max(s.max_step for s in tags.values()),
                     "last_wall_time": max(s.max_wall_time for s in tags.values()),
