@@ -1,0 +1,82 @@
+# tb_layerprof developer tasks. `make help` lists them.
+#
+# PYTHON: the interpreter to install into and run with (default: python3 on PATH).
+PYTHON ?= python3
+PIP := $(PYTHON) -m pip
+NPM ?= npm
+DEMO_LOGDIR ?= demo/logs
+TB_PORT ?= 6006
+PYTEST_ARGS ?=
+
+STAMP := build/.setup-stamp
+FRONTEND_STAMP := frontend/node_modules/.package-lock.json
+HAS_FRONTEND := $(wildcard frontend/package.json)
+
+.DEFAULT_GOAL := help
+.PHONY: help setup frontend-deps demo demo-run test test-py test-frontend bundle check-bundle clean
+
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z_-]+:.*?## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+setup: $(STAMP) ## Install tb_layerprof (editable) with test extras; tensorflow-cpu if no TensorFlow is installed
+
+# TensorFlow comes in several interchangeable distributions (tensorflow, tensorflow-cpu,
+# tf-nightly...); keep whichever is installed, else take the CPU build (see setup.py).
+$(STAMP): setup.py pyproject.toml
+	@mkdir -p build
+	@if $(PYTHON) -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('tensorflow') is None)"; then \
+		echo "TensorFlow found: keeping it"; \
+		$(PIP) install -e '.[test]'; \
+	else \
+		echo "No TensorFlow installed: installing tensorflow-cpu"; \
+		$(PIP) install -e '.[test,tensorflow-cpu]'; \
+	fi
+	@touch $@
+
+# node_modules for the frontend's own tests and bundle build (not needed to use the plugin:
+# the bundle in tb_layerprof/static is committed).
+# (npm ci writes node_modules/.package-lock.json: that file is the stamp.)
+frontend-deps: $(if $(HAS_FRONTEND),$(FRONTEND_STAMP)) ## npm ci in frontend/ (for its tests and bundle build)
+
+$(FRONTEND_STAMP): frontend/package.json frontend/package-lock.json
+	cd frontend && $(NPM) ci --no-audit --no-fund
+	@touch $@
+
+demo: setup demo-run ## Set up, train the seed demo with LayerProfiler, then serve TensorBoard (port 6006)
+	$(PYTHON) -m tensorboard.main --logdir $(DEMO_LOGDIR) --port $(TB_PORT)
+
+demo-run: setup ## Set up and train the seed demo only (no TensorBoard)
+	$(PYTHON) demo/seed_demo.py --logdir $(DEMO_LOGDIR)
+
+test: setup test-py test-frontend ## Set up, then run every test (pytest, and the frontend's own tests)
+
+test-py: setup ## Run the Python test suite (PYTEST_ARGS="-k cli" to narrow it)
+	$(PYTHON) -m pytest $(PYTEST_ARGS)
+
+test-frontend: frontend-deps ## Run the frontend's unit tests, if it has any
+	@if [ -f frontend/package.json ] && node -e "process.exit(require('./frontend/package.json').scripts?.test ? 0 : 1)"; then \
+		cd frontend && $(NPM) test; \
+	else echo "no frontend tests"; fi
+
+bundle: frontend-deps ## Rebuild the committed frontend bundle in tb_layerprof/static
+	@if [ -f frontend/package.json ]; then cd frontend && $(NPM) run build; else echo "no frontend/"; fi
+
+# The frontend's own check script if it has one, else: rebuild and compare with git.
+check-bundle: frontend-deps ## Fail if tb_layerprof/static differs from a fresh build of frontend/
+	@if [ ! -f frontend/package.json ]; then echo "no frontend/: nothing to check"; exit 0; fi; \
+	script=$$(node -e "const s = require('./frontend/package.json').scripts || {}; \
+		console.log(['check-bundle', 'check'].find(n => s[n]) || '')"); \
+	if [ -n "$$script" ]; then \
+		cd frontend && $(NPM) run "$$script"; \
+	else \
+		(cd frontend && $(NPM) run build) && \
+		if [ -n "$$(git status --porcelain -- tb_layerprof/static)" ]; then \
+			git status --short -- tb_layerprof/static; git diff --stat -- tb_layerprof/static; \
+			echo "tb_layerprof/static differs from a fresh build: run 'make bundle' and commit it"; \
+			exit 1; \
+		else echo "bundle matches a fresh build"; fi; \
+	fi
+
+clean: ## Remove build stamps, caches and the demo's logs
+	rm -rf build .pytest_cache $(DEMO_LOGDIR)
+	find . -name __pycache__ -type d -prune -not -path './frontend/node_modules/*' -exec rm -rf {} +
