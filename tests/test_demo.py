@@ -1,0 +1,71 @@
+"""The seed demo trains for real under LayerProfiler and answers the seed question."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tb_layerprof.summary import load_reports
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEMO = os.path.join(REPO, "demo", "seed_demo.py")
+
+
+def load_demo_module():
+    spec = importlib.util.spec_from_file_location("seed_demo", DEMO)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_demo_never_clears_a_directory_it_did_not_make(tmp_path):
+    demo = load_demo_module()
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "keep.txt").write_text("x")
+    with pytest.raises(SystemExit, match="was not made by this demo"):
+        demo.prepare_logdir(str(precious))
+    assert (precious / "keep.txt").exists()
+    ours = tmp_path / "ours"
+    demo.prepare_logdir(str(ours))
+    (ours / "old-report").write_text("stale")
+    demo.prepare_logdir(str(ours))
+    assert sorted(os.listdir(ours)) == [demo.MARKER]
+
+
+@pytest.mark.slow
+def test_seed_demo_runs_small_and_reports_all_four_layers(tmp_path):
+    logdir = tmp_path / "logs"
+    env = dict(os.environ)
+    env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.run(
+        [sys.executable, DEMO, "--logdir", str(logdir), "--epochs", "2", "--samples", "1024",
+         "--batch-size", "128", "--features", "32", "--profile-batch", "2,3",
+         "--every-n-steps", "4"],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = proc.stdout
+    assert "Run train | steps" in out
+    assert "How does a custom layer affect training speed?" in out
+    for cls in ("SlowDouble", "FastDouble", "SigmoidSin", "SigmoidSinCustomGrad"):
+        assert f"\n  {cls}: forward " in out, cls
+    assert "tensorboard --logdir" in out
+
+    runs, errors = load_reports(str(logdir))
+    assert errors == []
+    (train,) = runs
+    assert train.run == "train"
+    assert [w.step for w in train.windows][:3] == [2, 6, 10]  # 8 steps/epoch, 2 epochs
+    window = train.windows[-1]
+    by_class = {layer.class_name: layer for layer in window.layers}
+    slow, fast = by_class["SlowDouble"], by_class["FastDouble"]
+    assert slow.custom and fast.custom and not by_class["Dense"].custom
+    # 32 columns: one slice and one multiply per column, versus a single multiply.
+    assert slow.ops_per_call >= 2 * 32 > fast.ops_per_call
+    assert slow.forward_us + slow.backward_us > fast.forward_us + fast.backward_us
+    assert "python-loop" in [h.code for h in slow.hints]
