@@ -313,7 +313,15 @@ def render_window_table(
                     )
                 )
                 if hint.evidence:
-                    lines.append("       evidence: " + format_evidence(hint.evidence, units))
+                    lines.extend(
+                        textwrap.wrap(
+                            "evidence: " + format_evidence(hint.evidence, units),
+                            width=100,
+                            initial_indent="       ",
+                            subsequent_indent="         ",
+                            break_on_hyphens=False,
+                        )
+                    )
     elif window.layers:
         lines.append("")
         lines.append("No hot layer: no diagnosis, and no layer takes 10% of the op time.")
