@@ -1,0 +1,58 @@
+// Builds the frontend bundle into ../tb_layerprof/static (committed), deterministically.
+//   node build.mjs                 -> ../tb_layerprof/static/index.js
+//   node build.mjs --outdir DIR    -> DIR/index.js (check_bundle.sh compares with the committed one)
+//   node build.mjs --tests         -> build/tests/*.test.mjs (run with node --test)
+import * as esbuild from "esbuild";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const args = process.argv.slice(2);
+const outIdx = args.indexOf("--outdir");
+const outdir = outIdx >= 0 ? args[outIdx + 1] : join(here, "..", "tb_layerprof", "static");
+
+const common = {
+  bundle: true,
+  format: "esm",
+  jsx: "automatic",
+  jsxImportSource: "preact",
+  logLevel: "warning",
+  absWorkingDir: here,
+};
+
+if (args.includes("--tests")) {
+  const tests = readdirSync(join(here, "src")).filter((f) => f.endsWith(".test.ts"));
+  await esbuild.build({
+    ...common,
+    entryPoints: tests.map((f) => join(here, "src", f)),
+    outdir: join(here, "build", "tests"),
+    outExtension: { ".js": ".mjs" },
+    platform: "node",
+    target: "node18",
+    external: ["node:*"],
+  });
+} else {
+  const result = await esbuild.build({
+    ...common,
+    entryPoints: [join(here, "src", "index.tsx")],
+    outfile: join(outdir, "index.js"),
+    platform: "browser",
+    target: ["es2020", "chrome100", "firefox100", "safari15"],
+    minify: true,
+    legalComments: "linked",
+    sourcemap: false,
+    metafile: true,
+    define: { "process.env.NODE_ENV": '"production"' },
+  });
+  // The licenses of everything vendored into the bundle, shipped beside it.
+  const notices = ["preact", "echarts", "zrender", "tslib"].map((pkg) => {
+    const dir = join(here, "node_modules", pkg);
+    const file = readdirSync(dir).find((f) => /^LICEN[CS]E/i.test(f));
+    const text = readFileSync(join(dir, file), "utf8");
+    return `==== ${pkg} ====\n\n${text.trim()}\n`;
+  });
+  writeFileSync(join(outdir, "THIRD_PARTY_LICENSES.txt"), notices.join("\n"));
+  const bytes = Object.values(result.metafile.outputs).reduce((a, o) => a + o.bytes, 0);
+  console.log(`bundle: ${outdir}/index.js (${(bytes / 1024).toFixed(1)} KiB with legal notes)`);
+}

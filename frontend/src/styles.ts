@@ -1,0 +1,61 @@
+// TensorBoard's look: Roboto, #f57c00 accent, #425066 slate, compact density.
+export const CSS = `
+html, body { margin: 0; padding: 0; background: #f5f5f5; }
+body { font-family: Roboto, sans-serif; font-size: 13px; color: #212121; }
+.lp-app { padding: 12px 16px 32px; }
+.lp-toolbar { display: flex; align-items: center; gap: 16px; flex-wrap: wrap; margin-bottom: 12px; }
+.lp-field { display: inline-flex; align-items: center; gap: 6px; color: #616161; }
+.lp-field select { font: inherit; padding: 3px 4px; max-width: 360px; border: 1px solid #bdbdbd; border-radius: 3px; background: #fff; }
+.lp-spacer { flex: 1; }
+.lp-muted { color: #757575; }
+.lp-button { font: inherit; font-weight: 500; color: ${"#f57c00"}; background: #fff; border: 1px solid #e0e0e0; border-radius: 3px; padding: 4px 10px; cursor: pointer; text-transform: uppercase; font-size: 12px; }
+.lp-button:hover { background: #fff3e0; }
+.lp-link { font: inherit; color: #f57c00; background: none; border: 0; padding: 2px 0; cursor: pointer; }
+.lp-card { background: #fff; border-radius: 4px; box-shadow: 0 1px 3px rgba(0,0,0,.16); padding: 10px 14px; margin-bottom: 14px; }
+.lp-card h2 { font-size: 15px; font-weight: 500; margin: 0 8px 6px 0; color: #425066; }
+.lp-card-head { display: flex; align-items: center; gap: 12px; flex-wrap: wrap; margin-bottom: 8px; }
+.lp-card-head h2 { margin-bottom: 0; }
+.lp-grid { display: grid; grid-template-columns: minmax(0, 3fr) minmax(0, 2fr); gap: 14px; }
+@media (max-width: 1000px) { .lp-grid { grid-template-columns: minmax(0, 1fr); } }
+.lp-facts { color: #616161; margin: 0 0 10px; }
+.lp-warning { color: #bf360c; margin-top: 4px; }
+.lp-message { background: #fff; border-radius: 4px; box-shadow: 0 1px 3px rgba(0,0,0,.16); padding: 16px 20px; max-width: 820px; }
+.lp-message-title { font-size: 15px; font-weight: 500; color: #425066; margin-bottom: 6px; }
+.lp-error .lp-message-title { color: #c62828; }
+.lp-message-body { color: #424242; line-height: 1.5; margin-bottom: 8px; }
+.lp-message code, .lp-facts code { background: #f5f5f5; padding: 0 3px; border-radius: 2px; }
+.lp-loading .lp-message-title::after { content: ""; display: inline-block; width: 10px; height: 10px; margin-left: 8px; border: 2px solid #f57c00; border-right-color: transparent; border-radius: 50%; animation: lp-spin .8s linear infinite; }
+@keyframes lp-spin { to { transform: rotate(360deg); } }
+.lp-diagnoses { margin-bottom: 8px; }
+.lp-diag { border-left: 3px solid #f57c00; padding: 4px 8px; margin-bottom: 6px; background: #fff8f0; }
+.lp-diag.lp-info { border-left-color: #425066; background: #f4f6f8; }
+.lp-code { font-family: "Roboto Mono", monospace; font-size: 11px; background: #fff; border: 1px solid #e0e0e0; border-radius: 2px; padding: 0 4px; color: #425066; }
+.lp-diag-layer { font-weight: 500; word-break: break-all; }
+.lp-diag-time, .lp-evidence { color: #757575; }
+.lp-diag-message { margin: 2px 0; line-height: 1.4; }
+.lp-evidence { font-size: 12px; }
+.lp-filter { font: inherit; padding: 3px 6px; border: 1px solid #bdbdbd; border-radius: 3px; width: 220px; }
+.lp-check { display: inline-flex; align-items: center; gap: 4px; color: #616161; }
+.lp-table { position: relative; overflow: auto; border: 1px solid #e0e0e0; border-radius: 2px; }
+.lp-thead { position: sticky; top: 0; z-index: 2; display: grid; background: #fafafa; border-bottom: 1px solid #e0e0e0; min-width: 1400px; }
+.lp-th { display: flex; align-items: center; padding: 0 6px; font-weight: 500; color: #425066; cursor: pointer; user-select: none; white-space: nowrap; overflow: hidden; }
+.lp-th.lp-num { justify-content: flex-end; }
+.lp-th.lp-sorted { color: #f57c00; }
+.lp-th:focus { outline: 1px dotted #f57c00; }
+.lp-tbody { position: relative; min-width: 1400px; }
+.lp-row { position: absolute; left: 0; right: 0; height: 24px; display: grid; align-items: center; border-bottom: 1px solid #f0f0f0; background: #fff; }
+.lp-row.lp-odd { background: #fcfcfc; }
+.lp-row:hover { background: #fff3e0; }
+.lp-cell { padding: 0 6px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; font-variant-numeric: tabular-nums; }
+.lp-cell.lp-num { text-align: right; }
+.lp-name { display: flex; align-items: center; }
+.lp-path { overflow: hidden; text-overflow: ellipsis; }
+.lp-expander { border: 0; background: none; cursor: pointer; width: 16px; padding: 0; color: #616161; font-size: 11px; flex: none; }
+.lp-expander-pad { display: inline-block; width: 16px; flex: none; }
+.lp-hint-badge { background: #f57c00; color: #fff; border-radius: 8px; padding: 0 6px; font-size: 11px; }
+.lp-custom { color: #425066; font-size: 11px; border: 1px solid #c5cad3; border-radius: 2px; padding: 0 3px; }
+.lp-chart { width: 100%; }
+.lp-chips { display: flex; flex-wrap: wrap; gap: 6px; margin-bottom: 6px; }
+.lp-chip { background: #eceff1; border-radius: 12px; padding: 2px 4px 2px 10px; max-width: 420px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.lp-chip-x { border: 0; background: none; cursor: pointer; color: #616161; font-size: 14px; line-height: 1; }
+`;
