@@ -1,0 +1,293 @@
+"""End to end: real Keras training under LayerProfiler, real TensorFlow profiles."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+import pytest
+import keras
+import tensorflow as tf
+
+import tb_layerprof
+from tb_layerprof import LayerProfiler, load_reports
+from tests import models
+
+
+def by_path(window):
+    return {layer.path: layer for layer in window.layers}
+
+
+@pytest.fixture(scope="module")
+def seed_run(tmp_path_factory):
+    logdir = str(tmp_path_factory.mktemp("seed"))
+    model = models.seed_model()
+    x, y = models.data()
+    cb = LayerProfiler(log_dir=logdir, profile_batch=(3, 6), every_n_steps=10, verbose=0)
+    history = model.fit(x, y, batch_size=64, epochs=2, verbose=0, callbacks=[cb])
+    return logdir, model, cb, history
+
+
+def test_seed_loop_layer_is_hottest_and_diagnosed(seed_run):
+    _, _, cb, _ = seed_run
+    window = cb.reports[-1]
+    assert window.layers[0].path == "slow"
+    layers = by_path(window)
+    slow, fast = layers["slow"], layers["fast"]
+    assert slow.custom and fast.custom and not layers["dense_in"].custom
+    assert slow.forward_us > 5 * fast.forward_us
+    assert slow.backward_us > 5 * fast.backward_us
+    assert "python-loop" in {h.code for h in slow.hints}
+    loop = next(h for h in slow.hints if h.code == "python-loop")
+    assert loop.evidence["repeated_op_types"].get("StridedSlice") == 64
+    # A vectorized layer is never told it has a loop.
+    for path in ("fast", "sigsin", "dense_in", "head"):
+        assert "python-loop" not in {h.code for h in layers[path].hints}, path
+
+
+def test_unscoped_addn_lands_in_the_loop_layers_gradient(seed_run):
+    slow = by_path(seed_run[2].reports[-1])["slow"]
+    names = [op for op in slow.top_ops if op["phase"] == "backward"]
+    assert any(op["type"] == "AddN" for op in names), slow.top_ops
+
+
+def test_almost_all_op_time_is_attributed(seed_run):
+    for window in seed_run[2].reports:
+        assert window.op_time_us > 0
+        assert window.other["unattributed_us"] < 0.02 * window.op_time_us, window.other
+        total = sum(l.self_forward_us + l.self_backward_us for l in window.layers)
+        total += sum(window.other.values())
+        assert total == pytest.approx(window.op_time_us, rel=1e-6)
+        assert window.other["optimizer_us"] > 0 and window.other["loss_us"] > 0
+
+
+def test_memory_is_attributed_and_churn_diagnosed(seed_run):
+    window = seed_run[2].reports[-1]
+    assert window.memory_available
+    layers = by_path(window)
+    slow = layers["slow"]
+    # The gradient of 64 column slices allocates a full-size zero tensor per slice.
+    assert slow.backward_alloc_bytes > 10 * slow.output_bytes > 0
+    assert "memory-churn" in {h.code for h in slow.hints}
+    assert "memory-churn" not in {h.code for h in layers["fast"].hints}
+    assert layers["dense_in"].param_bytes == (64 * 64 + 64) * 4
+
+
+def test_periodic_windows_recorded_and_readable_without_tensorflow(seed_run):
+    logdir, _, cb, _ = seed_run
+    # 32 steps: windows at 3-6, 13-16, 23-26.
+    assert [w.step for w in cb.reports] == [3, 13, 23]
+    assert all(w.steps == 4 for w in cb.reports)
+    runs, errors = load_reports(logdir)
+    assert errors == []
+    assert [r.run for r in runs] == ["train"]
+    assert [w.step for w in runs[0].windows] == [3, 13, 23]
+    assert runs[0].windows[-1].layers[0].path == "slow"
+    # The raw profiles stay where TensorFlow wrote them, one session per window.
+    sessions = os.listdir(os.path.join(logdir, "train", "plugins", "profile"))
+    assert len(sessions) == 3
+    assert runs[0].windows[0].profile_dir.startswith("plugins/profile/")
+
+
+def test_layers_restored_after_training(seed_run):
+    model = seed_run[1]
+    for layer in model._flatten_layers(include_self=True, recursive=True):
+        assert "call" not in layer.__dict__, layer.name
+
+
+def test_training_result_unchanged_by_profiling(tmp_path):
+    x, y = models.data(n=256)
+    weights = []
+    for callbacks in ([], [LayerProfiler(log_dir=str(tmp_path), profile_batch=(2, 3), verbose=0)]):
+        model = models.seed_model(seed=1)
+        model.fit(x, y, batch_size=32, epochs=1, verbose=0, shuffle=False, callbacks=callbacks)
+        weights.append(model.get_weights())
+    assert callbacks[0].reports, "the profiled run must have produced a report"
+    for a, b in zip(*weights):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_matmul_layers_scale_with_work(tmp_path):
+    """1, 4 and 16 identical 256x256 matmuls: forward time should scale roughly 1:4:16."""
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((256,))
+    h = models.MatMuls(1, name="mm1")(inp)
+    h = models.MatMuls(4, name="mm4")(h)
+    h = models.MatMuls(16, name="mm16")(h)
+    out = keras.layers.Dense(1, name="head")(h)
+    model = keras.Model(inp, out)
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.random.default_rng(0).standard_normal((2048, 256)).astype("float32")
+    y = np.zeros((2048, 1), "float32")
+    cb = LayerProfiler(log_dir=str(tmp_path), profile_batch=(3, 7), verbose=0)
+    model.fit(x, y, batch_size=256, epochs=1, verbose=0, callbacks=[cb])
+    layers = by_path(cb.reports[-1])
+    f1, f4, f16 = (layers[p].forward_us for p in ("mm1", "mm4", "mm16"))
+    assert 1.5 < f4 / f1 < 10, (f1, f4, f16)
+    assert 5 < f16 / f1 < 40, (f1, f4, f16)
+    assert f16 > f4 > f1
+    for p in ("mm4", "mm16"):
+        ratio = layers[p].backward_us / layers[p].forward_us
+        assert 1.2 < ratio < 6, (p, ratio)
+    assert layers["mm16"].ops_per_call >= 16
+
+
+def test_nested_shared_sequential_and_subclassed(tmp_path):
+    keras.utils.set_random_seed(0)
+    shared = keras.layers.Dense(32, name="shared")
+
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__(name="net")
+            self.block = models.Block(name="block")
+            self.shared = shared
+            self.out = keras.layers.Dense(1, name="out")
+
+        def call(self, x):
+            h = self.block(x)
+            h = self.shared(h)
+            h = self.shared(h)  # the same layer twice
+            return self.out(h * 0.5)  # an op of the model's own
+
+    model = Net()
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = models.data(n=512, features=32)
+    cb = LayerProfiler(log_dir=str(tmp_path / "sub"), profile_batch=(2, 4), verbose=0)
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0, callbacks=[cb])
+    layers = by_path(cb.reports[-1])
+    assert {"block", "block/inner", "block/slow", "shared", "out"} <= set(layers)
+    assert layers["block/slow"].parent == "block"
+    assert layers["block"].forward_us >= layers["block/slow"].forward_us + layers["block/inner"].forward_us - 1e-6
+    assert layers["block"].self_forward_us < layers["block"].forward_us
+    assert layers["shared"].calls == 2
+    assert "python-loop" in {h.code for h in layers["block/slow"].hints}
+    assert "python-loop" not in {h.code for h in layers["block"].hints}
+
+    seq = keras.Sequential([keras.Input((32,)), models.SlowDouble(name="slow"), keras.layers.Dense(1, name="d")])
+    seq.compile(optimizer="sgd", loss="mse")
+    cb2 = LayerProfiler(log_dir=str(tmp_path / "seq"), profile_batch=(2, 3), verbose=0)
+    seq.fit(x, y, batch_size=32, epochs=1, verbose=0, callbacks=[cb2])
+    assert cb2.reports[-1].layers[0].path == "slow"
+
+
+def test_eager_mode_attributes_by_spans(tmp_path):
+    model = models.seed_model(features=32, run_eagerly=True)
+    x, y = models.data(n=256, features=32)
+    cb = LayerProfiler(log_dir=str(tmp_path), profile_batch=(2, 3), verbose=0)
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0, callbacks=[cb])
+    window = cb.reports[-1]
+    assert window.mode == "eager"
+    layers = by_path(window)
+    assert layers["slow"].forward_us > layers["fast"].forward_us > 0
+    assert layers["slow"].calls == 1
+    assert max(window.layers, key=lambda l: l.forward_us).path == "slow"
+
+
+def test_second_fit_retraces_only_when_a_window_is_due(tmp_path):
+    model = models.seed_model(features=16)
+    x, y = models.data(n=256, features=16)
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0)
+    before = model.train_function
+    idle = LayerProfiler(log_dir=str(tmp_path / "idle"), profile_batch=(100, 101), verbose=0)
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0, callbacks=[idle])
+    assert model.train_function is before  # no window due: nothing re-made
+    assert idle.reports == []
+    cb = LayerProfiler(log_dir=str(tmp_path / "due"), profile_batch=(2, 3), verbose=0)
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0, callbacks=[cb])
+    assert model.train_function is not before
+    assert cb.reports and cb.reports[-1].layers[0].path == "slow"
+
+
+# -- never fatal ---------------------------------------------------------------------
+
+
+def _fit_small(callbacks):
+    model = models.seed_model(features=16)
+    x, y = models.data(n=256, features=16)
+    return model.fit(x, y, batch_size=32, epochs=1, verbose=0, callbacks=callbacks)
+
+
+def test_unwritable_log_dir_warns_and_trains(tmp_path, caplog):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    cb = LayerProfiler(log_dir=str(blocker / "logs"), profile_batch=(2, 3), verbose=0)
+    with caplog.at_level(logging.WARNING, logger="tb_layerprof"):
+        history = _fit_small([cb])
+    assert len(history.history["loss"]) == 1
+    assert any("skipped" in r.getMessage() for r in caplog.records)
+
+
+def test_someone_elses_profiler_session_is_left_alone(tmp_path, caplog):
+    tf.profiler.experimental.start(str(tmp_path / "theirs"))
+    try:
+        cb = LayerProfiler(log_dir=str(tmp_path / "ours"), profile_batch=(2, 3), verbose=0)
+        with caplog.at_level(logging.WARNING, logger="tb_layerprof"):
+            _fit_small([cb])
+        assert cb.reports == []
+        assert any("could not start the profiler" in r.getMessage() for r in caplog.records)
+    finally:
+        tf.profiler.experimental.stop()  # raises if our callback had stopped their session
+    assert os.listdir(tmp_path / "theirs" / "plugins" / "profile")
+
+
+def test_analysis_failure_keeps_training_and_raw_profile(tmp_path, caplog, monkeypatch):
+    from tb_layerprof import attribution
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom in analysis")
+
+    monkeypatch.setattr(attribution, "attribute", broken)
+    cb = LayerProfiler(log_dir=str(tmp_path), profile_batch=(2, 3), verbose=0)
+    with caplog.at_level(logging.WARNING, logger="tb_layerprof"):
+        history = _fit_small([cb])
+    assert len(history.history["loss"]) == 1
+    assert cb.reports == []
+    assert any("boom in analysis" in r.getMessage() for r in caplog.records)
+    sessions = os.listdir(tmp_path / "train" / "plugins" / "profile")
+    assert sessions  # nothing lost: the raw capture is still there
+
+
+def test_corrupt_profile_is_reported_not_fatal(tmp_path, caplog, monkeypatch):
+    from tb_layerprof import callback
+
+    real = callback._unique_session
+
+    def corrupting(path, first, last):
+        moved = real(path, first, last)
+        with open(moved, "wb") as f:
+            f.write(b"\x08\x96\x01garbage" * 3)
+        return moved
+
+    monkeypatch.setattr(callback, "_unique_session", corrupting)
+    cb = LayerProfiler(log_dir=str(tmp_path), profile_batch=(2, 3), verbose=0, background=False)
+    with caplog.at_level(logging.WARNING, logger="tb_layerprof"):
+        history = _fit_small([cb])
+    assert len(history.history["loss"]) == 1
+    assert cb.reports == []
+    assert any("not analysed" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [(5, (5, 5)), ((2, 4), (2, 4)), ("3,7", (3, 7)), (0, (0, 0)), ([1, 1], (1, 1))],
+)
+def test_profile_batch_follows_keras_tensorboard(value, expected):
+    from tb_layerprof.callback import parse_profile_batch
+
+    assert parse_profile_batch(value) == expected
+
+
+@pytest.mark.parametrize("value", [(5, 2), -1, "a,b", (1, 2, 3), (0, 4)])
+def test_profile_batch_rejects_nonsense(value):
+    with pytest.raises(ValueError, match="profile_batch"):
+        LayerProfiler(profile_batch=value)
+
+
+def test_package_import_does_not_import_tensorflow():
+    import subprocess
+    import sys
+
+    code = "import sys, tb_layerprof; tb_layerprof.load_reports; print('tensorflow' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
