@@ -433,6 +433,16 @@ def test_good_run_beside_corrupt_one_is_reported(make_logdir, make_window, kind,
         assert "Run train |" in out and "broken" not in out
 
 
+def test_corrupt_file_in_the_same_run_keeps_the_good_windows(make_logdir, make_window):
+    logdir = make_logdir({"train": [make_window(10)]})
+    bad = pathlib.Path(logdir, "train", "events.out.tfevents.99.other-host")
+    write_garbage_report(bad)
+    code, out, err = run_cli("report", logdir, "--format", "json")
+    assert code == 0
+    assert [w["step"] for w in json.loads(out)["runs"][0]["windows"]] == [10]
+    assert "warning: skipped unreadable file" in err and str(bad) in err
+
+
 def test_truncated_file_keeps_complete_windows(make_logdir, make_window):
     logdir = make_logdir({"train": [make_window(10), make_window(20)]})
     (name,) = os.listdir(os.path.join(logdir, "train"))
