@@ -291,3 +291,23 @@ def test_package_import_does_not_import_tensorflow():
     code = "import sys, tb_layerprof; tb_layerprof.load_reports; print('tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_py_function_layer_gets_host_round_trip_hint(tmp_path):
+    class HostLayer(keras.layers.Layer):
+        def call(self, x):
+            y = tf.py_function(lambda t: t * 2.0, [x], tf.float32)
+            y.set_shape(x.shape)
+            return y + x
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((16,))
+    out = keras.layers.Dense(1, name="d")(HostLayer(name="host")(keras.layers.Dense(16, name="pre")(inp)))
+    model = keras.Model(inp, out)
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = models.data(n=256, features=16)
+    cb = LayerProfiler(log_dir=str(tmp_path), profile_batch=(2, 3), verbose=0)
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0, callbacks=[cb])
+    layers = by_path(cb.reports[-1])
+    assert "host-round-trip" in {h.code for h in layers["host"].hints}
+    assert not layers["pre"].hints

@@ -1,0 +1,69 @@
+"""Diagnosis rules: each fires on its evidence and stays silent without it."""
+
+from __future__ import annotations
+
+from tb_layerprof import diagnosis
+from tb_layerprof.report import LayerStats, WindowReport
+
+
+def codes(layer, op_time=1000.0):
+    return {h.code for h in diagnosis.diagnose_layer(layer, op_time)}
+
+
+def loop_layer(**kw):
+    base = dict(path="slow", self_ops_per_call=193, op_types={"StridedSlice": 64, "Mul": 64, "Const": 64, "Pack": 1},
+                output_elements=4096)
+    base.update(kw)
+    return LayerStats(**base)
+
+
+def test_python_loop_fires_on_repeated_ops():
+    hints = diagnosis.diagnose_layer(loop_layer(), 1000.0)
+    loop = next(h for h in hints if h.code == "python-loop")
+    assert loop.evidence["ops_per_call"] == 193
+    assert loop.evidence["repeated_op_types"] == {"StridedSlice": 64, "Mul": 64}
+    assert "StridedSlice ×64" in loop.message
+
+
+def test_python_loop_silent_for_vectorized_and_for_bookkeeping_repeats():
+    assert "python-loop" not in codes(LayerStats(path="fast", self_ops_per_call=2, op_types={"Mul": 1, "Const": 1}))
+    # Many ops, but only constants repeat: not a loop.
+    assert "python-loop" not in codes(loop_layer(op_types={"Const": 150, "MatMul": 3}))
+    # A layer whose repeats live in its sublayers is judged on its own ops only.
+    assert "python-loop" not in codes(loop_layer(self_ops_per_call=3, op_types={"Relu": 1}))
+
+
+def test_memory_churn_needs_both_volume_and_ratio():
+    churn = LayerStats(path="a", self_backward_alloc_bytes=4 << 20, output_bytes=64 << 10)
+    assert "memory-churn" in codes(churn)
+    proportionate = LayerStats(path="b", self_forward_alloc_bytes=1 << 20, output_bytes=512 << 10)
+    assert "memory-churn" not in codes(proportionate)
+    tiny = LayerStats(path="c", self_forward_alloc_bytes=10 << 10, output_bytes=16)
+    assert "memory-churn" not in codes(tiny)
+
+
+def test_expensive_gradient_ratio_and_share():
+    heavy = LayerStats(path="g", self_forward_us=100, self_backward_us=900,
+                       top_ops=[{"name": "x/grad", "type": "AddN", "phase": "backward", "us": 500}])
+    hint = next(h for h in diagnosis.diagnose_layer(heavy, 2000.0) if h.code == "expensive-gradient")
+    assert hint.evidence["backward_forward_ratio"] == 9.0
+    assert hint.evidence["top_backward_ops"] == ["x/grad (AddN)"]
+    matmul_like = LayerStats(path="m", self_forward_us=100, self_backward_us=370)
+    assert "expensive-gradient" not in codes(matmul_like, 2000.0)
+    negligible = LayerStats(path="n", self_forward_us=1, self_backward_us=20)
+    assert "expensive-gradient" not in codes(negligible, 10000.0)
+
+
+def test_retracing_and_host_round_trip():
+    assert "retracing" in codes(LayerStats(path="r", trace_count=6))
+    assert "retracing" not in codes(LayerStats(path="r", trace_count=2))
+    hint = diagnosis.diagnose_layer(LayerStats(path="p", op_types={"EagerPyFunc": 1, "Mul": 1}), 10.0)
+    assert [h.code for h in hint] == ["host-round-trip"]
+    assert hint[0].evidence["op_types"] == {"EagerPyFunc": 1}
+
+
+def test_diagnose_fills_every_layer():
+    window = WindowReport(step=1, steps=1, op_time_us=1000.0,
+                          layers=[loop_layer(), LayerStats(path="fast", self_ops_per_call=2)])
+    diagnosis.diagnose(window)
+    assert [bool(l.hints) for l in window.layers] == [True, False]
