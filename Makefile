@@ -48,7 +48,7 @@ demo: setup demo-run ## Set up, train the seed demo with LayerProfiler, then ser
 demo-run: setup ## Set up and train the seed demo only (no TensorBoard)
 	$(PYTHON) demo/seed_demo.py --logdir $(DEMO_LOGDIR)
 
-test: setup test-py test-frontend ## Set up, then run every test (pytest, and the frontend's own tests)
+test: setup test-frontend test-py ## Set up, then run every test (the frontend's own, then pytest)
 
 test-py: setup ## Run the Python test suite (PYTEST_ARGS="-k cli" to narrow it)
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
