@@ -13,7 +13,7 @@ FRONTEND_STAMP := frontend/node_modules/.package-lock.json
 HAS_FRONTEND := $(wildcard frontend/package.json)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup frontend-deps demo demo-run test test-py test-frontend bundle check-bundle clean
+.PHONY: help setup browser frontend-deps demo demo-run test test-py test-frontend bundle check-bundle clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z_-]+:.*?## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -31,7 +31,15 @@ $(STAMP): setup.py pyproject.toml
 		echo "No TensorFlow installed: installing tensorflow-cpu"; \
 		$(PIP) install -e '.[test,tensorflow-cpu]'; \
 	fi
+	@$(MAKE) --no-print-directory browser
 	@touch $@
+
+# The browser tests drive Debian's Chromium (no browser download: Playwright uses it).
+browser: ## Install Debian's chromium for the browser tests, if missing (needs root + apt-get)
+	@if command -v chromium >/dev/null || [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; \
+	else echo "note: no chromium found: browser tests need it (apt-get install chromium)"; fi
 
 # node_modules for the frontend's own tests and bundle build (not needed to use the plugin:
 # the bundle in tb_layerprof/static is committed).
