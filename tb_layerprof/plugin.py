@@ -108,6 +108,18 @@ def _parse_window(data: bytes) -> Dict[str, Any]:
         raise ReportReadError(f"malformed layerprof report: {e}") from None
 
 
+def _tag_windows(run: str, tag: str, data: list) -> List[Dict[str, Any]]:
+    """Readable windows of one tag, oldest write first (a later write of the same step and
+    host replaces an earlier one, as in `summary.load_reports`)."""
+    out = []
+    for datum in sorted(data, key=lambda d: (d.step, d.wall_time)):
+        try:
+            out.append(_parse_window(_datum_bytes(datum)))
+        except ReportReadError as e:
+            logger.warning("layerprof: run %r tag %r unreadable: %s", run, tag, e)
+    return out
+
+
 def _window_summary(window: Dict[str, Any]) -> Dict[str, Any]:
     layers = window.get("layers") or []
     ranked = sorted(
@@ -265,16 +277,10 @@ class LayerProfPlugin(base_plugin.TBPlugin):
             chunk = stale[start : start + 50]
             data = self._read(ctx, experiment, run, chunk)
             for tag in chunk:
-                items = []
-                for datum in data.get(tag, []):
-                    try:
-                        window = _parse_window(_datum_bytes(datum))
-                    except ReportReadError as e:
-                        logger.warning("layerprof: run %r tag %r unreadable: %s", run, tag, e)
-                        continue
-                    entry = _Entry(window)
-                    items.append((entry.summary["host"], entry))
-                cached[tag] = (versions[tag], items)
+                by_host: Dict[str, _Entry] = {}
+                for window in _tag_windows(run, tag, data.get(tag, [])):
+                    by_host[str(window.get("host", ""))] = _Entry(window)
+                cached[tag] = (versions[tag], sorted(by_host.items()))
         cached = {t: v for t, v in cached.items() if t in versions}
         with self._lock:
             self._cache[key] = cached
@@ -287,11 +293,8 @@ class LayerProfPlugin(base_plugin.TBPlugin):
         for start in range(0, len(tags), 20):
             data = self._read(ctx, experiment, run, tags[start : start + 20])
             for tag in tags[start : start + 20]:
-                for datum in data.get(tag, []):
-                    try:
-                        windows.append(_parse_window(_datum_bytes(datum)))
-                    except ReportReadError as e:
-                        logger.warning("layerprof: run %r tag %r unreadable: %s", run, tag, e)
+                by_host = {str(w.get("host", "")): w for w in _tag_windows(run, tag, data.get(tag, []))}
+                windows.extend(by_host.values())
         windows.sort(key=lambda w: (w.get("step", 0), w.get("host", "")))
         return windows
 

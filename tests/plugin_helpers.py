@@ -20,6 +20,8 @@ import urllib.error
 import urllib.request
 from typing import Dict, Iterator, List, Optional, Tuple
 
+import pytest
+
 from tb_layerprof.report import Hint, LayerStats, WindowReport
 from tb_layerprof.summary import ReportWriter
 
@@ -255,3 +257,21 @@ CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
+
+
+@pytest.fixture(scope="session")
+def trained_logdir(tmp_path_factory):
+    """A logdir written by real training: the seed model (a custom Python-loop layer and
+    its vectorized twin) under `LayerProfiler(profile_batch=(3, 4))`. Built once per session."""
+    import numpy as np  # noqa: F401  (TensorFlow only here, never in the plugin)
+    from tb_layerprof import LayerProfiler, load_reports
+    from tests import models
+
+    logdir = str(tmp_path_factory.mktemp("trained"))
+    model = models.seed_model()
+    x, y = models.data(n=512)
+    cb = LayerProfiler(log_dir=logdir, profile_batch=(3, 4), verbose=0)
+    model.fit(x, y, batch_size=64, epochs=1, verbose=0, callbacks=[cb])
+    runs, errors = load_reports(logdir)
+    assert not errors and runs and runs[0].windows, (runs, errors)
+    return logdir

@@ -1,0 +1,182 @@
+// Unit tests of the pure frontend logic; bundled by `node build.mjs --tests`, run by
+// `node --test build/tests/` (and by pytest: tests/test_plugin_frontend_unit.py).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  Layer,
+  Window,
+  breakdown,
+  buildTree,
+  csvField,
+  diagnoses,
+  fmtBytes,
+  fmtPct,
+  fmtTime,
+  formatHash,
+  hotLayers,
+  parseHash,
+  toCsv,
+  trendValue,
+  visibleRows,
+  DEFAULT_SORT,
+} from "./logic";
+
+function layer(path: string, parent: string | null, fwd: number, bwd: number, extra: Partial<Layer> = {}): Layer {
+  return {
+    path,
+    class_name: "Dense",
+    custom: false,
+    parent,
+    forward_us: fwd,
+    backward_us: bwd,
+    self_forward_us: fwd,
+    self_backward_us: bwd,
+    forward_alloc_bytes: 0,
+    backward_alloc_bytes: 0,
+    peak_live_bytes: 0,
+    param_bytes: 0,
+    calls: 1,
+    ops_per_call: 1,
+    hints: [],
+    ...extra,
+  };
+}
+
+const LAYERS: Layer[] = [
+  layer("dense", null, 400, 700),
+  layer("block", null, 1700, 3400, { self_forward_us: 100, self_backward_us: 150, class_name: "Block" }),
+  layer("block/slow", "block", 1500, 3100, {
+    class_name: "SlowLoop",
+    hints: [
+      { code: "expensive-gradient", message: "grad", evidence: { ratio: 2.1 }, severity: "info" },
+      { code: "python-loop", message: "loop", evidence: { ops_per_call: 193 } },
+    ],
+  }),
+  layer("block/fast", "block", 100, 150),
+  layer("dense_1", null, 50, 80, { hints: [{ code: "memory-churn", message: "m", evidence: {} }] }),
+];
+const opts = (o: any = {}) => ({ sort: DEFAULT_SORT, filter: "", flat: false, collapsed: new Set<string>(), stepUs: 10000, ...o });
+
+test("formatting of times, bytes and percentages", () => {
+  assert.equal(fmtTime(0), "0");
+  assert.equal(fmtTime(5.25), "5.3 µs");
+  assert.equal(fmtTime(850), "850 µs");
+  assert.equal(fmtTime(1234), "1.23 ms");
+  assert.equal(fmtTime(123456), "123 ms");
+  assert.equal(fmtTime(2.5e6), "2.50 s");
+  assert.equal(fmtTime(NaN), "0");
+  assert.equal(fmtBytes(512), "512 B");
+  assert.equal(fmtBytes(1536), "1.50 KiB");
+  assert.equal(fmtBytes(262144), "256 KiB");
+  assert.equal(fmtBytes(3 * 1024 * 1024), "3.00 MiB");
+  assert.equal(fmtPct(56.5432), "56.5%");
+  assert.equal(fmtPct(0.01), "<0.1%");
+});
+
+test("tree: children under parents, siblings sorted by total time descending", () => {
+  const rows = visibleRows(buildTree(LAYERS), opts());
+  assert.deepEqual(
+    rows.map((r) => [r.layer.path, r.depth]),
+    [["block", 0], ["block/slow", 1], ["block/fast", 1], ["dense", 0], ["dense_1", 0]],
+  );
+  assert.equal(rows[0].hasChildren, true);
+  assert.equal(rows[0].expanded, true);
+});
+
+test("tree: collapsing hides the subtree; ascending sort reverses siblings", () => {
+  const tree = buildTree(LAYERS);
+  const collapsed = visibleRows(tree, opts({ collapsed: new Set(["block"]) }));
+  assert.deepEqual(collapsed.map((r) => r.layer.path), ["block", "dense", "dense_1"]);
+  assert.equal(collapsed[0].expanded, false);
+  const asc = visibleRows(tree, opts({ sort: { key: "total_us", desc: false } }));
+  assert.deepEqual(asc.map((r) => r.layer.path), ["dense_1", "dense", "block", "block/fast", "block/slow"]);
+});
+
+test("flat list sorts every layer globally, by any column", () => {
+  const tree = buildTree(LAYERS);
+  const self = visibleRows(tree, opts({ flat: true, sort: { key: "self_us", desc: true } }));
+  assert.deepEqual(self.map((r) => r.layer.path), ["block/slow", "dense", "block", "block/fast", "dense_1"]);
+  const byName = visibleRows(tree, opts({ flat: true, sort: { key: "path", desc: false } }));
+  assert.deepEqual(byName.map((r) => r.layer.path), ["block", "block/fast", "block/slow", "dense", "dense_1"]);
+  const byHints = visibleRows(tree, opts({ flat: true, sort: { key: "hints", desc: true } }));
+  assert.equal(byHints[0].layer.path, "block/slow");
+});
+
+test("filter keeps matches and their ancestors", () => {
+  const rows = visibleRows(buildTree(LAYERS), opts({ filter: "SLOW" }));
+  assert.deepEqual(rows.map((r) => r.layer.path), ["block", "block/slow"]);
+  const none = visibleRows(buildTree(LAYERS), opts({ filter: "nothing-matches" }));
+  assert.equal(none.length, 0);
+});
+
+test("orphans and cycles become roots instead of vanishing or looping", () => {
+  const weird = [layer("a", "b", 1, 1), layer("b", "a", 2, 2), layer("c", "missing", 3, 3), layer("c", null, 9, 9)];
+  const rows = visibleRows(buildTree(weird), opts());
+  assert.deepEqual(new Set(rows.map((r) => r.layer.path)), new Set(["a", "b", "c"]));
+  assert.equal(rows.length, 3);
+});
+
+test("thousands of nested layers build and sort quickly", () => {
+  const many: Layer[] = [];
+  for (let i = 0; i < 4000; i++) many.push(layer(`l${i}`, i % 10 ? `l${i - (i % 10)}` : null, i, 2 * i));
+  const t0 = Date.now();
+  const rows = visibleRows(buildTree(many), opts());
+  assert.equal(rows.length, 4000);
+  assert.ok(Date.now() - t0 < 500, `took ${Date.now() - t0} ms`);
+});
+
+test("hot layers rank by self time; diagnoses put warnings first", () => {
+  assert.deepEqual(hotLayers(LAYERS, 3).map((l) => l.path), ["block/slow", "dense", "block"]);
+  const d = diagnoses(LAYERS);
+  assert.deepEqual(d.map((x) => x.hint.code), ["python-loop", "memory-churn", "expensive-gradient"]);
+});
+
+test("breakdown: layers forward/gradient from self times, plus window.other", () => {
+  const w: Window = {
+    step: 1, steps: 1, host: "", step_time_us: 0, layers: LAYERS,
+    other: { optimizer_us: 600, loss_us: 80, input_us: 0, metrics_us: 0, framework_us: 0, unattributed_us: 30 },
+  };
+  const b = Object.fromEntries(breakdown(w).map((i) => [i.key, i.us]));
+  assert.equal(b.layers_forward, 400 + 100 + 1500 + 100 + 50);
+  assert.equal(b.layers_gradient, 700 + 150 + 3100 + 150 + 80);
+  assert.equal(b.optimizer_us, 600);
+  assert.equal(b.unattributed_us, 30);
+});
+
+test("CSV export quotes user data and defuses formulas", () => {
+  assert.equal(csvField('a,"b"'), '"a,""b"""');
+  assert.equal(csvField("=cmd()"), "'=cmd()");
+  assert.equal(csvField(-5), "-5");
+  const csv = toCsv([layer("x,y", null, 10, 20)], 100);
+  const lines = csv.trim().split("\r\n");
+  assert.equal(lines.length, 2);
+  assert.ok(lines[0].startsWith("path,class_name,custom,parent,forward_us"));
+  assert.ok(lines[1].startsWith('"x,y",Dense,false,,10,20'));
+  assert.ok(lines[1].includes(",30,30,"), lines[1]); // total_us 30, 30% of a 100 µs step
+});
+
+test("URL hash round-trips the view, and ignores junk", () => {
+  const s = parseHash("#run=%3Cimg%3E&step=30&sort=self_us&desc=0&filter=slow&flat=1&collapse=block&layer=a&layer=b%2Fc&metric=alloc");
+  assert.equal(s.run, "<img>");
+  assert.equal(s.step, 30);
+  assert.deepEqual(s.sort, { key: "self_us", desc: false });
+  assert.equal(s.filter, "slow");
+  assert.equal(s.flat, true);
+  assert.deepEqual(s.collapsed, ["block"]);
+  assert.deepEqual(s.trend, ["a", "b/c"]);
+  assert.equal(s.metric, "alloc");
+  assert.deepEqual(parseHash(formatHash(s)), s);
+  const junk = parseHash("#step=-1&sort=__proto__&metric=<script>");
+  assert.equal(junk.step, null);
+  assert.deepEqual(junk.sort, DEFAULT_SORT);
+  assert.equal(junk.metric, "total");
+  assert.equal(formatHash(parseHash("")), "");
+});
+
+test("trend values: sums for total/self/alloc, null where the layer is absent", () => {
+  const l = { forward_us: [1, null], backward_us: [2, null], self_forward_us: [1, null], self_backward_us: [1, null] } as any;
+  assert.equal(trendValue(l, "total", 0), 3);
+  assert.equal(trendValue(l, "self", 0), 2);
+  assert.equal(trendValue(l, "total", 1), null);
+  assert.equal(trendValue(l, "forward_us", 0), 1);
+});
