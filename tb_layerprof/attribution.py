@@ -264,6 +264,60 @@ def _eager_owner(spans_by_line, line: int, start: int, end: int) -> Optional[str
     return best
 
 
+SpanIndex = Dict[int, Tuple[List[int], List[Tuple[int, int, str]]]]
+
+
+def _index_spans(spans: Iterable[Tuple[int, int, int, str]]) -> SpanIndex:
+    index: SpanIndex = {}
+    for line, s, e, path in sorted(spans, key=lambda x: x[1]):
+        entry = index.setdefault(line, ([], []))
+        entry[0].append(s)
+        entry[1].append((s, e, path))
+    return index
+
+
+def _eager_span_index(spans, window_end: Optional[int]) -> Tuple[SpanIndex, SpanIndex]:
+    """Eager mode: (forward and category spans, gradient spans) per line.
+
+    A layer's gradient runs from the marker left when backprop reaches its outputs to the
+    one left at its inputs. Inputs that need no gradient (the model's input data) leave no
+    end marker; such a gradient ends at the next marker of a layer outside it, or where
+    the optimizer/loss/metrics code starts, or at the end of the window.
+    """
+    forward = [(l, s, e, p) for l, s, e, p, k in spans if k in ("forward", "category")]
+    markers = sorted(((l, s, p, k) for l, s, e, p, k in spans if k in ("grad_begin", "grad_end")),
+                     key=lambda m: m[1])
+    boundaries: Dict[int, List[Tuple[int, str]]] = collections.defaultdict(list)
+    for l, s, p, k in markers:
+        boundaries[l].append((s, p))
+    for l, s, e, p, k in spans:
+        if k == "category":
+            boundaries[l].append((s, ""))
+    for b in boundaries.values():
+        b.sort()
+    closed: List[Tuple[int, int, int, str]] = []
+    open_by_line: Dict[int, List[Tuple[str, int]]] = collections.defaultdict(list)
+    for line, t, path, kind in markers:
+        stack = open_by_line[line]
+        if kind == "grad_begin":
+            stack.append((path, t))
+            continue
+        for i in range(len(stack) - 1, -1, -1):
+            if stack[i][0] == path:
+                closed.append((line, stack[i][1], t, path))
+                del stack[i]
+                break
+    for line, stack in open_by_line.items():
+        for path, start in stack:
+            end = window_end if window_end is not None else start
+            for t, other in boundaries[line]:
+                if t > start and not (other == path or other.startswith(path + "/")):
+                    end = t
+                    break
+            closed.append((line, start, end, path))
+    return _index_spans(forward), _index_spans(closed)
+
+
 def attribute(
     events: ProfileEvents,
     layer_map: LayerMap,
@@ -285,25 +339,10 @@ def attribute(
     active = choose_active_graph(graphs, {o[4] for o in window_ops})
     index = OwnerIndex(layer_map, graphs, active)
 
-    spans_by_line: Dict[int, Tuple[List[int], List[Tuple[int, int, str]]]] = {}
-    grad_spans: List[Tuple[int, int, int, str]] = []
-    for line, s, e, path, kind in events.spans:
-        if kind == "forward":
-            entry = spans_by_line.setdefault(line, ([], []))
-            entry[0].append(s)
-            entry[1].append((s, e, path))
-    grad_open: Dict[Tuple[int, str], int] = {}
-    for line, s, e, path, kind in events.spans:
-        if kind == "grad_begin":
-            grad_open[(line, path)] = s
-        elif kind == "grad_end" and (line, path) in grad_open:
-            grad_spans.append((line, grad_open.pop((line, path)), e, path))
-    grad_by_line: Dict[int, Tuple[List[int], List[Tuple[int, int, str]]]] = {}
-    for line, s, e, path in sorted(grad_spans, key=lambda g: g[1]):
-        entry = grad_by_line.setdefault(line, ([], []))
-        entry[0].append(s)
-        entry[1].append((s, e, path))
+    spans_by_line, grad_by_line = _eager_span_index(events.spans, ends[-1] if ends else None)
 
+    eager_calls = mode == "eager"
+    executed_types: Dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     self_time: Dict[Owner, float] = collections.defaultdict(float)
     op_events: Dict[Owner, int] = collections.defaultdict(int)
     per_op: Dict[Tuple[Owner, str, str], float] = collections.defaultdict(float)
@@ -312,7 +351,9 @@ def attribute(
         owner = None
         if spans_by_line or grad_by_line:
             path = _eager_owner(spans_by_line, line, s, e)
-            if path is not None:
+            if path in _CATEGORY_KEYS:
+                owner = (path, "")
+            elif path is not None:
                 owner = (path, FORWARD)
             else:
                 path = _eager_owner(grad_by_line, line, s, e)
@@ -322,8 +363,24 @@ def attribute(
             owner = index.owner(name, op_type)
         self_time[owner] += self_ps
         op_events[owner] += 1
+        if eager_calls and owner[1] == FORWARD:
+            executed_types[owner[0]][op_type] += 1
         per_op[(owner, name, op_type)] += self_ps
         total_ps += self_ps
+
+    def mem_owner(t: int, tf_op: str) -> Owner:
+        if tf_op:
+            return index.owner(tf_op)
+        # Eager allocations carry no op name: the innermost span around them owns them.
+        for line in spans_by_line:
+            path = _eager_owner(spans_by_line, line, t, t)
+            if path is not None:
+                return (path, "") if path in _CATEGORY_KEYS else (path, FORWARD)
+        for line in grad_by_line:
+            path = _eager_owner(grad_by_line, line, t, t)
+            if path is not None:
+                return (path, BACKWARD)
+        return (UNATTRIBUTED, "")
 
     # Memory: bytes allocated per owner, and what each owner holds at the window's peak.
     alloc_bytes: Dict[Owner, int] = collections.defaultdict(int)
@@ -333,7 +390,7 @@ def attribute(
     peak_at = -1
     for i, (t, sign, nbytes, addr, tf_op) in enumerate(window_mem):
         if sign > 0:
-            owner = index.owner(tf_op) if tf_op else (UNATTRIBUTED, "")
+            owner = mem_owner(t, tf_op)
             alloc_bytes[owner] += nbytes
             live[addr] = (owner, nbytes)
             in_use += nbytes
@@ -348,7 +405,7 @@ def attribute(
         live = {}
         for t, sign, nbytes, addr, tf_op in window_mem[: peak_at + 1]:
             if sign > 0:
-                live[addr] = (index.owner(tf_op) if tf_op else (UNATTRIBUTED, ""), nbytes)
+                live[addr] = (mem_owner(t, tf_op), nbytes)
             else:
                 live.pop(addr, None)
         for owner, nbytes in live.values():
@@ -363,7 +420,6 @@ def attribute(
         graphs_by_path[c.path].add(c.graph_id)
         if c.graph_id == active or (active is None and c.graph_id == 0):
             calls_by_path[c.path].append(c)
-    eager_calls = mode == "eager"
 
     ops_by_path: Dict[str, List[Tuple[float, str, str, str]]] = collections.defaultdict(list)
     for (owner, name, op_type), t in per_op.items():
@@ -399,7 +455,13 @@ def attribute(
         stats._self_peak = peak_live.get(path, 0)  # type: ignore[attr-defined]
         stats.output_bytes = int(sum(c.output_bytes for c in calls) / len(calls) * n_calls) if calls else 0
         types = index.self_ops.get(path, collections.Counter())
-        if n_calls and not eager_calls:
+        if eager_calls:
+            # No graph: count the ops each call executed instead of the ops it created.
+            types = collections.Counter(
+                {t: c / n_steps for t, c in executed_types.get(path, {}).items()}
+            )
+            stats.ops_per_call = int(round(sum(types.values()) / n_calls)) if n_calls else 0
+        if n_calls:
             stats.self_ops_per_call = int(round(sum(types.values()) / n_calls))
             stats.op_types = {t: int(round(c / n_calls)) for t, c in types.most_common(8)}
         ops_here = sorted(ops_by_path.get(path, ()), reverse=True)[:TOP_OPS]

@@ -157,7 +157,7 @@ class LayerProfiler(keras.callbacks.Callback):
             if self._instrumenter is None:
                 self._instrumenter = Instrumenter(model)
             self._instrumenter.install()
-            self._instrumenter.install_metrics(list(getattr(model, "metrics", []) or []))
+            self._instrumenter.install_categories(model)
             opt = getattr(model, "optimizer", None)
             if opt is not None:
                 name = str(getattr(opt, "name", "") or "")

@@ -17,10 +17,13 @@ import tensorflow as tf
 
 from tb_layerprof.layermap import CallRecord, LayerInfo, LayerMap
 
-# Prefix of the profiler spans opened per layer call in eager mode; xplane.py reads them.
-EAGER_SPAN_PREFIX = "layerprof:"
-EAGER_GRAD_BEGIN = "layerprof_grad_begin:"
-EAGER_GRAD_END = "layerprof_grad_end:"
+# Names of the profiler events opened in eager mode; xplane.py reads them back.
+from tb_layerprof.xplane import (  # noqa: E402
+    EAGER_CATEGORY_PREFIX,
+    EAGER_GRAD_BEGIN,
+    EAGER_GRAD_END,
+    EAGER_SPAN_PREFIX,
+)
 
 _BUILTIN_ROOTS = {"keras", "tf_keras", "tensorflow", "tensorflow_core"}
 
@@ -72,6 +75,37 @@ def _tensor_sizes(outputs: Any) -> Tuple[int, int]:
         except (TypeError, ValueError):
             continue
     return elements, nbytes
+
+
+def _marker(event_name: str) -> Callable:
+    @tf.custom_gradient
+    def identity_with_marker(x):
+        def grad(dy):
+            with tf.profiler.experimental.Trace(event_name):
+                pass
+            return dy
+
+        return tf.identity(x), grad
+
+    return identity_with_marker
+
+
+def _mark(structure: Any, event_name: str) -> Any:
+    """Pass floating tensors of `structure` through a gradient marker (values unchanged)."""
+    marker = None
+
+    def mark(t):
+        nonlocal marker
+        if tf.is_tensor(t) and not isinstance(t, tf.Variable) and t.dtype.is_floating:
+            if marker is None:
+                marker = _marker(event_name)
+            return marker(t)
+        return t
+
+    try:
+        return tf.nest.map_structure(mark, structure)
+    except Exception:  # exotic structures: skip the marker rather than break the layer
+        return structure
 
 
 class Instrumenter:
@@ -136,26 +170,31 @@ class Instrumenter:
             object.__setattr__(layer, "call", wrapper)
             self._wrapped.append((layer, original, "call"))
 
-    def install_metrics(self, metrics: List[Any]) -> None:
-        """Wrap metric objects so their ops count as `metrics`, not as unattributed.
+    def install_categories(self, model: Any) -> None:
+        """Wrap the loss, the metrics and the optimizer so their ops get named categories.
 
         Keras updates its loss tracker and compiled metrics inside the train step without a
-        name scope; recording their op ranges keeps them out of the layers and the
-        unattributed bucket.
+        name scope; recording their op ranges (graph mode) or spans (eager mode) keeps them
+        out of the layers and out of the unattributed bucket.
         """
-        for metric in metrics:
-            for method in ("update_state", "result", "reset_state"):
-                bound = getattr(metric, method, None)
+        targets = [(m, ("update_state", "result", "reset_state"), "metrics_us")
+                   for m in list(getattr(model, "metrics", []) or [])]
+        targets.append((model, ("compute_loss",), "loss_us"))
+        optimizer = getattr(model, "optimizer", None)
+        if optimizer is not None:
+            targets.append((optimizer, ("apply_gradients",), "optimizer_us"))
+        for obj, methods, key in targets:
+            for method in methods:
+                bound = getattr(obj, method, None)
                 if bound is None or not callable(bound):
                     continue
-                original = metric.__dict__.get(method)
-                info = LayerInfo(path="metrics_us")
-                wrapper = self._make_wrapper(bound, info, eager_spans=False)
+                original = obj.__dict__.get(method)
+                wrapper = self._make_wrapper(bound, LayerInfo(path=key), category=True)
                 try:
-                    object.__setattr__(metric, method, wrapper)
+                    object.__setattr__(obj, method, wrapper)
                 except Exception:
                     continue
-                self._wrapped.append((metric, original, method))
+                self._wrapped.append((obj, original, method))
 
     def restore(self) -> None:
         """Remove every wrapper, leaving the layers exactly as they were."""
@@ -178,13 +217,16 @@ class Instrumenter:
 
     # -- the wrapper -----------------------------------------------------------------
 
-    def _make_wrapper(self, call: Callable, info: LayerInfo, eager_spans: bool = True) -> Callable:
+    def _make_wrapper(self, call: Callable, info: LayerInfo, category: bool = False) -> Callable:
         instrumenter = self
 
         def layerprof_call(*args, **kwargs):
             if tf.inside_function():
                 return instrumenter._traced_call(call, info, args, kwargs)
-            if eager_spans and instrumenter.eager_spans:
+            if instrumenter.eager_spans:
+                if category:
+                    with tf.profiler.experimental.Trace(EAGER_CATEGORY_PREFIX + info.path):
+                        return call(*args, **kwargs)
                 return instrumenter._eager_call(call, info, args, kwargs)
             return call(*args, **kwargs)
 
@@ -228,8 +270,12 @@ class Instrumenter:
         return outputs
 
     def _eager_call(self, call, info, args, kwargs):
+        # Gradient markers: identities whose gradient functions leave a profiler event when
+        # backprop reaches the layer's outputs (its gradient begins) and its inputs (ends).
+        args = _mark(args, EAGER_GRAD_END + info.path)
         with tf.profiler.experimental.Trace(EAGER_SPAN_PREFIX + info.path):
             outputs = call(*args, **kwargs)
+        outputs = _mark(outputs, EAGER_GRAD_BEGIN + info.path)
         try:
             elements, nbytes = _tensor_sizes(outputs)
             with self._lock:

@@ -20,6 +20,7 @@ STEP_EVENT_NAME = "train"  # the callback marks steps with Trace("train", step_n
 EAGER_SPAN_PREFIX = "layerprof:"
 EAGER_GRAD_BEGIN = "layerprof_grad_begin:"
 EAGER_GRAD_END = "layerprof_grad_end:"
+EAGER_CATEGORY_PREFIX = "layerprof_cat:"  # eager spans of loss/metrics/optimizer code
 HOST_PLANE = "/host:CPU"
 
 
@@ -38,7 +39,8 @@ class ProfileEvents:
     steps: List[Tuple[int, int, int]] = dataclasses.field(default_factory=list)
     # (time_ps, +1 alloc / -1 free, bytes, address, tf_op name or "")
     memory: List[Tuple[int, int, int, int, str]] = dataclasses.field(default_factory=list)
-    # eager layer spans: (line key, start_ps, end_ps, layer path, kind "forward"/"grad_begin"/"grad_end")
+    # eager spans: (line key, start_ps, end_ps, layer path or category key,
+    #               kind "forward"/"grad_begin"/"grad_end"/"category")
     spans: List[Tuple[int, int, int, str, str]] = dataclasses.field(default_factory=list)
     event_count: int = 0
     eager: bool = False
@@ -80,7 +82,7 @@ def host_from_path(path: str) -> str:
 
 
 # Per-metadata classification codes.
-_OTHER, _OP, _STEP, _ALLOC, _FREE, _EAGER_EXEC, _SPAN, _GRAD_BEGIN, _GRAD_END = range(9)
+_OTHER, _OP, _STEP, _ALLOC, _FREE, _EAGER_EXEC, _SPAN, _GRAD_BEGIN, _GRAD_END, _CATEGORY = range(10)
 
 
 def extract_events(space, host: str = "") -> ProfileEvents:
@@ -108,6 +110,8 @@ def _classify(name: str) -> Tuple[int, str, str]:
         return _EAGER_EXEC, "", ""
     if name.startswith(EAGER_SPAN_PREFIX):
         return _SPAN, name[len(EAGER_SPAN_PREFIX):], ""
+    if name.startswith(EAGER_CATEGORY_PREFIX):
+        return _CATEGORY, name[len(EAGER_CATEGORY_PREFIX):], ""
     if name.startswith(EAGER_GRAD_BEGIN):
         return _GRAD_BEGIN, name[len(EAGER_GRAD_BEGIN):], ""
     if name.startswith(EAGER_GRAD_END):
@@ -184,7 +188,8 @@ def _extract_plane(plane, out: ProfileEvents) -> None:
                         tf_op = _stat_value(s, stat_names) or ""
                 out.memory.append((start, 1 if kind == _ALLOC else -1, nbytes, addr, tf_op))
             else:  # eager layer span or gradient marker
-                label = {_SPAN: "forward", _GRAD_BEGIN: "grad_begin", _GRAD_END: "grad_end"}[kind]
+                label = {_SPAN: "forward", _GRAD_BEGIN: "grad_begin", _GRAD_END: "grad_end",
+                         _CATEGORY: "category"}[kind]
                 out.spans.append((key, start, start + ev.duration_ps, a, label))
 
 

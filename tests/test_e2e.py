@@ -182,6 +182,12 @@ def test_eager_mode_attributes_by_spans(tmp_path):
     assert layers["slow"].forward_us > layers["fast"].forward_us > 0
     assert layers["slow"].calls == 1
     assert max(window.layers, key=lambda l: l.forward_us).path == "slow"
+    # Gradient markers split the tape's work per layer too.
+    assert layers["slow"].backward_us > layers["fast"].backward_us > 0
+    assert window.other["optimizer_us"] > 0
+    assert window.other["unattributed_us"] < 0.10 * window.op_time_us
+    assert "python-loop" in {h.code for h in layers["slow"].hints}
+    assert "python-loop" not in {h.code for h in layers["fast"].hints}
 
 
 def test_second_fit_retraces_only_when_a_window_is_due(tmp_path):
