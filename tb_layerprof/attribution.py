@@ -515,6 +515,12 @@ def attribute(
         mode=mode,
         memory_available=bool(events.memory),
     )
+    if mode == "xla":
+        window.warnings.append(
+            "the train step is XLA-compiled (jit_compile=True): its ops run fused inside XLA "
+            "clusters, which tb_layerprof does not attribute to layers yet; figures cover "
+            "only ops outside the clusters. Compile with jit_compile=False to profile layers."
+        )
     if not events.memory:
         window.warnings.append(
             "no memory events in this profile: import tb_layerprof before TensorFlow creates "

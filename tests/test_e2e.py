@@ -317,3 +317,15 @@ def test_py_function_layer_gets_host_round_trip_hint(tmp_path):
     layers = by_path(cb.reports[-1])
     assert "host-round-trip" in {h.code for h in layers["host"].hints}
     assert not layers["pre"].hints
+
+
+def test_xla_compiled_step_says_what_it_cannot_attribute(tmp_path):
+    model = models.seed_model(features=16)
+    model.compile(optimizer="sgd", loss="mse", jit_compile=True)
+    x, y = models.data(n=256, features=16)
+    cb = LayerProfiler(log_dir=str(tmp_path), profile_batch=(2, 3), verbose=0)
+    history = model.fit(x, y, batch_size=32, epochs=1, verbose=0, callbacks=[cb])
+    assert len(history.history["loss"]) == 1
+    window = cb.reports[-1]
+    assert window.mode == "xla"
+    assert any("XLA" in w for w in window.warnings)
