@@ -56,12 +56,12 @@ demo: setup demo-run ## Set up, train the seed demo with LayerProfiler, then ser
 demo-run: setup ## Set up and train the seed demo only (no TensorBoard)
 	$(PYTHON) demo/seed_demo.py --logdir $(DEMO_LOGDIR)
 
-test: setup test-frontend test-py ## Set up, then run every test (the frontend's own, then pytest)
+test: setup frontend-deps test-py ## Set up, then run every test (pytest; it runs the frontend's unit tests too)
 
 test-py: setup ## Run the Python test suite (PYTEST_ARGS="-k cli" to narrow it)
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
-test-frontend: frontend-deps ## Run the frontend's unit tests, if it has any
+test-frontend: frontend-deps ## Run only the frontend's unit tests (pytest runs them too)
 	@if [ -f frontend/package.json ] && node -e "process.exit(require('./frontend/package.json').scripts?.test ? 0 : 1)"; then \
 		cd frontend && $(NPM) test; \
 	else echo "no frontend tests"; fi
