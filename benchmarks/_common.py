@@ -220,3 +220,84 @@ def load_average() -> Optional[float]:
         return os.getloadavg()[0]
     except OSError:
         return None
+
+
+def make_big_profile(workdir: str, columns: int = 256, blocks: int = 4, steps: int = 30,
+                     batch_size: int = 32, verbose: int = 1) -> Dict[str, Any]:
+    """Really train a model under LayerProfiler and keep what its analysis consumed.
+
+    The model chains `blocks` Python-loop custom layers over `columns` features, so each
+    step runs thousands of small ops (and as many allocations): about 19k XEvents per step
+    with the defaults, ~560k for a 30-step window. Writes into `workdir`:
+
+    * the captured `.xplane.pb` (under `logs/train/plugins/profile/<session>/`),
+    * `layermap.pkl`: `{"layer_map", "graph_tables", "mode", "xplane"}`, i.e. the layer map
+      snapshot and graph tables the callback hands to `attribution.attribute`.
+
+    Returns that dict. Imports TensorFlow.
+    """
+    import glob
+    import pickle
+
+    import numpy as np
+
+    from tb_layerprof import LayerProfiler
+
+    logdir = os.path.join(workdir, "logs")
+    model = loop_layer_model(columns=columns, width=columns, blocks=blocks)
+    n = (steps + 4) * batch_size
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, columns)).astype("float32")
+    y = rng.standard_normal((n, 1)).astype("float32")
+    cb = LayerProfiler(logdir, profile_batch=(3, 2 + steps), background=False, verbose=verbose)
+    model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0, callbacks=[cb])
+    found = sorted(glob.glob(os.path.join(logdir, "train", "plugins", "profile", "*", "*.xplane.pb")),
+                   key=os.path.getmtime)
+    if not found or cb._instrumenter is None:
+        raise RuntimeError(f"no profile was captured under {logdir}")
+    fixture = {
+        "xplane": found[-1],
+        "layer_map": cb._instrumenter.layer_map.snapshot(),
+        "graph_tables": cb._graph_tables(cb._instrumenter.graphs),
+        "mode": cb._mode,
+        "model": {"columns": columns, "blocks": blocks, "steps": steps, "batch_size": batch_size},
+    }
+    with open(os.path.join(workdir, "layermap.pkl"), "wb") as f:
+        pickle.dump(fixture, f, protocol=pickle.HIGHEST_PROTOCOL)
+    return fixture
+
+
+def load_fixture(workdir: str) -> Optional[Dict[str, Any]]:
+    """The fixture `make_big_profile` left in `workdir`, if its profile still exists."""
+    import pickle
+
+    path = os.path.join(workdir, "layermap.pkl")
+    if not os.path.exists(path):
+        return None
+    with open(path, "rb") as f:
+        fixture = pickle.load(f)
+    return fixture if os.path.exists(fixture.get("xplane", "")) else None
+
+
+def empty_layer_map():
+    from tb_layerprof.layermap import LayerMap
+
+    return LayerMap()
+
+
+class silenced_stderr:
+    """Send file descriptor 2 to /dev/null (XProf's C++ logging is very chatty)."""
+
+    def __enter__(self):
+        sys.stderr.flush()
+        self._saved = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+        return self
+
+    def __exit__(self, *exc):
+        sys.stderr.flush()
+        os.dup2(self._saved, 2)
+        os.close(self._saved)
+        return False

@@ -1,0 +1,198 @@
+"""Analysis throughput (XEvents/s) on a large profile, side by side with XProf.
+
+Ours: `xplane.read_profile` (read + parse + extract) then `attribution.attribute` with the
+layer map and graph tables the callback really produced for that capture. XProf: its own
+conversion of the same file to the `framework_op_stats` tool (the C++ converter behind
+TensorBoard's Profile tab, through `xprof.convert._pywrap_profiler_plugin
+.xspace_to_tools_data`, `use_saved_result=False`, on a private copy of the file so its
+cache files never land in a log directory). Target: ours faster than XProf's.
+
+The profile comes from really training a model of Python-loop custom layers under
+LayerProfiler for a 30-step window (~560k events, ~32 MB); it is cached in --workdir and
+reused. Or bring your own file with --xplane (attribution then uses --layermap, a pickle
+written by this script, or an empty layer map).
+
+    python benchmarks/bench_analysis.py --out benchmarks/results/analysis.json
+    python benchmarks/bench_analysis.py --xplane logs/train/plugins/profile/S/host.xplane.pb
+    python benchmarks/bench_analysis.py --cprofile 25     # where does our time go?
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pickle
+import shutil
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _common  # noqa: E402
+
+_common.quiet_tensorflow()
+import tb_layerprof  # noqa: E402,F401
+
+DEFAULT_WORKDIR = os.path.join(tempfile.gettempdir(), "tb_layerprof_bench")
+
+
+def get_fixture(args) -> dict:
+    if args.xplane:
+        fixture = {"xplane": args.xplane, "layer_map": _common.empty_layer_map(),
+                   "graph_tables": {}, "mode": "graph", "model": None}
+        if args.layermap:
+            with open(args.layermap, "rb") as f:
+                loaded = pickle.load(f)
+            fixture.update({k: loaded[k] for k in ("layer_map", "graph_tables", "mode")})
+        return fixture
+    fixture = None if args.regenerate else _common.load_fixture(args.workdir)
+    if fixture is None:
+        shutil.rmtree(os.path.join(args.workdir, "logs"), ignore_errors=True)
+        os.makedirs(args.workdir, exist_ok=True)
+        print(f"training a model under LayerProfiler to capture a large profile in {args.workdir} ...",
+              flush=True)
+        fixture = _common.make_big_profile(args.workdir, columns=args.columns, blocks=args.blocks,
+                                           steps=args.steps)
+    return fixture
+
+
+def run_xprof(path: str, tool: str = "framework_op_stats"):
+    from xprof.convert import _pywrap_profiler_plugin as plugin
+
+    with _common.silenced_stderr():
+        data, ok = plugin.xspace_to_tools_data([path], tool, {"use_saved_result": False})
+    if not ok:
+        raise RuntimeError(f"XProf could not convert {path} to {tool}: {data[:300]!r}")
+    return data
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--xplane", help="analyse this .xplane.pb instead of capturing one")
+    p.add_argument("--layermap", help="with --xplane: a layermap.pkl written by this script")
+    p.add_argument("--workdir", default=DEFAULT_WORKDIR, help=f"capture cache (default {DEFAULT_WORKDIR})")
+    p.add_argument("--regenerate", action="store_true", help="capture a new profile even if cached")
+    p.add_argument("--columns", type=int, default=256, help="loop layer width (ops per layer call)")
+    p.add_argument("--blocks", type=int, default=4, help="number of loop layers")
+    p.add_argument("--steps", type=int, default=30, help="window length in steps")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--no-xprof", action="store_true", help="skip XProf's conversion")
+    p.add_argument("--cprofile", type=int, metavar="N", default=0,
+                   help="also run ours once under cProfile and print the top N functions")
+    p.add_argument("--out", default=None, help="write JSON results here")
+    args = p.parse_args(argv)
+
+    from tb_layerprof import attribution, xplane
+
+    fixture = get_fixture(args)
+    path = fixture["xplane"]
+    size = os.path.getsize(path)
+    private = tempfile.mkdtemp(prefix="layerprof_bench_xprof_")
+    xprof_copy = os.path.join(private, "session", os.path.basename(path))
+    os.makedirs(os.path.dirname(xprof_copy))
+    shutil.copyfile(path, xprof_copy)
+
+    reads, attrs, xprofs = [], [], []
+    events = window = None
+    xprof_rows = None
+    try:
+        for r in range(args.repeats):
+            order = ("ours", "xprof") if r % 2 == 0 else ("xprof", "ours")
+            for which in order:
+                if which == "ours":
+                    events = window = None
+                    t0 = time.perf_counter()
+                    events = xplane.read_profile(path)
+                    t1 = time.perf_counter()
+                    window = attribution.attribute(events, fixture["layer_map"], fixture["graph_tables"],
+                                                   mode=fixture["mode"])
+                    t2 = time.perf_counter()
+                    reads.append(t1 - t0)
+                    attrs.append(t2 - t1)
+                elif not args.no_xprof:
+                    for name in os.listdir(os.path.dirname(xprof_copy)):  # XProf's caches
+                        if name != os.path.basename(xprof_copy):
+                            os.remove(os.path.join(os.path.dirname(xprof_copy), name))
+                    t0 = time.perf_counter()
+                    data = run_xprof(xprof_copy)
+                    xprofs.append(time.perf_counter() - t0)
+                    try:
+                        xprof_rows = len(json.loads(data)[0]["rows"])
+                    except Exception:
+                        xprof_rows = None
+            print(f"  repeat {r + 1}/{args.repeats}: read+extract {reads[-1]:.3f}s  attribute "
+                  f"{attrs[-1]:.3f}s" + (f"  XProf {xprofs[-1]:.3f}s" if xprofs else ""), flush=True)
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+
+    n = events.event_count
+    sr, sa = _common.spread(reads), _common.spread(attrs)
+    ours = [a + b for a, b in zip(reads, attrs)]
+    so = _common.spread(ours)
+    rows = [
+        ["ours: read + extract (xplane.read_profile)", sr["median"], n / sr["median"]],
+        ["ours: attribute", sa["median"], n / sa["median"]],
+        ["ours: total", so["median"], n / so["median"]],
+    ]
+    sx = _common.spread(xprofs) if xprofs else None
+    if sx:
+        rows.append(["XProf: xspace -> framework_op_stats", sx["median"], n / sx["median"]])
+    _common.print_table(
+        f"Analysis of {path} ({size / 1e6:.1f} MB, {n:,} XEvents; {len(events.ops):,} op events, "
+        f"{len(events.memory):,} memory events, {len(events.steps)} steps), medians of {args.repeats}",
+        ["stage", "seconds", "XEvents/s"],
+        rows,
+    )
+    if sx:
+        speedup = sx["median"] / so["median"]
+        print(f"\nours / XProf time: {so['median'] / sx['median']:.3f} (ours {speedup:.2f}x "
+              f"{'faster' if speedup > 1 else 'slower'}; target: faster)")
+    top = window.layers[0] if window and window.layers else None
+    if top is not None:
+        print(f"top layer: {top.path} ({top.class_name}) {top.forward_us + top.backward_us:.0f} us/step; "
+              f"{len(window.layers)} layers; XProf rows: {xprof_rows}")
+
+    hot = None
+    if args.cprofile:
+        import cProfile
+        import io
+        import pstats
+
+        prof = cProfile.Profile()
+        prof.enable()
+        ev = xplane.read_profile(path)
+        attribution.attribute(ev, fixture["layer_map"], fixture["graph_tables"], mode=fixture["mode"])
+        prof.disable()
+        buf = io.StringIO()
+        pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(args.cprofile)
+        hot = buf.getvalue()
+        print(hot)
+
+    _common.write_json(args.out, {
+        "benchmark": "analysis",
+        "machine": _common.machine_info(),
+        "config": {k: v for k, v in vars(args).items()},
+        "xplane": path,
+        "xplane_bytes": size,
+        "event_count": n,
+        "op_events": len(events.ops),
+        "memory_events": len(events.memory),
+        "steps": len(events.steps),
+        "model": fixture.get("model"),
+        "read_extract_s": sr,
+        "attribute_s": sa,
+        "ours_total_s": so,
+        "xprof_framework_op_stats_s": sx,
+        "ours_events_per_s": n / so["median"],
+        "xprof_events_per_s": n / sx["median"] if sx else None,
+        "ours_over_xprof_time": so["median"] / sx["median"] if sx else None,
+        "xprof_rows": xprof_rows,
+        "layers": len(window.layers) if window else None,
+        "cprofile": hot,
+    })
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
