@@ -102,8 +102,12 @@ class OwnerIndex:
             for i in range(call.op_start, min(call.op_end, len(table))):
                 owner_at[i] = call.path
         graph_owner: Dict[str, Owner] = {}
+        index_of: Dict[str, int] = {}
+        unowned: List[int] = []
+        backprop_from = None
         for i, (name, op_type, inputs) in enumerate(table):
             self.op_type[name] = op_type
+            index_of[name] = i
             path = owner_at[i]
             if path in _CATEGORY_KEYS:
                 owner = (path, "")
@@ -111,26 +115,58 @@ class OwnerIndex:
                 owner = (path, FORWARD)
             else:
                 owner = self._owner_by_name(name, op_type, graph_owner)
-                if owner[0] in (UNATTRIBUTED, FRAMEWORK):
-                    followed = self._follow_inputs(inputs, graph_owner)
-                    if followed is not None:
-                        owner = followed
+                if owner[1] == BACKWARD and backprop_from is None:
+                    backprop_from = i
+                if owner[0] in (UNATTRIBUTED, FRAMEWORK) and backprop_from is not None:
+                    unowned.append(i)
             graph_owner[name] = owner
+        self._own_gradient_groups(table, unowned, graph_owner, index_of)
         for i, (name, op_type, _) in enumerate(table):
             owner = graph_owner[name]
             self.by_name[name] = owner
             if is_active and owner_at[i] is not None and owner_at[i] not in _CATEGORY_KEYS:
                 self.self_ops[owner[0]][op_type] += 1
 
-    def _follow_inputs(self, inputs: Sequence[str], graph_owner: Dict[str, Owner]) -> Optional[Owner]:
-        votes = collections.Counter()
-        for inp in inputs:
-            owner = graph_owner.get(inp)
-            if owner is not None and owner[1] == BACKWARD:
-                votes[owner] += 1
-        if not votes:
-            return None
-        return votes.most_common(1)[0][0]
+    def _own_gradient_groups(self, table, unowned: List[int], graph_owner: Dict[str, Owner],
+                             index_of: Dict[str, int]) -> None:
+        """Give unscoped ops created during backprop to the layer whose gradient they are.
+
+        The tape creates one layer's gradient ops together, so unscoped ops created back to
+        back form a group (a `tf.custom_gradient` function's body, or the `AddN` summing the
+        gradients of a tensor used many times). A group that reads a layer's forward
+        tensors computes that layer's gradient; when it reads several, the layer traced
+        last wins (a gradient reads its own layer's activations, and its inputs, which
+        earlier layers produced). A group reading no forward tensor follows the gradients
+        it sums (majority of its gradient inputs).
+        """
+        groups: List[List[int]] = []
+        for i in unowned:
+            if groups and groups[-1][-1] == i - 1:
+                groups[-1].append(i)
+            else:
+                groups.append([i])
+        for group in groups:
+            members = {table[i][0] for i in group}
+            latest_forward: Tuple[int, Optional[str]] = (-1, None)
+            votes: collections.Counter = collections.Counter()
+            for i in group:
+                for inp in table[i][2]:
+                    if inp in members:
+                        continue
+                    owner = graph_owner.get(inp)
+                    if owner is None or owner[0] in _CATEGORY_KEYS:
+                        continue
+                    if owner[1] == FORWARD:
+                        at = index_of.get(inp, -1)
+                        if at > latest_forward[0]:
+                            latest_forward = (at, owner[0])
+                    elif owner[1] == BACKWARD:
+                        votes[owner[0]] += 1
+            path = latest_forward[1] or (votes.most_common(1)[0][0] if votes else None)
+            if path is None:
+                continue
+            for i in group:
+                graph_owner[table[i][0]] = (path, BACKWARD)
 
     def _scope_owner(self, name: str) -> Optional[str]:
         for scope, path in self.scopes:
@@ -454,6 +490,7 @@ def attribute(
         )
         stats._self_peak = peak_live.get(path, 0)  # type: ignore[attr-defined]
         stats.output_bytes = int(sum(c.output_bytes for c in calls) / len(calls) * n_calls) if calls else 0
+        stats.input_bytes = int(sum(c.input_bytes for c in calls) / len(calls) * n_calls) if calls else 0
         types = index.self_ops.get(path, collections.Counter())
         if eager_calls:
             # No graph: count the ops each call executed instead of the ops it created.

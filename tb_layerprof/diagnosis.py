@@ -17,7 +17,8 @@ LOOP_MIN_OPS_PER_CALL = 40
 LOOP_MIN_REPEATS = 16
 _BOOKKEEPING_TYPES = {"Const", "Identity", "NoOp", "ReadVariableOp", "Placeholder"}
 
-# Memory churn: the layer allocates far more per step than its outputs need.
+# Memory churn: the layer allocates far more per step than it must: its outputs (forward)
+# plus the gradients of its inputs and weights (backward).
 CHURN_MIN_RATIO = 8.0
 CHURN_MIN_BYTES = 256 * 1024
 
@@ -64,23 +65,28 @@ def _loop_hint(layer: LayerStats) -> List[Hint]:
 
 def _churn_hint(layer: LayerStats) -> List[Hint]:
     allocated = layer.self_forward_alloc_bytes + layer.self_backward_alloc_bytes
-    needed = max(layer.output_bytes, 1)
+    if layer.output_bytes == 0:
+        return []  # no size to compare with
+    needed = layer.output_bytes + layer.input_bytes + layer.param_bytes
     ratio = allocated / needed
-    if allocated < CHURN_MIN_BYTES or ratio < CHURN_MIN_RATIO or layer.output_bytes == 0:
+    if allocated < CHURN_MIN_BYTES or ratio < CHURN_MIN_RATIO:
         return []
     return [
         Hint(
             code="memory-churn",
             message=(
-                f"allocates {allocated / 1024:.0f} KiB per step for {needed / 1024:.0f} KiB of "
-                f"output ({ratio:.0f}×): intermediate tensors are created and thrown away "
-                "(slices, per-element results, gradient zeros). Work on whole tensors."
+                f"allocates {allocated / 1024:.0f} KiB per step where its outputs, input "
+                f"gradients and weight gradients need {needed / 1024:.0f} KiB ({ratio:.0f}×): "
+                "intermediate tensors are created and thrown away (slices, per-element "
+                "results, gradient zeros). Work on whole tensors."
             ),
             evidence={
                 "alloc_bytes_per_step": allocated,
                 "forward_alloc_bytes": layer.self_forward_alloc_bytes,
                 "backward_alloc_bytes": layer.self_backward_alloc_bytes,
                 "output_bytes": layer.output_bytes,
+                "input_bytes": layer.input_bytes,
+                "param_bytes": layer.param_bytes,
                 "ratio": round(ratio, 1),
             },
         )

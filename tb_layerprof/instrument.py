@@ -254,6 +254,7 @@ class Instrumenter:
         try:
             end = graph.num_operations()
             elements, nbytes = _tensor_sizes(outputs)
+            _, in_bytes = _tensor_sizes(args)
             record = CallRecord(
                 path=info.path,
                 graph_id=self._graph_id(graph),
@@ -262,6 +263,7 @@ class Instrumenter:
                 op_end=end,
                 output_elements=elements,
                 output_bytes=nbytes,
+                input_bytes=in_bytes,
             )
             with self._lock:
                 self.layer_map.calls.append(record)
@@ -278,9 +280,11 @@ class Instrumenter:
         outputs = _mark(outputs, EAGER_GRAD_BEGIN + info.path)
         try:
             elements, nbytes = _tensor_sizes(outputs)
+            _, in_bytes = _tensor_sizes(args)
             with self._lock:
                 self.layer_map.calls.append(
                     CallRecord(
+                        input_bytes=in_bytes,
                         path=info.path,
                         graph_id=0,
                         scope="",

@@ -36,6 +36,7 @@ class CallRecord:
     op_end: int
     output_elements: int = 0
     output_bytes: int = 0
+    input_bytes: int = 0
 
 
 @dataclasses.dataclass

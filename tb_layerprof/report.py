@@ -68,6 +68,7 @@ class LayerStats:
     trace_count: int = 0
     output_elements: int = 0  # elements of the layer's outputs per call (static shape)
     output_bytes: int = 0  # bytes of the layer's outputs per step, all calls
+    input_bytes: int = 0  # bytes of the layer's inputs per step, all calls
     self_ops_per_call: int = 0  # ops created by this layer itself, sublayers excluded
     op_types: Dict[str, int] = dataclasses.field(default_factory=dict)  # self ops by type, per call
     forward_op_events: float = 0.0  # op executions per step, forward (self)

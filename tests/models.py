@@ -26,6 +26,23 @@ class SigmoidSin(keras.layers.Layer):
         return tf.sigmoid(x) * tf.sin(x)
 
 
+class SigmoidSinCustomGrad(keras.layers.Layer):
+    """sigmoid(x) * sin(x) with an explicit gradient (its ops are created unscoped)."""
+
+    def call(self, x):
+        @tf.custom_gradient
+        def f(x):
+            s = tf.sigmoid(x)
+            y = s * tf.sin(x)
+
+            def grad(dy):
+                return dy * (s * (1.0 - s) * tf.sin(x) + s * tf.cos(x))
+
+            return y, grad
+
+        return f(x)
+
+
 class MatMuls(keras.layers.Layer):
     """`n` chained 256x256 matmuls, each with its own weight."""
 
@@ -65,6 +82,7 @@ def seed_model(features=64, run_eagerly=False, seed=0):
     h = SlowDouble(name="slow")(h)
     h = FastDouble(name="fast")(h)
     h = SigmoidSin(name="sigsin")(h)
+    h = SigmoidSinCustomGrad(name="sigsin_cg")(h)
     out = keras.layers.Dense(1, name="head")(h)
     model = keras.Model(inp, out, name="seed")
     model.compile(optimizer="adam", loss="mse", run_eagerly=run_eagerly)

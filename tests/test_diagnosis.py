@@ -40,6 +40,10 @@ def test_memory_churn_needs_both_volume_and_ratio():
     assert "memory-churn" not in codes(proportionate)
     tiny = LayerStats(path="c", self_forward_alloc_bytes=10 << 10, output_bytes=16)
     assert "memory-churn" not in codes(tiny)
+    # A Dense head's gradient allocates its input's gradient: expected, not churn.
+    head = LayerStats(path="head", self_backward_alloc_bytes=257 << 10, output_bytes=1 << 10,
+                      input_bytes=256 << 10, param_bytes=1 << 10)
+    assert "memory-churn" not in codes(head)
 
 
 def test_expensive_gradient_ratio_and_share():

@@ -47,9 +47,30 @@ def test_seed_loop_layer_is_hottest_and_diagnosed(seed_run):
 
 
 def test_unscoped_addn_lands_in_the_loop_layers_gradient(seed_run):
-    slow = by_path(seed_run[2].reports[-1])["slow"]
-    names = [op for op in slow.top_ops if op["phase"] == "backward"]
-    assert any(op["type"] == "AddN" for op in names), slow.top_ops
+    from tb_layerprof import attribution
+
+    cb = seed_run[2]
+    layer_map = cb._instrumenter.layer_map
+    tables = cb._graph_tables(cb._instrumenter.graphs)
+    active = max(tables)  # the train step traced last
+    index = attribution.OwnerIndex(layer_map, tables, active)
+    addns = [name for name, op_type, inputs in tables[active]
+             if op_type == "AddN" and "/" not in name
+             and any("gradient_tape/seed_1/slow_1/" in i or "gradient_tape/" in i and "/slow" in i for i in inputs)]
+    assert addns, "the traced graph should sum the slices' gradients with an unscoped AddN"
+    for name in addns:
+        assert index.owner(name) == ("slow", "backward"), name
+        # ...and so does the name it runs under once Grappler inlined the step.
+        assert index.owner("StatefulPartitionedCall/" + name) == ("slow", "backward")
+
+
+def test_custom_gradient_ops_land_in_their_layers_gradient(seed_run):
+    layers = by_path(seed_run[2].reports[-1])
+    cg = layers["sigsin_cg"]
+    # tf.custom_gradient's ops carry no layer scope; they are found through the graph.
+    assert cg.backward_us > 0
+    assert any(op["phase"] == "backward" for op in cg.top_ops)
+    assert "memory-churn" not in {h.code for h in layers["head"].hints}
 
 
 def test_almost_all_op_time_is_attributed(seed_run):
