@@ -255,3 +255,35 @@ def test_corrupt_profile_raises_profile_error(tmp_path, garbage):
 def test_missing_profile_raises_profile_error(tmp_path):
     with pytest.raises(xplane.ProfileError, match="cannot read"):
         xplane.read_profile(str(tmp_path / "nope.xplane.pb"))
+
+
+def test_custom_gradient_body_is_owned_by_the_layer_whose_activations_it_reads():
+    graph = [
+        ("m/dense/BiasAdd", "BiasAdd", []),                                  # 0 dense
+        ("m/cg/Sigmoid", "Sigmoid", ["m/dense/BiasAdd"]),                    # 1 cg
+        ("m/cg/Sin", "Sin", ["m/dense/BiasAdd"]),                            # 2 cg
+        ("m/cg/mul", "Mul", ["m/cg/Sigmoid", "m/cg/Sin"]),                   # 3 cg
+        ("m/head/MatMul", "MatMul", ["m/cg/mul"]),                           # 4 head
+        ("gradient_tape/m/head/MatMul/MatMul", "MatMul", []),                # 5 head grad
+        # tf.custom_gradient's grad(dy) body: created unscoped, back to back.
+        ("sub/x", "Const", []),                                              # 6
+        ("sub", "Sub", ["sub/x", "m/cg/Sigmoid"]),                           # 7
+        ("mul_1", "Mul", ["m/cg/Sigmoid", "sub"]),                           # 8
+        ("Sin", "Sin", ["m/dense/BiasAdd"]),                                 # 9
+        ("mul_2", "Mul", ["mul_1", "Sin"]),                                  # 10
+        ("mul_3", "Mul", ["gradient_tape/m/head/MatMul/MatMul", "mul_2"]),   # 11
+        ("gradient_tape/m/dense/MatMul/MatMul", "MatMul", ["mul_3"]),        # 12 dense grad
+        ("Identity", "Identity", ["m/head/MatMul"]),                         # 13 function output
+    ]
+    lm = LayerMap()
+    for path in ("dense", "cg", "head"):
+        lm.layers[path] = LayerInfo(path)
+    for path, a, b in (("dense", 0, 1), ("cg", 1, 4), ("head", 4, 5)):
+        lm.calls.append(CallRecord(path, 1, f"m/{path}", a, b))
+    index = attribution.OwnerIndex(lm, {1: graph}, 1)
+    for name in ("sub/x", "sub", "mul_1", "Sin", "mul_2", "mul_3"):
+        assert index.owner(name) == ("cg", "backward"), name
+    assert index.owner("gradient_tape/m/dense/MatMul/MatMul") == ("dense", "backward")
+    assert index.owner("gradient_tape/m/head/MatMul/MatMul") == ("head", "backward")
+    assert index.owner("m/cg/Sin") == ("cg", "forward")
+    assert index.owner("Identity")[0] == "framework_us"
