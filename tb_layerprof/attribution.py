@@ -137,7 +137,8 @@ class OwnerIndex:
         tensors computes that layer's gradient; when it reads several, the layer traced
         last wins (a gradient reads its own layer's activations, and its inputs, which
         earlier layers produced). A group reading no forward tensor follows the gradients
-        it sums (majority of its gradient inputs).
+        it sums (majority of its gradient inputs). A group that consumes no gradient at all
+        is not gradient work and keeps its category.
         """
         groups: List[List[int]] = []
         for i in unowned:
@@ -162,9 +163,9 @@ class OwnerIndex:
                             latest_forward = (at, owner[0])
                     elif owner[1] == BACKWARD:
                         votes[owner[0]] += 1
-            path = latest_forward[1] or (votes.most_common(1)[0][0] if votes else None)
-            if path is None:
-                continue
+            if not votes:
+                continue  # consumes no gradient: not gradient work (e.g. function outputs)
+            path = latest_forward[1] or votes.most_common(1)[0][0]
             for i in group:
                 graph_owner[table[i][0]] = (path, BACKWARD)
 
