@@ -301,6 +301,38 @@ def _eager_owner(spans_by_line, line: int, start: int, end: int) -> Optional[str
     return best
 
 
+@dataclasses.dataclass
+class LayerSpan:
+    """From a layer's first to its last op of one phase in one step (picoseconds)."""
+
+    path: str
+    phase: str  # FORWARD or BACKWARD
+    step: int
+    start_ps: int
+    end_ps: int
+
+
+TIMELINE_MAX_SPANS = 5000
+
+
+def _timeline(spans: List[LayerSpan], steps, layers) -> Dict[str, object]:
+    """The last profiled step's layer spans, relative to the step start, for the tab."""
+    if not spans:
+        return {}
+    step = steps[-1][0] if steps else spans[-1].step
+    t0 = steps[-1][1] if steps else min(sp.start_ps for sp in spans if sp.step == step)
+    picked = [sp for sp in spans if sp.step == step and sp.path in layers][:TIMELINE_MAX_SPANS]
+    return {
+        "step": step,
+        "step_time_us": round((steps[-1][2] - steps[-1][1]) / 1e6, 3) if steps else 0.0,
+        "spans": [
+            {"path": sp.path, "phase": sp.phase,
+             "start_us": round((sp.start_ps - t0) / 1e6, 3), "end_us": round((sp.end_ps - t0) / 1e6, 3)}
+            for sp in picked
+        ],
+    }
+
+
 SpanIndex = Dict[int, Tuple[List[int], List[Tuple[int, int, str]]]]
 
 
@@ -360,8 +392,13 @@ def attribute(
     layer_map: LayerMap,
     graphs: GraphTables,
     mode: str = "graph",
+    spans_out: Optional[List["LayerSpan"]] = None,
 ) -> WindowReport:
-    """Per-layer figures (no hints yet) of the window captured in `events`."""
+    """Per-layer figures (no hints yet) of the window captured in `events`.
+
+    If `spans_out` is given, it receives every layer's span per step and phase (for the
+    trace viewer's "Keras Layers" line).
+    """
     steps = sorted(events.steps, key=lambda s: s[1])
     n_steps = max(1, len(steps))
     starts = [s[1] for s in steps]
@@ -383,6 +420,8 @@ def attribute(
     self_time: Dict[Owner, float] = collections.defaultdict(float)
     op_events: Dict[Owner, int] = collections.defaultdict(int)
     per_op: Dict[Tuple[Owner, str, str], float] = collections.defaultdict(float)
+    # (layer, phase, step index) -> [first op start, last op end]: the layer's span.
+    extent: Dict[Tuple[str, str, int], List[int]] = {}
     total_ps = 0
     for line, s, e, self_ps, name, op_type in window_ops:
         owner = None
@@ -404,6 +443,17 @@ def attribute(
             executed_types[owner[0]][op_type] += 1
         per_op[(owner, name, op_type)] += self_ps
         total_ps += self_ps
+        if owner[1]:
+            k = bisect.bisect_right(starts, s) - 1 if starts else 0
+            key = (owner[0], owner[1], k)
+            span = extent.get(key)
+            if span is None:
+                extent[key] = [s, e]
+            else:
+                if s < span[0]:
+                    span[0] = s
+                if e > span[1]:
+                    span[1] = e
 
     def mem_owner(t: int, tf_op: str) -> Owner:
         if tf_op:
@@ -526,6 +576,20 @@ def attribute(
             p.peak_live_bytes += s._self_peak  # type: ignore[attr-defined]
             parent = p.parent
 
+    # A layer's span covers its sublayers' spans (so they nest in the trace viewer).
+    for (path, phase, k), (s0, e0) in list(extent.items()):
+        parent = layers[path].parent if path in layers else None
+        while parent is not None and parent in layers:
+            span = extent.setdefault((parent, phase, k), [s0, e0])
+            span[0], span[1] = min(span[0], s0), max(span[1], e0)
+            parent = layers[parent].parent
+    layer_spans = [
+        LayerSpan(path, phase, steps[k][0] if steps else 0, s0, e0)
+        for (path, phase, k), (s0, e0) in extent.items()
+        if path in layers
+    ]
+    layer_spans.sort(key=lambda sp: (sp.start_ps, -sp.end_ps))
+
     # The model row only when it owns ops of its own (subclassed models' call bodies).
     model_rows = [p for p, i in layer_map.layers.items() if i.is_model]
     for p in model_rows:
@@ -542,6 +606,8 @@ def attribute(
             other[UNATTRIBUTED] += us(t)
 
     step_time = (sum(e - s for _, s, e in steps) / len(steps) / 1e6) if steps else 0.0
+    if spans_out is not None:
+        spans_out.extend(sp for sp in layer_spans if sp.path in layers)
     window = WindowReport(
         step=steps[0][0] if steps else 0,
         steps=len(steps),
@@ -552,6 +618,7 @@ def attribute(
         op_time_us=us(total_ps),
         mode=mode,
         memory_available=bool(events.memory),
+        timeline=_timeline(layer_spans, steps, layers),
     )
     if mode == "xla":
         window.warnings.append(

@@ -114,6 +114,9 @@ class WindowReport:
     profile_dir: str = ""  # where TF wrote the .xplane.pb, relative to the run directory
     warnings: List[str] = dataclasses.field(default_factory=list)
     wall_time: float = 0.0
+    # The last profiled step's layer spans relative to its start:
+    # {"step": N, "step_time_us": T, "spans": [{"path", "phase", "start_us", "end_us"}]}
+    timeline: Dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def to_json(self) -> Dict[str, Any]:
         d = dataclasses.asdict(self)
