@@ -1,0 +1,138 @@
+"""Frontend and route benchmark on a big logdir (a measurement, not a test: no asserts).
+
+Starts a real `tensorboard` on LOGDIR (see make_big_logdir.py: 2,000 layers x 200 windows),
+then measures:
+  * each route's response time (cold = first request, warm = median of the next ones) and
+    its size on the wire (gzip, as TensorBoard sends it) and uncompressed;
+  * in headless Chromium: time from opening the Layer Profile tab to the layers table being
+    interactive (rows rendered, and a click on a column header re-sorted them).
+
+    python benchmarks/make_big_logdir.py /tmp/big_logdir
+    python benchmarks/bench_frontend.py /tmp/big_logdir [--repeat 5] [--full-report] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import statistics
+import sys
+import time
+import urllib.request
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from tests.plugin_helpers import CHROMIUM, CHROMIUM_ARGS, tensorboard  # noqa: E402
+
+BASE = "/data/plugin/layerprof"
+
+
+def fetch(url: str):
+    req = urllib.request.Request(url, headers={"Accept-Encoding": "gzip"})
+    t0 = time.perf_counter()
+    with urllib.request.urlopen(req, timeout=600) as resp:
+        body = resp.read()
+        encoding = resp.headers.get("Content-Encoding")
+    dt = time.perf_counter() - t0
+    raw = gzip.decompress(body) if encoding == "gzip" else body
+    return dt, len(body), len(raw), encoding
+
+
+def bench_route(tb, path: str, repeat: int):
+    cold, wire, raw, enc = fetch(tb.url + BASE + path)
+    warm = [fetch(tb.url + BASE + path)[0] for _ in range(repeat)]
+    return {
+        "route": path,
+        "cold_ms": cold * 1000,
+        "warm_ms": statistics.median(warm) * 1000 if warm else None,
+        "wire_bytes": wire,
+        "raw_bytes": raw,
+        "encoding": enc or "identity",
+    }
+
+
+def bench_browser(tb, repeat: int):
+    from playwright.sync_api import sync_playwright
+
+    out = {"iframe_ms": [], "tab_ms": []}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            for _ in range(repeat):
+                for kind in ("iframe", "tab"):
+                    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+                    page = ctx.new_page()
+                    t0 = time.perf_counter()
+                    if kind == "iframe":
+                        page.goto(tb.url + "/data/plugin_entry.html?name=layerprof#run=train")
+                        frame = page.main_frame
+                    else:
+                        page.goto(tb.url + "/#layerprof")
+                        frame = page.wait_for_selector("iframe", timeout=60000).content_frame()
+                    frame.wait_for_selector("[data-testid=layer-table] [role=row][data-path]", timeout=60000)
+                    first = frame.eval_on_selector("[role=row][data-path]", "r => r.dataset.path")
+                    # Interactive: a click on "Layer" re-sorts the 2,000 rows.
+                    frame.click("[role=columnheader][data-key=path]")
+                    frame.wait_for_function(
+                        "f => document.querySelector('[role=row][data-path]').dataset.path !== f", arg=first, timeout=60000
+                    )
+                    out[f"{kind}_ms"].append((time.perf_counter() - t0) * 1000)
+                    ctx.close()
+        finally:
+            browser.close()
+    return {k: {"median": statistics.median(v), "min": min(v), "max": max(v), "n": len(v)} for k, v in out.items()}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("logdir")
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--full-report", action="store_true", help="also time the full-run /report (hundreds of MB)")
+    ap.add_argument("--load-fast-false", action="store_true", help="run TensorBoard with --load_fast=false")
+    ap.add_argument("--json", help="write the results to this file")
+    args = ap.parse_args(argv)
+
+    extra = ["--load_fast=false"] if args.load_fast_false else []
+    results = {"logdir": args.logdir, "tensorboard_args": extra, "routes": []}
+    with tensorboard(args.logdir, extra) as tb:
+        t0 = time.perf_counter()
+        runs = tb.wait_for(f"{BASE}/runs", lambda j: j["runs"] and j["runs"][0]["windows"] >= 1, timeout=900)
+        # Wait until TensorBoard has loaded every window (it loads asynchronously).
+        n = None
+        while True:
+            _, runs = tb.get_json(f"{BASE}/runs")
+            if runs["runs"][0]["windows"] == n:
+                break
+            n = runs["runs"][0]["windows"]
+            time.sleep(5)
+        results["tensorboard_load_s"] = time.perf_counter() - t0
+        run = runs["runs"][0]
+        print(f"run {run['run']!r}: {run['windows']} windows, loaded in {results['tensorboard_load_s']:.1f}s")
+        _, window = tb.get_json(f"{BASE}/window?run=train")
+        layers = [l["path"] for l in window["window"]["layers"]]
+        print(f"layers per window: {len(layers)}")
+        results["browser"] = bench_browser(tb, args.repeat)
+        trend_q = "&".join(f"layer={l}" for l in layers[:5])
+        paths = ["/runs", "/window?run=train", f"/window?run=train&step={run['first_step']}", "/windows?run=train", f"/trend?run=train&{trend_q}"]
+        if args.full_report:
+            paths.append("/report?run=train")
+        for path in paths:
+            r = bench_route(tb, path, 0 if path.startswith("/report") else args.repeat)
+            results["routes"].append(r)
+    print(f"\n{'route':58} {'cold ms':>9} {'warm ms':>9} {'wire KiB':>10} {'raw KiB':>10}")
+    for r in results["routes"]:
+        warm = f"{r['warm_ms']:.1f}" if r["warm_ms"] is not None else "-"
+        print(f"{r['route'][:58]:58} {r['cold_ms']:9.1f} {warm:>9} {r['wire_bytes'] / 1024:10.1f} {r['raw_bytes'] / 1024:10.1f}  {r['encoding']}")
+    for k, v in results["browser"].items():
+        print(f"browser {k}: open -> table interactive: median {v['median']:.0f} ms (min {v['min']:.0f}, max {v['max']:.0f}, n={v['n']})")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
