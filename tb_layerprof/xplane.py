@@ -8,6 +8,8 @@ per distinct event name, not once per event.
 from __future__ import annotations
 
 import dataclasses
+import mmap
+import operator
 import os
 import re
 from typing import Dict, List, Optional, Tuple
@@ -86,17 +88,27 @@ _OTHER, _OP, _STEP, _ALLOC, _FREE, _EAGER_EXEC, _SPAN, _GRAD_BEGIN, _GRAD_END, _
 
 
 def extract_events(space, host: str = "") -> ProfileEvents:
-    """Flatten the host planes of `space` into a ProfileEvents."""
+    """Flatten the host planes of a parsed `space` into a ProfileEvents."""
     out = ProfileEvents(host=host or (space.hostnames[0] if space.hostnames else ""))
     for plane in space.planes:
         if plane.name != HOST_PLANE:
             continue
-        _extract_plane(plane, out)
-    out.ops.sort(key=lambda r: r[1])
-    out.steps.sort(key=lambda r: r[1])
-    out.memory.sort(key=lambda r: r[0])
-    out.spans.sort(key=lambda r: r[1])
+        extractor = _PlaneExtractor(plane, out)
+        for line in plane.lines:
+            extractor.line(line.id, line.timestamp_ns, (line.events,))
+    _finish(out)
     return out
+
+
+def _finish(out: ProfileEvents) -> None:
+    out.ops.sort(key=_BY_1)
+    out.steps.sort(key=_BY_1)
+    out.memory.sort(key=_BY_0)
+    out.spans.sort(key=_BY_1)
+
+
+_BY_0 = operator.itemgetter(0)
+_BY_1 = operator.itemgetter(1)
 
 
 def _classify(name: str) -> Tuple[int, str, str]:
@@ -122,83 +134,361 @@ def _classify(name: str) -> Tuple[int, str, str]:
     return _OTHER, "", ""
 
 
-def _extract_plane(plane, out: ProfileEvents) -> None:
-    stat_names = {k: v.name for k, v in plane.stat_metadata.items()}
-    stat_id = {v: k for k, v in stat_names.items()}
-    sid_step = stat_id.get("step_num")
-    sid_bytes = stat_id.get("allocation_bytes")
-    sid_addr = stat_id.get("addr")
-    sid_tf_op = stat_id.get("tf_op")
-    sid_eager_op = stat_id.get("eager_op")
-    sid_is_func = stat_id.get("is_func")
-    kinds = {mid: _classify(md.name) for mid, md in plane.event_metadata.items()}
+_SPAN_LABELS = {_SPAN: "forward", _GRAD_BEGIN: "grad_begin", _GRAD_END: "grad_end",
+                _CATEGORY: "category"}
+_NOT_FOUND = (_OTHER, "", "")
 
-    ops = out.ops
-    for line in plane.lines:
-        base_ps = line.timestamp_ns * 1000
-        key = line.id
-        # Stack of open op events on this line: [end_ps, index in ops] for self-time.
-        stack: List[List[int]] = []
-        events = line.events
-        out.event_count += len(events)
-        for ev in events:
-            kind, a, b = kinds.get(ev.metadata_id, (_OTHER, "", ""))
-            if kind == _OTHER:
-                continue
-            start = base_ps + ev.offset_ps
-            if kind == _OP or kind == _EAGER_EXEC:
-                if kind == _EAGER_EXEC:
-                    op_type = ""
-                    is_func = 0
+
+class _PlaneExtractor:
+    """Turns the events of one plane's lines into ProfileEvents records.
+
+    Per-metadata facts (kind, op name and type) are computed once per distinct event name.
+    Allocator events carry a dozen stats in a fixed order; the positions of the three we
+    need are learned from the first event of each kind and verified on every event (a
+    mismatch falls back to a full scan), which avoids touching the other stats.
+    """
+
+    def __init__(self, plane, out: ProfileEvents):
+        self.out = out
+        self.stat_names = {k: v.name for k, v in plane.stat_metadata.items()}
+        stat_id = {v: k for k, v in self.stat_names.items()}
+        self.sid_step = stat_id.get("step_num")
+        self.sid_bytes = stat_id.get("allocation_bytes")
+        self.sid_addr = stat_id.get("addr")
+        self.sid_tf_op = stat_id.get("tf_op")
+        self.sid_eager_op = stat_id.get("eager_op")
+        self.sid_is_func = stat_id.get("is_func")
+        self.kinds = {mid: _classify(md.name) for mid, md in plane.event_metadata.items()}
+        # Learned stat layout (position of bytes, addr, tf_op or -1; stat count) for
+        # allocations and for frees.
+        self.alloc_pos: Optional[Tuple[int, int, int, int]] = None
+        self.free_pos: Optional[Tuple[int, int, int, int]] = None
+        # Repeated sizes and addresses share one int object (allocations come in pairs).
+        self.ints: Dict[int, int] = {}
+
+    def _memory_slow(self, stats) -> Tuple[int, int, str, Tuple[int, int, int, int]]:
+        nbytes = addr = 0
+        tf_op = ""
+        pb = pa = pt = -1
+        for i, s in enumerate(stats):
+            m = s.metadata_id
+            if m == self.sid_bytes:
+                nbytes, pb = s.uint64_value or s.int64_value, i
+            elif m == self.sid_addr:
+                addr, pa = s.uint64_value or s.int64_value, i
+            elif m == self.sid_tf_op:
+                tf_op, pt = _stat_value(s, self.stat_names) or "", i
+        return nbytes, addr, tf_op, (pb, pa, pt, len(stats))
+
+    def line(self, key: int, timestamp_ns: int, batches) -> None:
+        """Add one line's events, given as consecutive batches of XEvent messages."""
+        out = self.out
+        ops, memory = out.ops, out.memory
+        kinds_get = self.kinds.get
+        sid_bytes, sid_addr, sid_tf_op = self.sid_bytes, self.sid_addr, self.sid_tf_op
+        stat_names_get = self.stat_names.get
+        ints_setdefault = self.ints.setdefault
+        base_ps = timestamp_ns * 1000
+        # Stack of open op events on this line: (end_ps, index in ops) for self-time.
+        stack: List[Tuple[int, int]] = []
+        for events in batches:
+            out.event_count += len(events)
+            for ev in events:
+                kind, a, b = kinds_get(ev.metadata_id, _NOT_FOUND)
+                if kind == _OTHER:
+                    continue
+                start = base_ps + ev.offset_ps
+                if kind == _OP or kind == _EAGER_EXEC:
+                    if kind == _EAGER_EXEC:
+                        op_type = ""
+                        is_func = 0
+                        for s in ev.stats:
+                            if s.metadata_id == self.sid_eager_op:
+                                op_type = _stat_value(s, self.stat_names) or ""
+                            elif s.metadata_id == self.sid_is_func:
+                                is_func = s.int64_value or s.uint64_value
+                        if is_func or not op_type:
+                            continue  # a tf.function call: its ops appear on their own
+                        a, b = "eager/" + op_type, op_type
+                        out.eager = True
+                    dur = ev.duration_ps
+                    end = start + dur
+                    while stack and stack[-1][0] <= start:
+                        stack.pop()
+                    if stack and end <= stack[-1][0]:
+                        i = stack[-1][1]
+                        parent = ops[i]
+                        ops[i] = parent[:3] + (parent[3] - dur,) + parent[4:]
+                    stack.append((end, len(ops)))
+                    ops.append((key, start, end, dur, a, b))
+                elif kind == _ALLOC or kind == _FREE:
+                    stats = ev.stats
+                    alloc = kind == _ALLOC
+                    pos = self.alloc_pos if alloc else self.free_pos
+                    nbytes = None
+                    if pos is not None:
+                        pb, pa, pt, count = pos
+                        n = len(stats)
+                        if pb < n and pa < n:
+                            sb, sa = stats[pb], stats[pa]
+                            if sb.metadata_id == sid_bytes and sa.metadata_id == sid_addr:
+                                if pt >= 0:
+                                    st = stats[pt] if pt < n else None
+                                    if st is not None and st.metadata_id == sid_tf_op:
+                                        ref = st.ref_value
+                                        tf_op = (stat_names_get(ref, "") if ref else st.str_value) or ""
+                                        nbytes = sb.uint64_value or sb.int64_value
+                                elif n == count:  # same layout, which had no tf_op
+                                    tf_op = ""
+                                    nbytes = sb.uint64_value or sb.int64_value
+                                if nbytes is not None:
+                                    addr = sa.uint64_value or sa.int64_value
+                    if nbytes is None:  # first of its kind, or another layout: full scan
+                        nbytes, addr, tf_op, learned = self._memory_slow(stats)
+                        if learned[0] >= 0 and learned[1] >= 0:
+                            if alloc:
+                                self.alloc_pos = learned
+                            else:
+                                self.free_pos = learned
+                    memory.append((start, 1 if alloc else -1, ints_setdefault(nbytes, nbytes),
+                                   ints_setdefault(addr, addr), tf_op))
+                elif kind == _STEP:
+                    step = None
                     for s in ev.stats:
-                        if s.metadata_id == sid_eager_op:
-                            op_type = _stat_value(s, stat_names) or ""
-                        elif s.metadata_id == sid_is_func:
-                            is_func = s.int64_value or s.uint64_value
-                    if is_func or not op_type:
-                        continue  # a tf.function call: its ops appear on their own
-                    a, b = "eager/" + op_type, op_type
-                    out.eager = True
-                dur = ev.duration_ps
-                end = start + dur
-                while stack and stack[-1][0] <= start:
-                    stack.pop()
-                if stack and end <= stack[-1][0]:
-                    parent = ops[stack[-1][1]]
-                    ops[stack[-1][1]] = parent[:3] + (parent[3] - dur,) + parent[4:]
-                ops.append((key, start, end, dur, a, b))
-                stack.append([end, len(ops) - 1])
-            elif kind == _STEP:
-                step = None
-                for s in ev.stats:
-                    if s.metadata_id == sid_step:
-                        step = s.int64_value or s.uint64_value
-                if step is not None:
-                    out.steps.append((int(step), start, start + ev.duration_ps))
-            elif kind == _ALLOC or kind == _FREE:
-                nbytes = addr = 0
-                tf_op = ""
-                for s in ev.stats:
-                    m = s.metadata_id
-                    if m == sid_bytes:
-                        nbytes = s.uint64_value or s.int64_value
-                    elif m == sid_addr:
-                        addr = s.uint64_value or s.int64_value
-                    elif m == sid_tf_op:
-                        tf_op = _stat_value(s, stat_names) or ""
-                out.memory.append((start, 1 if kind == _ALLOC else -1, nbytes, addr, tf_op))
-            else:  # eager layer span or gradient marker
-                label = {_SPAN: "forward", _GRAD_BEGIN: "grad_begin", _GRAD_END: "grad_end",
-                         _CATEGORY: "category"}[kind]
-                out.spans.append((key, start, start + ev.duration_ps, a, label))
+                        if s.metadata_id == self.sid_step:
+                            step = s.int64_value or s.uint64_value
+                    if step is not None:
+                        out.steps.append((int(step), start, start + ev.duration_ps))
+                else:  # eager layer span, gradient marker or category span
+                    out.spans.append((key, start, start + ev.duration_ps, a, _SPAN_LABELS[kind]))
+
+
+# -- streaming reader ------------------------------------------------------------------
+#
+# A whole parsed XSpace costs about six times its file size in protobuf memory. The
+# reader below never holds it: it walks the file's wire format (memory-mapped, pages
+# dropped once used), parses only the host plane's header (names of events and stats),
+# and parses that plane's lines in batches of about _BATCH_BYTES of events at a time.
+
+_BATCH_BYTES = 1 << 20
+_DROP_EVERY = 4 << 20  # release mapped pages after scanning this many bytes
+
+
+def _varint(buf, pos: int) -> Tuple[int, int]:
+    result = 0
+    shift = 0
+    while True:
+        b = buf[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if b < 0x80:
+            return result, pos
+        shift += 7
+        if shift > 63:
+            raise ProfileError("varint too long")
+
+
+def _fields(buf, pos: int, end: int):
+    """Yield (field number, wire type, record start, value) for the fields in [pos, end).
+
+    value: the integer for varints, the (start, stop) range for length-delimited fields,
+    None for fixed-width ones.
+    """
+    while pos < end:
+        record = pos
+        key, pos = _varint(buf, pos)
+        field, wire = key >> 3, key & 7
+        if field == 0:
+            raise ProfileError("field number 0")
+        if wire == 0:
+            value, pos = _varint(buf, pos)
+        elif wire == 2:
+            n, pos = _varint(buf, pos)
+            value = (pos, pos + n)
+            pos += n
+        elif wire == 1:
+            value, pos = None, pos + 8
+        elif wire == 5:
+            value, pos = None, pos + 4
+        else:
+            raise ProfileError(f"unsupported wire type {wire}")
+        if pos > end:
+            raise ProfileError("a field runs past the end of its message")
+        yield field, wire, record, value, pos
+
+
+def _signed(v: int) -> int:
+    return v - (1 << 64) if v >= 1 << 63 else v
+
+
+class _Mapped:
+    """The file's bytes: memory-mapped when possible, with a way to release used pages."""
+
+    def __init__(self, f):
+        self.map = None
+        try:
+            self.map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            self.buf = self.map
+        except (OSError, ValueError):
+            self.buf = f.read()
+        self.size = len(self.buf)
+        self._can_drop = self.map is not None and hasattr(self.map, "madvise") and hasattr(
+            mmap, "MADV_DONTNEED")
+
+    def drop(self, start: int, stop: int) -> None:
+        """Tell the kernel we are done with [start, stop) (it stays in the page cache)."""
+        if not self._can_drop:
+            return
+        page = mmap.PAGESIZE
+        a = start - start % page
+        b = min(self.size, stop)
+        if b > a:
+            try:
+                self.map.madvise(mmap.MADV_DONTNEED, a, b - a)
+            except (OSError, ValueError):
+                self._can_drop = False
+
+    def close(self) -> None:
+        if self.map is not None:
+            self.map.close()
+
+
+def _scan_line(mapped: _Mapped, start: int, end: int):
+    """Line id, timestamp_ns and the byte ranges of its events, in batches."""
+    buf = mapped.buf
+    line_id = timestamp_ns = 0
+    batches: List[Tuple[int, int]] = []
+    run = -1
+    dropped = start
+    pos = start
+    while pos < end:
+        if buf[pos] == 0x22:  # field 4 (events), length-delimited: one XEvent
+            if run < 0:
+                run = pos
+            n = buf[pos + 1]
+            if n < 0x80:
+                pos += 2 + n
+            else:
+                n, pos = _varint(buf, pos + 1)
+                pos += n
+            if pos - run >= _BATCH_BYTES:
+                batches.append((run, pos))
+                run = -1
+                if pos - dropped >= _DROP_EVERY:
+                    mapped.drop(dropped, pos)
+                    dropped = pos
+            continue
+        if run >= 0:
+            batches.append((run, pos))
+            run = -1
+        for field, wire, _, value, nxt in _fields(buf, pos, end):
+            if wire == 0 and field == _LINE_ID:
+                line_id = _signed(value)
+            elif wire == 0 and field == _LINE_TIMESTAMP:
+                timestamp_ns = _signed(value)
+            pos = nxt
+            break  # one field at a time: back to the fast path for events
+    if pos != end:
+        raise ProfileError("an event runs past the end of its line")
+    if run >= 0:
+        batches.append((run, pos))
+    mapped.drop(dropped, end)
+    return line_id, timestamp_ns, batches
+
+
+def _read_streaming(mapped: _Mapped, host: str, path: str) -> ProfileEvents:
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2  # only here: TF's proto
+
+    buf = mapped.buf
+    planes: List[Tuple[int, int]] = []
+    hostnames: List[str] = []
+    for field, wire, _, value, _ in _fields(buf, 0, mapped.size):
+        if wire != 2:
+            continue
+        if field == _SPACE_PLANES:
+            planes.append(value)
+        elif field == _SPACE_HOSTNAMES:
+            hostnames.append(bytes(buf[value[0]:value[1]]).decode("utf-8", "replace"))
+    if not planes:
+        raise ProfileError(f"profile {path} holds no planes")
+    out = ProfileEvents(host=host or (hostnames[0] if hostnames else ""))
+    for p_start, p_end in planes:
+        name = None
+        lines: List[Tuple[int, int]] = []
+        header: List[Tuple[int, int]] = []  # every record but the lines
+        for field, wire, record, value, nxt in _fields(buf, p_start, p_end):
+            if field == _PLANE_LINES and wire == 2:
+                lines.append(value)
+                continue
+            if field == _PLANE_NAME and wire == 2:
+                name = bytes(buf[value[0]:value[1]]).decode("utf-8", "replace")
+            header.append((record, nxt))
+        if name != HOST_PLANE:
+            continue
+        plane = xplane_pb2.XPlane.FromString(b"".join(buf[a:b] for a, b in header))
+        extractor = _PlaneExtractor(plane, out)
+        del plane, header
+        for l_start, l_end in lines:
+            line_id, timestamp_ns, batches = _scan_line(mapped, l_start, l_end)
+            extractor.line(line_id, timestamp_ns, _parse_batches(mapped, batches, xplane_pb2.XLine))
+    _finish(out)
+    return out
+
+
+def _parse_batches(mapped: _Mapped, batches, line_cls):
+    """Parse each byte range of consecutive event records as a partial XLine."""
+    for a, b in batches:
+        events = line_cls.FromString(mapped.buf[a:b]).events
+        yield events
+        mapped.drop(a, b)
+
+
+def _field_numbers():
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    def num(msg, name):
+        return msg.DESCRIPTOR.fields_by_name[name].number
+
+    return (num(xplane_pb2.XSpace, "planes"), num(xplane_pb2.XSpace, "hostnames"),
+            num(xplane_pb2.XPlane, "name"), num(xplane_pb2.XPlane, "lines"),
+            num(xplane_pb2.XLine, "id"), num(xplane_pb2.XLine, "timestamp_ns"),
+            num(xplane_pb2.XLine, "events"))
+
+
+# The schema's field numbers (checked against TensorFlow's descriptors in the tests).
+_SPACE_PLANES, _SPACE_HOSTNAMES = 1, 4
+_PLANE_NAME, _PLANE_LINES = 2, 3
+_LINE_ID, _LINE_TIMESTAMP, _LINE_EVENTS = 1, 3, 4
 
 
 def read_profile(path: str) -> ProfileEvents:
-    """Load one `.xplane.pb` and flatten it (ProfileError if it is not readable)."""
-    space = load_xspace(path)
+    """Load one `.xplane.pb` and flatten it (ProfileError if it is not readable).
+
+    Streams the file: only the host plane is parsed, one batch of events at a time, so
+    memory stays near the size of the returned records rather than of the parsed proto.
+    """
+    from google.protobuf.message import DecodeError
+
     try:
-        return extract_events(space, host=host_from_path(path))
-    except ProfileError:
-        raise
-    except Exception as e:  # a structurally odd XSpace: say so, do not crash training
-        raise ProfileError(f"profile {path} could not be read: {e}") from None
+        f = open(path, "rb")
+    except OSError as e:
+        raise ProfileError(f"cannot read profile {path}: {e.strerror or e}") from None
+    with f:
+        try:
+            mapped = _Mapped(f)
+        except OSError as e:
+            raise ProfileError(f"cannot read profile {path}: {e.strerror or e}") from None
+        try:
+            if not mapped.size:
+                raise ProfileError(f"profile {path} is empty")
+            return _read_streaming(mapped, host_from_path(path), path)
+        except ProfileError as e:
+            if str(e).startswith("profile "):
+                raise
+            raise ProfileError(f"profile {path} is not a valid XSpace: {e}") from None
+        except (IndexError, DecodeError) as e:
+            raise ProfileError(f"profile {path} is not a valid XSpace: {e or 'truncated'}") from None
+        except Exception as e:  # a structurally odd XSpace: say so, do not crash training
+            raise ProfileError(f"profile {path} could not be read: {e}") from None
+        finally:
+            mapped.close()
