@@ -9,6 +9,7 @@ import {
   buildTree,
   csvField,
   diagnoses,
+  fmtEvidence,
   fmtBytes,
   fmtPct,
   fmtTime,
@@ -179,4 +180,11 @@ test("trend values: sums for total/self/alloc, null where the layer is absent", 
   assert.equal(trendValue(l, "self", 0), 2);
   assert.equal(trendValue(l, "total", 1), null);
   assert.equal(trendValue(l, "forward_us", 0), 1);
+});
+
+test("evidence in plain words", () => {
+  assert.equal(
+    fmtEvidence({ ops_per_call: 385, repeated_op_types: { StridedSlice: 64, Mul: 64 }, ratio: 2.06666 }),
+    "ops per call: 385 · repeated op types: StridedSlice 64, Mul 64 · ratio: 2.1",
+  );
 });

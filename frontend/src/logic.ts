@@ -324,9 +324,19 @@ export function diagnoses(layers: Layer[]): Diagnosis[] {
   return out.sort((a, b) => sev(a.hint) - sev(b.hint) || total(b.layer) - total(a.layer) || (a.layer.path < b.layer.path ? -1 : 1));
 }
 
+function fmtEvidenceValue(v: unknown): string {
+  if (typeof v === "number") return fmtCount(v);
+  if (typeof v === "string") return v;
+  if (v && typeof v === "object" && !Array.isArray(v))
+    return Object.entries(v as Record<string, unknown>)
+      .map(([k, x]) => `${k} ${typeof x === "number" ? fmtCount(x) : JSON.stringify(x)}`)
+      .join(", ");
+  return JSON.stringify(v);
+}
+
 export function fmtEvidence(evidence: Record<string, unknown>): string {
   return Object.entries(evidence || {})
-    .map(([k, v]) => `${k.replace(/_/g, " ")}: ${typeof v === "number" ? fmtCount(v) : typeof v === "string" ? v : JSON.stringify(v)}`)
+    .map(([k, v]) => `${k.replace(/_/g, " ")}: ${fmtEvidenceValue(v)}`)
     .join(" · ");
 }
 
