@@ -88,3 +88,14 @@ check-bundle: frontend-deps ## Fail if tb_layerprof/static differs from a fresh 
 clean: ## Remove build stamps, caches and the demo's logs
 	rm -rf build .pytest_cache $(DEMO_LOGDIR)
 	find . -name __pycache__ -type d -prune -not -path './frontend/node_modules/*' -exec rm -rf {} +
+
+# -- benchmarks (see docs/benchmarks.md) ------------------------------------------------
+BENCH_OUT ?= benchmarks/results
+
+.PHONY: bench
+bench: setup ## Run the Python benchmarks (overhead, window, analysis, memory); JSON into benchmarks/results
+	@mkdir -p $(BENCH_OUT)
+	$(PYTHON) benchmarks/bench_overhead.py --out $(BENCH_OUT)/overhead.json
+	$(PYTHON) benchmarks/bench_window.py --out $(BENCH_OUT)/window.json
+	$(PYTHON) benchmarks/bench_analysis.py --out $(BENCH_OUT)/analysis.json
+	$(PYTHON) benchmarks/bench_memory.py --out $(BENCH_OUT)/memory.json
