@@ -17,7 +17,7 @@ from typing import Any, List, Optional, Sequence, Tuple, Union
 import keras
 import tensorflow as tf
 
-from tb_layerprof import attribution, diagnosis, xplane
+from tb_layerprof import attribution, diagnosis, tracelayer, xplane
 from tb_layerprof.instrument import Instrumenter
 from tb_layerprof.report import WindowReport
 from tb_layerprof.summary import ReportWriter
@@ -304,8 +304,17 @@ class LayerProfiler(keras.callbacks.Callback):
 
     def _analyse(self, path, layer_map, graphs, first, last, mode) -> WindowReport:
         events = xplane.read_profile(path)
-        window = attribution.attribute(events, layer_map, self._graph_tables(graphs), mode=mode)
+        spans: List[attribution.LayerSpan] = []
+        window = attribution.attribute(
+            events, layer_map, self._graph_tables(graphs), mode=mode, spans_out=spans
+        )
         diagnosis.diagnose(window)
+        del events
+        try:
+            xplane.add_line(path, tracelayer.LINE_NAME, tracelayer.layer_line_events(spans, window))
+        except Exception as e:  # the report is still worth writing without the trace line
+            window.warnings.append(f"could not add the '{tracelayer.LINE_NAME}' line to the trace: {e}")
+            logger.warning("layerprof: window steps %d-%d: %s", first, last, window.warnings[-1])
         if not window.steps:
             window.step, window.steps = first, last - first + 1
             window.warnings.append("no step markers found in the profile; figures are for the whole capture")

@@ -492,3 +492,145 @@ def read_profile(path: str) -> ProfileEvents:
             raise ProfileError(f"profile {path} could not be read: {e}") from None
         finally:
             mapped.close()
+
+
+# -- writing: an extra line in a captured XSpace ------------------------------------------
+
+
+def _encode_varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def add_line(path: str, line_name: str, events, plane_names: Optional[List[str]] = None,
+             line_id: int = 1) -> int:
+    """Append a line of events to planes of the `.xplane.pb` at `path`; returns planes changed.
+
+    `events` are objects with `name`, `start_ps` (since the epoch), `duration_ps` and
+    `stats` (a dict of str/int/float). The file is rewritten atomically (temporary file,
+    then rename); every existing plane, line and event is copied byte for byte. Works on
+    the wire format: a plane's new line and metadata are encoded as a small XPlane message
+    and appended to the plane's bytes (protobuf merges repeated fields and map entries),
+    so the capture is never parsed whole.
+    """
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2  # only here: TF's proto
+
+    events = list(events)
+    if not events:
+        return 0
+    targets = set(plane_names or [HOST_PLANE])
+    try:
+        f = open(path, "rb")
+    except OSError as e:
+        raise ProfileError(f"cannot read profile {path}: {e.strerror or e}") from None
+    tmp = f"{path}.layerprof-tmp"
+    changed = 0
+    with f:
+        mapped = _Mapped(f)
+        try:
+            buf = mapped.buf
+            with open(tmp, "wb") as out:
+                for field, wire, record, value, nxt in _fields(buf, 0, mapped.size):
+                    if field == _SPACE_PLANES and wire == 2:
+                        extra = _plane_extra(buf, value, targets, line_name, line_id, events,
+                                             xplane_pb2)
+                        if extra:
+                            body_len = value[1] - value[0] + len(extra)
+                            out.write(_encode_varint((_SPACE_PLANES << 3) | 2))
+                            out.write(_encode_varint(body_len))
+                            out.write(buf[value[0]:value[1]])
+                            out.write(extra)
+                            changed += 1
+                            continue
+                    out.write(buf[record:nxt])
+        except ProfileError:
+            _remove_quietly(tmp)
+            raise
+        except (IndexError, ValueError, OSError) as e:
+            _remove_quietly(tmp)
+            raise ProfileError(f"could not add a line to {path}: {e}") from None
+        finally:
+            mapped.close()
+    if changed:
+        os.replace(tmp, path)
+    else:
+        _remove_quietly(tmp)
+    return changed
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def _plane_extra(buf, span, targets, line_name, line_id, events, xplane_pb2) -> bytes:
+    """Encoded XPlane fields (the new line and its metadata) for a target plane, else b""."""
+    start, end = span
+    name = None
+    header = []
+    for field, wire, record, value, nxt in _fields(buf, start, end):
+        if field == _PLANE_LINES and wire == 2:
+            continue
+        if field == _PLANE_NAME and wire == 2:
+            name = bytes(buf[value[0]:value[1]]).decode("utf-8", "replace")
+        header.append((record, nxt))
+    if name not in targets:
+        return b""
+    existing = xplane_pb2.XPlane.FromString(b"".join(buf[a:b] for a, b in header))
+    next_event_id = max(list(existing.event_metadata.keys()) + [0]) + 1
+    stat_ids = {md.name: sid for sid, md in existing.stat_metadata.items()}
+    next_stat_id = max(list(existing.stat_metadata.keys()) + [0]) + 1
+    addition = xplane_pb2.XPlane()
+
+    def stat_id(stat_name: str) -> int:
+        nonlocal next_stat_id
+        sid = stat_ids.get(stat_name)
+        if sid is None:
+            sid = next_stat_id
+            next_stat_id += 1
+            stat_ids[stat_name] = sid
+            addition.stat_metadata[sid].id = sid
+            addition.stat_metadata[sid].name = stat_name
+        return sid
+
+    event_ids: Dict[str, int] = {}
+    line = addition.lines.add()
+    line.id = line_id
+    line.display_id = line_id
+    line.name = line_name
+    line.display_name = line_name
+    base_ps = min(ev.start_ps for ev in events)
+    line.timestamp_ns = base_ps // 1000
+    base_ps = line.timestamp_ns * 1000
+    line.duration_ps = max(ev.start_ps + ev.duration_ps for ev in events) - base_ps
+    for ev in events:
+        mid = event_ids.get(ev.name)
+        if mid is None:
+            mid = event_ids[ev.name] = next_event_id
+            next_event_id += 1
+            addition.event_metadata[mid].id = mid
+            addition.event_metadata[mid].name = ev.name
+            addition.event_metadata[mid].display_name = ev.name
+        xe = line.events.add()
+        xe.metadata_id = mid
+        xe.offset_ps = ev.start_ps - base_ps
+        xe.duration_ps = ev.duration_ps
+        for key, val in ev.stats.items():
+            st = xe.stats.add()
+            st.metadata_id = stat_id(key)
+            if isinstance(val, bool) or isinstance(val, int):
+                st.int64_value = int(val)
+            elif isinstance(val, float):
+                st.double_value = val
+            else:
+                st.str_value = str(val)
+    return addition.SerializeToString()

@@ -355,3 +355,38 @@ def test_xla_compiled_step_says_what_it_cannot_attribute(tmp_path):
     window = cb.reports[-1]
     assert window.mode == "xla"
     assert any("XLA" in w for w in window.warnings)
+
+
+def test_trace_viewer_shows_a_keras_layers_line_over_the_ops(seed_run):
+    """XProf's own converter finds our line, one span per layer and phase, inside the steps."""
+    import glob
+    import json
+
+    from xprof.convert import raw_to_tool_data
+
+    logdir, _, cb, _ = seed_run
+    window = cb.reports[-1]
+    path = glob.glob(os.path.join(logdir, "train", window.profile_dir, "*.xplane.pb"))[0]
+    data, _ = raw_to_tool_data.xspace_to_tool_data([path], "trace_viewer", {"use_saved_result": False})
+    trace = json.loads(data)["traceEvents"]
+    names = {(e.get("pid"), e.get("tid")): e["args"]["name"] for e in trace
+             if e.get("ph") == "M" and e.get("name") == "thread_name"}
+    line = [k for k, v in names.items() if v == "Keras Layers"]
+    assert len(line) == 1
+    spans = [e for e in trace if e.get("ph") == "X" and (e.get("pid"), e.get("tid")) == line[0]]
+    steps = [e for e in trace if e.get("ph") == "X" and e.get("args", {}).get("step_name", "").startswith("train")]
+    assert len(steps) == window.steps
+    lo = min(e["ts"] for e in steps)
+    hi = max(e["ts"] + e["dur"] for e in steps)
+    expected = {f"{l.path} (forward)" for l in window.layers} | {
+        f"{l.path} (gradient)" for l in window.layers if l.backward_us > 0}
+    assert expected <= {e["name"] for e in spans}
+    # One span per layer, phase and step, all inside the profiled steps.
+    assert sum(1 for e in spans if e["name"] == "slow (forward)") == window.steps
+    for e in spans:
+        assert lo - 1 <= e["ts"] and e["ts"] + e["dur"] <= hi + 1, e
+        assert e["args"]["layer"] in {l.path for l in window.layers}
+    # The original op events are untouched: the loop layer's ops are all still there.
+    ops = [e for e in trace if e.get("ph") == "X" and e.get("name") == "StridedSlice"
+           and "/slow_1/strided_slice" in e.get("args", {}).get("long_name", "")]
+    assert len(ops) >= 64 * window.steps
