@@ -390,3 +390,23 @@ def test_trace_viewer_shows_a_keras_layers_line_over_the_ops(seed_run):
     ops = [e for e in trace if e.get("ph") == "X" and e.get("name") == "StridedSlice"
            and "/slow_1/strided_slice" in e.get("args", {}).get("long_name", "")]
     assert len(ops) >= 64 * window.steps
+
+
+def test_step_time_matches_xprof_overview_page(seed_run):
+    """Our step boundaries are XProf's: same steps, same mean step time (within a few %)."""
+    import glob
+    import json
+
+    from xprof.convert import raw_to_tool_data
+
+    logdir, _, cb, _ = seed_run
+    for window in cb.reports:
+        path = glob.glob(os.path.join(logdir, "train", window.profile_dir, "*.xplane.pb"))[0]
+        data, _ = raw_to_tool_data.xspace_to_tool_data([path], "overview_page", {"use_saved_result": False})
+        tables = [t for t in json.loads(data) if any(c["id"] == "stepTimeMs" for c in t.get("cols", []))]
+        rows = tables[0]["rows"]
+        col = [c["id"] for c in tables[0]["cols"]].index("stepTimeMs")
+        xprof_steps = [row["c"][0]["v"] for row in rows]
+        assert xprof_steps == [f"train {s}" for s in range(window.step, window.step + window.steps)]
+        xprof_ms = sum(row["c"][col]["v"] for row in rows) / len(rows)
+        assert window.step_time_us / 1000 == pytest.approx(xprof_ms, rel=0.03)
