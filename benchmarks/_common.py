@@ -29,11 +29,13 @@ def machine_info() -> Dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "cpu_model": _cpu_model(),
     }
-    for mod in ("tensorflow", "keras", "xprof", "google.protobuf"):
+    from importlib import metadata
+
+    for dist in ("tensorflow-cpu", "tensorflow", "keras", "xprof", "tensorboard-plugin-profile",
+                 "protobuf"):
         try:
-            m = __import__(mod, fromlist=["__version__"])
-            info[mod.split(".")[-1] + "_version"] = getattr(m, "__version__", "?")
-        except Exception:
+            info[dist.replace("-", "_") + "_version"] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
             pass
     try:
         from google.protobuf.internal import api_implementation

@@ -56,11 +56,14 @@ def window_figures(first, last, a: int, b: int) -> Dict[str, float]:
     hooks = [(last.begin[s] - first.begin[s]) + (last.end[s] - first.end[s]) for s in range(i, j + 1)]
     inner = per_step[1:-1] or per_step
     before = [last.end[s] - first.begin[s] for s in range(max(0, i - 5), i)]
+    # Steps after the window run while LayerProfiler's analysis thread works (GIL, 2 cores).
+    after = [last.end[s] - first.begin[s] for s in range(j + 1, min(len(last.end), len(first.begin)))]
     return {
         "window_s": last.end[j] - first.begin[i],
         "step_median_ms": statistics.median(per_step) * 1e3,
         "inner_step_median_ms": statistics.median(inner) * 1e3,
         "unprofiled_step_median_ms": statistics.median(before) * 1e3 if before else float("nan"),
+        "after_window_step_median_ms": statistics.median(after) * 1e3 if after else float("nan"),
         "start_ms": (last.begin[i] - first.begin[i]) * 1e3,
         "hooks_median_ms": statistics.median(hooks[1:-1] or hooks) * 1e3,
         "stop_ms": (last.end[j] - first.end[j]) * 1e3,
@@ -71,11 +74,12 @@ def window_figures(first, last, a: int, b: int) -> Dict[str, float]:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--window", default="10,29", help="profiled steps a,b (1-based, inclusive); default 10,29")
-    p.add_argument("--repeats", type=int, default=5, help="fits per variant (default 5)")
+    p.add_argument("--repeats", type=int, default=15, help="fits per variant (default 15)")
     p.add_argument("--model", choices=("mlp", "loop"), default="mlp",
                    help="mlp: Dense + custom gated layer; loop: Python-loop custom layers (many ops)")
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--after", type=int, default=5, help="steps to run after the window")
+    p.add_argument("--after", type=int, default=20,
+                   help="steps to run after the window (they overlap LayerProfiler's analysis)")
     p.add_argument("--keep", action="store_true", help="keep the log directories")
     p.add_argument("--out", default=None, help="write JSON results here")
     args = p.parse_args(argv)
@@ -157,11 +161,16 @@ def main(argv=None) -> int:
     step_ratios = [lp["step_median_ms"] / tb["step_median_ms"]
                    for lp, tb in zip(results["layerprof"], results["tensorboard"])]
     keys = ["window_s", "step_median_ms", "inner_step_median_ms", "start_ms", "stop_ms",
-            "hooks_median_ms", "unprofiled_step_median_ms"]
+            "hooks_median_ms", "unprofiled_step_median_ms", "after_window_step_median_ms"]
+    def low(variant, key):
+        return min(f[key] for f in results[variant])
+
     _common.print_table(
-        f"Profiled window, steps {a}-{b}, medians of {args.repeats} repeats (model {args.model})",
-        ["figure", "LayerProfiler", "TensorBoard", "ratio"],
-        [[k, med("layerprof", k), med("tensorboard", k), med("layerprof", k) / med("tensorboard", k)]
+        f"Profiled window, steps {a}-{b}, over {args.repeats} repeats (model {args.model}); "
+        "min = best case (interference only adds time)",
+        ["figure", "LayerProfiler median", "TensorBoard median", "ratio", "LP min", "TB min", "min ratio"],
+        [[k, med("layerprof", k), med("tensorboard", k), med("layerprof", k) / med("tensorboard", k),
+          low("layerprof", k), low("tensorboard", k), low("layerprof", k) / low("tensorboard", k)]
          for k in keys],
     )
     sr, ss, sa = _common.spread(ratios), _common.spread(step_ratios), _common.spread(analysis_s)
@@ -170,6 +179,8 @@ def main(argv=None) -> int:
         ["statistic", "value"],
         [
             ["median paired window ratio", sr["median"]],
+            ["window ratio IQR", f"{sr['q1']:.3f} .. {sr['q3']:.3f}"],
+            ["ratio of best windows (min / min)", low("layerprof", "window_s") / low("tensorboard", "window_s")],
             ["window ratio min .. max", f"{sr['min']:.3f} .. {sr['max']:.3f}"],
             ["median paired per-step ratio", ss["median"]],
             ["background analysis, median s", sa["median"]],
@@ -189,6 +200,7 @@ def main(argv=None) -> int:
         "cold": cold,
         "window_ratios": ratios,
         "window_ratio": sr,
+        "window_ratio_of_mins": low("layerprof", "window_s") / low("tensorboard", "window_s"),
         "step_ratio": ss,
         "analysis_s": sa,
         "target": 1.10,
