@@ -6,6 +6,8 @@ TensorFlow (only `tb_layerprof.summary`/`report`), so it starts in well under a 
     tb-layerprof report LOGDIR [--run RUN] [--format table|json|csv]
                                [--window latest|all|STEP] [--top N]
     tb-layerprof export LOGDIR --out FILE.json [--run RUN] [--window ...]
+    tb-layerprof diff LOGDIR --base RUN_A --run RUN_B [--format table|json]
+                             [--window latest|STEP] [--top N]
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import sys
 import textwrap
 from typing import Dict, List, Optional, Sequence, TextIO, Tuple
 
+from tb_layerprof import diff as layer_diff
 from tb_layerprof.report import (
     OTHER_KEYS,
     LayerStats,
@@ -719,7 +722,267 @@ class ExportCommand:
         return EXIT_OK
 
 
-COMMANDS = (ReportCommand, ExportCommand)
+# --------------------------------------------------------------------------- diff
+
+
+def _signed_time(us: float, units: Units) -> str:
+    text = units.time(us)
+    return "+" + text if us > 0 else text
+
+
+def _signed_size(n: Optional[float]) -> str:
+    if n is None:
+        return "n/a"
+    text = Units.size(n)
+    return "+" + text if n > 0 else text
+
+
+def _ratio_text(value: Optional[float]) -> str:
+    if value is None:
+        return "-"
+    if value < 0.01:
+        return f"{value:.3f}x"
+    if value < 10:
+        return f"{value:.2f}x"
+    return f"{value:.1f}x"
+
+
+def _window_label(info: Dict[str, object]) -> str:
+    step, steps = int(_num(info.get("step"))), max(int(_num(info.get("steps"), 1)), 1)
+    span = f"{step}" if steps == 1 else f"{step}-{step + steps - 1}"
+    text = f"steps {span} ({steps} profiled) | host {safe_text(info.get('host')) or '?'}"
+    mode = info.get("mode")
+    if mode and mode != "graph":
+        text += f" | {safe_text(mode)} mode"
+    return text
+
+
+DIFF_COLUMNS = (
+    ("layer", "<"),
+    ("base", ">"),
+    ("run", ">"),
+    ("delta", ">"),
+    ("ratio", ">"),
+    ("forward", "<"),
+    ("gradient", "<"),
+    ("alloc delta", ">"),
+    ("peak delta", ">"),
+    ("*", "<"),
+    ("change", "<"),
+)
+
+
+def _aligned(rows: List[List[str]], columns) -> List[str]:
+    header = [title for title, _ in columns]
+    widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
+
+    def fmt(cells: List[str]) -> str:
+        out = []
+        for cell, width, (_, align) in zip(cells, widths, columns):
+            out.append(cell.ljust(width) if align == "<" else cell.rjust(width))
+        return "  ".join(out).rstrip()
+
+    return [fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows]
+
+
+def _layer_change(row: Dict[str, object], arrow: str) -> str:
+    """What changed besides the numbers: added/removed, class swapped, hints gone or new."""
+    parts = []
+    status = row.get("status")
+    if status != layer_diff.STATUS_BOTH:
+        parts.append(str(status))
+    base_cls, cls = row.get("base_class_name"), row.get("class_name")
+    if status == layer_diff.STATUS_BOTH and base_cls != cls:
+        parts.append(f"{safe_text(base_cls)} {arrow} {safe_text(cls)}")
+    elif status != layer_diff.STATUS_BOTH and cls:
+        parts.append(safe_text(cls))
+    if status == layer_diff.STATUS_BOTH:
+        base_hints = list(row.get("base_hints") or [])
+        run_hints = list(row.get("run_hints") or [])
+        gone = [h for h in base_hints if h not in run_hints]
+        new = [h for h in run_hints if h not in base_hints]
+        if gone:
+            parts.append("fixed: " + safe_text(",".join(gone)))
+        if new:
+            parts.append("new: " + safe_text(",".join(new)))
+    return "; ".join(parts)
+
+
+def render_diff_table(doc: Dict[str, object], units: Units, top: Optional[int] = DEFAULT_TABLE_TOP) -> str:
+    """The `diff_windows` document as terminal text."""
+    arrow = "\u2192" if units.micro == "µs" else "->"
+    lines: List[str] = []
+    head = f"Diff: run {safe_text(doc['run'])} against base {safe_text(doc['base'])}"
+    lines.append(head)
+    lines.append("=" * min(max(len(head), 60), 100))
+    name_w = max(len(safe_text(doc["base"])), len(safe_text(doc["run"])))
+    lines.append(f"  base {safe_text(doc['base']).ljust(name_w)}  {_window_label(doc['base_window'])}")
+    lines.append(f"  run  {safe_text(doc['run']).ljust(name_w)}  {_window_label(doc['run_window'])}")
+    for note in doc.get("notes") or []:
+        lines.append(f"note: {safe_text(note)}")
+    lines.append("")
+    for label, key in (("step time", "step_time"), ("op time", "op_time")):
+        c = doc[key]
+        text = (
+            f"{label:<10} {units.time(c['base_us'])} {arrow} {units.time(c['run_us'])}"
+            f"  ({_signed_time(c['delta_us'], units)}, ratio {_ratio_text(c['ratio'])}"
+        )
+        if c["base_us"] > 0 and c["run_us"] > 0 and c["base_us"] != c["run_us"]:
+            faster = c["base_us"] / c["run_us"]
+            text += f", {faster:.2f}x faster" if faster > 1 else f", {1 / faster:.2f}x slower"
+        lines.append(text + ")")
+    counts = doc.get("counts") or {}
+    lines.append(
+        f"layers     {counts.get('both', 0)} in both, {counts.get('added', 0)} added,"
+        f" {counts.get('removed', 0)} removed"
+    )
+
+    lines.append("")
+    rows_doc = list(doc["layers"])
+    if not rows_doc:
+        lines.append("(no layers in either window)")
+    else:
+        shown = rows_doc[:top] if top else rows_doc
+        rows = []
+        for row in shown:
+            added = row["status"] == layer_diff.STATUS_ADDED
+            removed = row["status"] == layer_diff.STATUS_REMOVED
+            rows.append(
+                [
+                    _clip(safe_text(row["path"]), MAX_NAME_WIDTH),
+                    "-" if added else units.time(row["base_us"]),
+                    "-" if removed else units.time(row["run_us"]),
+                    _signed_time(row["delta_us"], units),
+                    _ratio_text(row["ratio"]),
+                    f"{units.time(row['base_forward_us'])} {arrow} {units.time(row['run_forward_us'])}",
+                    f"{units.time(row['base_backward_us'])} {arrow} {units.time(row['run_backward_us'])}",
+                    _signed_size(row["delta_alloc_bytes"]),
+                    _signed_size(row["delta_peak_live_bytes"]),
+                    "*" if row.get("custom") else "",
+                    _layer_change(row, arrow),
+                ]
+            )
+        lines.extend(_aligned(rows, DIFF_COLUMNS))
+        if len(shown) < len(rows_doc):
+            lines.append(f"... {len(rows_doc) - len(shown)} more layer(s) (--top 0 shows all)")
+        lines.append(
+            "sorted by |delta|; times per step, forward/gradient include sublayers;"
+            " delta = run - base, ratio = run / base; * = custom layer"
+        )
+
+    lines.append("")
+    lines.append("Outside layers (per step):")
+    rows = []
+    for key, c in (doc.get("other") or {}).items():
+        name = key[:-3] if key.endswith("_us") else key
+        rows.append(
+            [
+                safe_text(name),
+                units.time(c["base_us"]),
+                units.time(c["run_us"]),
+                _signed_time(c["delta_us"], units),
+                _ratio_text(c["ratio"]),
+            ]
+        )
+    other_cols = (("category", "<"), ("base", ">"), ("run", ">"), ("delta", ">"), ("ratio", ">"))
+    lines.extend("  " + line for line in _aligned(rows, other_cols))
+    return "\n".join(lines) + "\n"
+
+
+def _diff_window_arg(value: str) -> str:
+    value = value.strip().lower()
+    if value == "latest":
+        return value
+    try:
+        return str(int(value))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected 'latest' or a step number, got {value!r}"
+        ) from None
+
+
+def pick_window(run: RunReport, which: str) -> Tuple[WindowReport, List[str]]:
+    """The window of `run` to compare: the latest or the one at step `which`.
+
+    Windows of several hosts at that step: the first host (by name), with a note."""
+    windows = select_windows(run, which)
+    if not windows:
+        steps = sorted({w.step for w in run.windows})
+        raise CommandError(
+            f"run {safe_text(run.run)} has no window at step {which}; its windows start at"
+            f" steps: " + ", ".join(str(s) for s in steps)
+        )
+    windows = sorted(windows, key=lambda w: str(w.host))
+    notes = []
+    if len(windows) > 1:
+        notes.append(
+            f"run {run.run} has {len(windows)} hosts at step {windows[0].step}; comparing"
+            f" host {windows[0].host}"
+        )
+    return windows[0], notes
+
+
+class DiffCommand:
+    """Compare two runs layer by layer: what got faster, slower, added or removed.
+
+    Takes the latest profile window of each run (or the one starting at --window STEP in
+    both) and shows, per layer matched by path, forward + gradient time per step in the
+    base and in the run, the delta (run - base) and ratio (run / base), forward and
+    gradient separately and the change in memory, sorted by |delta|; then step time, op
+    time and the time outside layers. Layers found in one run only show as added/removed.
+    `--format json` prints {"schema": 1, "base": ..., "run": ..., "layers": [...]}.
+
+    Example: tb-layerprof diff logs --base loop --run vectorized
+    """
+
+    name = "diff"
+
+    def prepare_parser(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("logdir", metavar="LOGDIR", help="log directory (as for TensorBoard)")
+        parser.add_argument(
+            "--base", metavar="RUN_A", required=True, help="the run to compare against"
+        )
+        parser.add_argument(
+            "--run", metavar="RUN_B", required=True, help="the run to compare (the new one)"
+        )
+        parser.add_argument(
+            "--format", choices=("table", "json"), default="table",
+            help="output format (default: table)",
+        )
+        parser.add_argument(
+            "--window", type=_diff_window_arg, default="latest", metavar="latest|STEP",
+            help="compare the latest window of each run (default), or the windows starting"
+            " at STEP in both",
+        )
+        parser.add_argument(
+            "--top", type=_top_arg, default=None, metavar="N",
+            help=f"table: show the N layers with the largest |delta| (default "
+            f"{DEFAULT_TABLE_TOP}; 0 = all; json always has all)",
+        )
+
+    def run(self, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+        runs = {r.run: r for r in read_runs(args.logdir, None, "all", err)}
+        for name in (args.base, args.run):
+            if name not in runs:
+                raise CommandError(
+                    f"unknown run {safe_text(name)}; runs with reports: "
+                    + ", ".join(safe_text(k) for k in runs)
+                )
+        base, base_notes = pick_window(runs[args.base], args.window)
+        new, run_notes = pick_window(runs[args.run], args.window)
+        doc = layer_diff.diff_windows(base, new, args.base, args.run)
+        notes = base_notes + run_notes
+        if notes:
+            doc["notes"] = notes
+        if args.format == "json":
+            out.write(json.dumps(doc, indent=2) + "\n")
+        else:
+            top = DEFAULT_TABLE_TOP if args.top is None else args.top
+            out.write(render_diff_table(doc, Units.for_stream(out), top))
+        return EXIT_OK
+
+
+COMMANDS = (ReportCommand, ExportCommand, DiffCommand)
 
 
 class _Parser(argparse.ArgumentParser):
