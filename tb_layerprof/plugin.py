@@ -47,6 +47,7 @@ READ_DOWNSAMPLE = 1_000_000
 MAX_PARAM_LEN = 4096
 MAX_TREND_LAYERS = 50
 TOP_PER_WINDOW = 10
+TIMELINE_MAX_SPANS = 5000  # what the callback writes at most (attribution.TIMELINE_MAX_SPANS)
 _STEP_RE = re.compile(r"^[0-9]{1,15}$")
 _JSON = "application/json"
 # Per-layer numbers kept for the trend route, in this order (see _layer_vector).
@@ -158,7 +159,29 @@ def _normalize_window(raw: Dict[str, Any]) -> Dict[str, Any]:
         out["top_ops"] = list(out["top_ops"] or [])
         layers.append(out)
     window["layers"] = layers
+    window["timeline"] = _normalize_timeline(window.get("timeline"))
+    window["profile_dir"] = str(window.get("profile_dir") or "")
     return window
+
+
+def _normalize_timeline(raw: Any) -> Dict[str, Any]:
+    """The window's step timeline, or `{}` (older reports, or not a timeline at all).
+    Spans without a path or with non-numeric times are dropped; at most TIMELINE_MAX_SPANS."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("spans"), list):
+        return {}
+    spans = []
+    for sp in raw["spans"]:
+        if len(spans) >= TIMELINE_MAX_SPANS:
+            break
+        if not isinstance(sp, dict) or not isinstance(sp.get("path"), str):
+            continue
+        start, end = sp.get("start_us"), sp.get("end_us")
+        if type(start) not in (int, float) or type(end) not in (int, float):
+            continue
+        if not (math.isfinite(start) and math.isfinite(end)) or end < start:
+            continue
+        spans.append({"path": sp["path"], "phase": str(sp.get("phase", "")), "start_us": start, "end_us": end})
+    return {"step": int(_num(raw.get("step"))), "step_time_us": _num(raw.get("step_time_us")), "spans": spans}
 
 
 def _tag_windows(run: str, tag: str, data: list, normalize: bool = True) -> List[Dict[str, Any]]:
@@ -410,11 +433,12 @@ class LayerProfPlugin(base_plugin.TBPlugin):
             if tag is None:
                 raise ApiError(404, f"run {run!r} has no window at step {int(step)}")
         windows = self._full_windows(ctx, experiment, run, [tag])
+        hosts = [str(w.get("host", "")) for w in windows]
         if host is not None:
             windows = [w for w in windows if w.get("host") == host]
         if not windows:
             raise ApiError(404, f"run {run!r} has no readable window for that step/host")
-        return {"schema": SCHEMA, "run": run, "window": windows[-1]}
+        return {"schema": SCHEMA, "run": run, "window": windows[-1], "hosts": hosts}
 
     def trend_impl(self, ctx, experiment: str, run: Optional[str], layers: List[str]) -> Dict[str, Any]:
         """Per-window series of the given layers (null where a layer is absent)."""

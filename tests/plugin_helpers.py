@@ -91,7 +91,35 @@ def synthetic_window(step: int, scale: float = 1.0, steps: int = 2) -> WindowRep
         step=step, steps=steps, host="worker-0", step_time_us=op_time * 1.1,
         layers=layers, other=other, op_time_us=op_time, mode="graph",
         wall_time=1_700_000_000.0 + step,
+        profile_dir=f"plugins/profile/2026_01_01_00_00_{step % 60:02d}_steps{step}-{step + steps - 1}",
+        timeline=synthetic_timeline(step + steps - 1, scale, op_time * 1.1),
     )
+
+
+# (path, phase, start, end) in µs at scale 1: nested spans lie inside their parent's.
+TIMELINE_SPANS = [
+    ("block", "forward", 100.0, 1900.0),
+    ("block/slow", "forward", 150.0, 1650.0),
+    ("block/fast", "forward", 1700.0, 1800.0),
+    ("dense", "forward", 1950.0, 2350.0),
+    ("dense_1", "forward", 2400.0, 2450.0),
+    ("dense_1", "backward", 2500.0, 2580.0),
+    ("dense", "backward", 2600.0, 3300.0),
+    ("block", "backward", 3350.0, 6800.0),
+    ("block/fast", "backward", 3400.0, 3550.0),
+    ("block/slow", "backward", 3600.0, 6700.0),
+]
+
+
+def synthetic_timeline(step: int, scale: float, step_time_us: float) -> dict:
+    return {
+        "step": step,
+        "step_time_us": round(step_time_us, 3),
+        "spans": [
+            {"path": p, "phase": ph, "start_us": round(s * scale, 3), "end_us": round(e * scale, 3)}
+            for p, ph, s, e in TIMELINE_SPANS
+        ],
+    }
 
 
 def write_run(logdir: str, run: str, windows: List[WindowReport]) -> str:

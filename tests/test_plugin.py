@@ -120,6 +120,73 @@ def test_window_impl_one_window_default_latest(plugin, logdir):
     assert plugin.window_impl(CTX, EXP, "train", "30", host="worker-0")["window"]["step"] == 30
 
 
+def test_window_keeps_timeline_profile_dir_and_lists_hosts(plugin):
+    out = plugin.window_impl(CTX, EXP, "train", "30")
+    w = out["window"]
+    assert out["hosts"] == ["worker-0"]
+    assert w["profile_dir"] == "plugins/profile/2026_01_01_00_00_30_steps30-31"
+    assert w["timeline"]["step"] == 31
+    spans = w["timeline"]["spans"]
+    assert [(s["path"], s["phase"]) for s in spans][:3] == [
+        ("block", "forward"), ("block/slow", "forward"), ("block/fast", "forward")]
+    assert all(s["end_us"] >= s["start_us"] for s in spans)
+
+
+def test_window_hosts_and_host_picking(tmp_path):
+    d = str(tmp_path)
+    a, b = synthetic_window(10), synthetic_window(10, scale=2.0)
+    b.host = "worker-1"
+    write_run(d, "train", [a, b])
+    plugin, _ = _plugin(d)
+    out = plugin.window_impl(CTX, EXP, "train", "10")
+    assert out["hosts"] == ["worker-0", "worker-1"]
+    assert out["window"]["host"] == "worker-1"  # the last by default
+    picked = plugin.window_impl(CTX, EXP, "train", "10", host="worker-0")
+    assert picked["window"]["host"] == "worker-0" and picked["hosts"] == ["worker-0", "worker-1"]
+    assert picked["window"]["timeline"]["spans"][0]["end_us"] == 1900.0
+
+
+@pytest.mark.parametrize(
+    "timeline, expected",
+    [
+        ({}, {}),
+        (None, {}),
+        ("junk", {}),
+        ({"step": 3, "spans": "no"}, {}),
+        (
+            {"step": 3, "step_time_us": 10.0, "spans": [
+                {"path": "a", "phase": "forward", "start_us": 1.0, "end_us": 2.0},
+                {"path": "a", "phase": "forward", "start_us": 3.0, "end_us": 2.0},
+                {"path": 5, "phase": "forward", "start_us": 1.0, "end_us": 2.0},
+                {"path": "b", "phase": "backward", "start_us": "1", "end_us": 2.0},
+                {"path": "b", "phase": "backward", "start_us": True, "end_us": 2.0},
+                "junk",
+            ]},
+            {"step": 3, "step_time_us": 10.0, "spans": [
+                {"path": "a", "phase": "forward", "start_us": 1.0, "end_us": 2.0}]},
+        ),
+    ],
+)
+def test_malformed_timelines_are_cleaned_not_fatal(tmp_path, timeline, expected):
+    d = str(tmp_path)
+    raw = synthetic_window(5).to_json()
+    raw["timeline"] = timeline
+    _write_raw(os.path.join(d, "train"), tag_for_step(5), json.dumps(raw).encode())
+    plugin, _ = _plugin(d)
+    assert plugin.window_impl(CTX, EXP, "train", "5")["window"]["timeline"] == expected
+    assert plugin.report_impl(CTX, EXP, "train")["runs"][0]["windows"][0]["timeline"] == expected
+
+
+def test_older_report_without_timeline_or_profile_dir(tmp_path):
+    d = str(tmp_path)
+    raw = synthetic_window(5).to_json()
+    del raw["timeline"], raw["profile_dir"]
+    _write_raw(os.path.join(d, "train"), tag_for_step(5), json.dumps(raw).encode())
+    plugin, _ = _plugin(d)
+    w = plugin.window_impl(CTX, EXP, "train", "5")["window"]
+    assert w["timeline"] == {} and w["profile_dir"] == ""
+
+
 def test_trend_impl_follows_layers_across_windows(plugin):
     out = plugin.trend_impl(CTX, EXP, "train", ["block/slow", "dense", "no/such/layer", "dense"])
     assert out["steps"] == [10 + 20 * i for i in range(WINDOWS)]

@@ -4,6 +4,7 @@ import { useEffect, useMemo, useRef, useState, useCallback } from "preact/hooks"
 import { getJson, ApiError } from "./api";
 import { EChart } from "./chart";
 import { LayerTable } from "./table";
+import { StepTimeline } from "./timeline";
 import {
   ColumnKey,
   Layer,
@@ -19,6 +20,8 @@ import {
   formatHash,
   hotLayers,
   parseHash,
+  revealPatch,
+  traceViewerUrl,
   stepTime,
   toCsv,
   toJson,
@@ -137,7 +140,7 @@ function safeFileName(s: string): string {
 export function App() {
   const [state, update] = useHashState();
   const [runs, setRuns] = useState<Load<RunsResponse>>({ status: "loading" });
-  const [win, setWin] = useState<Load<Window>>({ status: "idle" });
+  const [win, setWin] = useState<Load<{ window: Window; hosts: string[] }>>({ status: "idle" });
   const [reloadKey, setReloadKey] = useState(0);
 
   useEffect(() => {
@@ -166,13 +169,13 @@ export function App() {
     }
     let live = true;
     setWin({ status: "loading" });
-    getJson<{ window: Window }>("window", { run: runInfo.run, step: String(step) })
-      .then((d) => live && setWin({ status: "ok", data: d.window }))
+    getJson<{ window: Window; hosts?: string[] }>("window", { run: runInfo.run, step: String(step), host: state.host })
+      .then((d) => live && setWin({ status: "ok", data: { window: d.window, hosts: Array.isArray(d.hosts) ? d.hosts : [d.window.host] } }))
       .catch((e: ApiError) => live && setWin({ status: "error", message: e.message }));
     return () => {
       live = false;
     };
-  }, [runInfo && runInfo.run, step, reloadKey]);
+  }, [runInfo && runInfo.run, step, state.host, reloadKey]);
 
   const refresh = () => setReloadKey((k) => k + 1);
 
@@ -203,7 +206,8 @@ export function App() {
       </Message>
     );
   else if (win.status !== "ok") body = <Message kind="loading" title="Loading layer report…" />;
-  else body = <WindowView run={runInfo.run} w={win.data} state={state} update={update} reloadKey={reloadKey} />;
+  else body = <WindowView run={runInfo.run} w={win.data.window} state={state} update={update} reloadKey={reloadKey} />;
+  const hosts = win.status === "ok" ? win.data.hosts : [];
 
   return (
     <div class="lp-app">
@@ -213,7 +217,7 @@ export function App() {
           <select
             data-testid="run-picker"
             value={run || ""}
-            onChange={(e) => update({ run: (e.currentTarget as HTMLSelectElement).value, step: null })}
+            onChange={(e) => update({ run: (e.currentTarget as HTMLSelectElement).value, step: null, host: null, selected: null })}
             disabled={!runList.length && !others.length}
           >
             {run !== null && !runInfo ? <option value={run}>{run}</option> : null}
@@ -235,7 +239,7 @@ export function App() {
             data-testid="window-picker"
             value={step === null ? "" : String(step)}
             disabled={!runInfo}
-            onChange={(e) => update({ step: Number((e.currentTarget as HTMLSelectElement).value) })}
+            onChange={(e) => update({ step: Number((e.currentTarget as HTMLSelectElement).value), host: null })}
           >
             {runInfo
               ? runInfo.steps
@@ -245,6 +249,20 @@ export function App() {
               : null}
           </select>
         </label>
+        {hosts.length > 1 && win.status === "ok" ? (
+          <label class="lp-field">
+            <span>Host</span>
+            <select
+              data-testid="host-picker"
+              value={win.data.window.host}
+              onChange={(e) => update({ host: (e.currentTarget as HTMLSelectElement).value })}
+            >
+              {hosts.map((h) => (
+                <option value={h}>{h}</option>
+              ))}
+            </select>
+          </label>
+        ) : null}
         {runInfo ? <span class="lp-muted">{`${runInfo.windows} window${runInfo.windows === 1 ? "" : "s"}`}</span> : null}
         <span class="lp-spacer" />
         <button class="lp-button" onClick={refresh} title="Reload runs and reports">
@@ -282,10 +300,17 @@ function WindowView(props: { run: string; w: Window; state: ViewState; update: (
   const exportRows = () =>
     visibleRows(tree, { sort: state.sort, filter: state.filter, flat: state.flat, collapsed: new Set(), stepUs }).map((r) => r.layer);
   const base = `layerprof-${safeFileName(props.run)}-step${w.step}`;
+  const traceUrl = useMemo(() => traceViewerUrl(tensorBoardRoot(), props.run, w.profile_dir, w.host), [props.run, w]);
+  const select = (path: string | null) => {
+    if (path === null) return update({ selected: null });
+    const patch = revealPatch(tree, path, state.collapsed, state.filter);
+    if (patch.filter !== undefined) setFilterText(patch.filter);
+    update({ ...patch, selected: path });
+  };
 
   return (
     <div class="lp-window">
-      <WindowFacts w={w} />
+      <WindowFacts w={w} traceUrl={traceUrl} />
       <div class="lp-grid">
         <section class="lp-card lp-hot" data-testid="hot-layers">
           <h2>Hot layers</h2>
@@ -301,6 +326,7 @@ function WindowView(props: { run: string; w: Window; state: ViewState; update: (
           <Breakdown w={w} />
         </section>
       </div>
+      <StepTimeline w={w} selected={state.selected} onSelect={select} onClear={() => select(null)} traceUrl={traceUrl} />
       <section class="lp-card" data-testid="layers">
         <div class="lp-card-head">
           <h2>Layers</h2>
@@ -336,7 +362,16 @@ function WindowView(props: { run: string; w: Window; state: ViewState; update: (
           </button>
         </div>
         {w.layers.length ? (
-          <LayerTable rows={rows} sort={state.sort} stepUs={stepUs} onSort={onSort} onToggle={onToggle} />
+          <LayerTable
+            rows={rows}
+            sort={state.sort}
+            stepUs={stepUs}
+            onSort={onSort}
+            onToggle={onToggle}
+            selected={state.selected}
+            onSelect={select}
+            traceUrl={traceUrl}
+          />
         ) : (
           <div class="lp-muted">This window has no layers.</div>
         )}
@@ -346,7 +381,12 @@ function WindowView(props: { run: string; w: Window; state: ViewState; update: (
   );
 }
 
-function WindowFacts(props: { w: Window }) {
+/** TensorBoard's base URL (with any --path_prefix): the tab's iframe is <root>data/plugin_entry.html. */
+function tensorBoardRoot(): string {
+  return new URL("../", location.href).toString();
+}
+
+function WindowFacts(props: { w: Window; traceUrl: string | null }) {
   const { w } = props;
   const facts = [
     `steps ${w.step}–${w.step + Math.max(1, w.steps) - 1}`,
@@ -358,6 +398,20 @@ function WindowFacts(props: { w: Window }) {
   return (
     <div class="lp-facts" data-testid="window-facts">
       <span>{facts.join(" · ")}</span>
+      {props.traceUrl ? (
+        <>
+          {" · "}
+          <a
+            class="lp-trace-window"
+            href={props.traceUrl}
+            target="_top"
+            data-testid="trace-link-window"
+            title="Open this window's capture (session and host) in the Profile tab's trace viewer"
+          >
+            trace viewer ↗
+          </a>
+        </>
+      ) : null}
       {w.memory_available === false ? <div class="lp-warning">Memory was not recorded in this window; memory columns read 0.</div> : null}
       {(w.warnings || []).map((m) => (
         <div class="lp-warning">{m}</div>

@@ -1,26 +1,57 @@
 // A Preact wrapper around one ECharts instance (modular import: only what we use is bundled).
 import { useEffect, useRef } from "preact/hooks";
 import * as echarts from "echarts/core";
-import { BarChart, LineChart } from "echarts/charts";
-import { GridComponent, LegendComponent, TooltipComponent } from "echarts/components";
+import { BarChart, CustomChart, LineChart } from "echarts/charts";
+import {
+  DataZoomInsideComponent,
+  DataZoomSliderComponent,
+  GridComponent,
+  LegendComponent,
+  TooltipComponent,
+} from "echarts/components";
 import { CanvasRenderer } from "echarts/renderers";
 
-echarts.use([BarChart, LineChart, GridComponent, LegendComponent, TooltipComponent, CanvasRenderer]);
+echarts.use([
+  BarChart,
+  CustomChart,
+  LineChart,
+  DataZoomInsideComponent,
+  DataZoomSliderComponent,
+  GridComponent,
+  LegendComponent,
+  TooltipComponent,
+  CanvasRenderer,
+]);
 
 export const FONT = "Roboto, sans-serif";
+export const graphic = echarts.graphic;
 
-export function EChart(props: { option: any; height: number; label: string; testId: string }) {
+export function EChart(props: {
+  option: any;
+  height: number;
+  label: string;
+  testId: string;
+  onClick?: (params: any) => void;
+  attrs?: Record<string, string>;
+}) {
   const ref = useRef<HTMLDivElement>(null);
   const chart = useRef<echarts.ECharts | null>(null);
+  const onClick = useRef(props.onClick);
+  onClick.current = props.onClick;
   useEffect(() => {
     const el = ref.current!;
-    chart.current = echarts.init(el, undefined, { renderer: "canvas" });
+    const c = echarts.init(el, undefined, { renderer: "canvas" });
+    chart.current = c;
+    // The instance, for the browser tests (convertToPixel to click a given data item).
+    (el as any).lpChart = c;
+    c.on("click", (p: any) => onClick.current && onClick.current(p));
     const ro = new ResizeObserver(() => chart.current && chart.current.resize());
     ro.observe(el);
     return () => {
       ro.disconnect();
-      chart.current && chart.current.dispose();
+      c.dispose();
       chart.current = null;
+      (el as any).lpChart = null;
     };
   }, []);
   useEffect(() => {
@@ -31,5 +62,18 @@ export function EChart(props: { option: any; height: number; label: string; test
     chart.current.setOption(option, true);
     ref.current!.dataset.rendered = String(Number(ref.current!.dataset.rendered || 0) + 1);
   }, [props.option]);
-  return <div ref={ref} class="lp-chart" style={{ height: `${props.height}px` }} role="img" aria-label={props.label} data-testid={props.testId} />;
+  useEffect(() => {
+    chart.current && chart.current.resize();
+  }, [props.height]);
+  return (
+    <div
+      ref={ref}
+      class="lp-chart"
+      style={{ height: `${props.height}px` }}
+      role="img"
+      aria-label={props.label}
+      data-testid={props.testId}
+      {...(props.attrs || {})}
+    />
+  );
 }

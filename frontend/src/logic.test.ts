@@ -20,6 +20,13 @@ import {
   trendValue,
   visibleRows,
   DEFAULT_SORT,
+  Timeline,
+  hasTimeline,
+  layerDepths,
+  profileRunName,
+  revealPatch,
+  timelineModel,
+  traceViewerUrl,
 } from "./logic";
 
 function layer(path: string, parent: string | null, fwd: number, bwd: number, extra: Partial<Layer> = {}): Layer {
@@ -187,4 +194,136 @@ test("evidence in plain words", () => {
     fmtEvidence({ ops_per_call: 385, repeated_op_types: { StridedSlice: 64, Mul: 64 }, ratio: 2.06666 }),
     "ops per call: 385 · repeated op types: StridedSlice 64, Mul 64 · ratio: 2.1",
   );
+});
+
+// -- step timeline ------------------------------------------------------------------------
+
+const span = (path: string, phase: string, start_us: number, end_us: number) => ({ path, phase, start_us, end_us });
+
+test("timeline: forward lanes above gradient lanes, one lane per nesting depth", () => {
+  const t: Timeline = {
+    step: 11,
+    step_time_us: 1000,
+    spans: [
+      span("dense", "forward", 0, 100),
+      span("block", "forward", 120, 400),
+      span("block/slow", "forward", 130, 300),
+      span("block/fast", "forward", 310, 390),
+      span("block/slow", "backward", 500, 800),
+      span("block", "backward", 450, 900),
+      span("dense", "backward", 910, 990),
+    ],
+  };
+  const m = timelineModel(t, LAYERS);
+  assert.equal(m.step, 11);
+  assert.equal(m.stepUs, 1000);
+  assert.equal(m.endUs, 1000);
+  assert.equal(m.dropped, 0);
+  assert.deepEqual(
+    m.rows.map((r) => [r.phase, r.depth, r.label]),
+    [
+      ["forward", 0, "Forward"],
+      ["forward", 1, "Forward · level 2"],
+      ["backward", 0, "Gradient"],
+      ["backward", 1, "Gradient · level 2"],
+    ],
+  );
+  // Every span drawn exactly once; its row matches its phase and depth.
+  assert.equal(m.items.length, t.spans.length);
+  assert.deepEqual(new Set(m.items.map((it) => it[3])), new Set(t.spans.map((_, i) => i)));
+  for (const [start, end, row, i] of m.items) {
+    const sp = t.spans[i];
+    assert.equal(start, sp.start_us);
+    assert.equal(end, sp.end_us);
+    assert.equal(m.rows[row].phase, sp.phase);
+    assert.equal(m.rows[row].depth, sp.path.startsWith("block/") ? 1 : 0);
+  }
+});
+
+test("timeline: overlapping spans of one depth get their own rows; none overlaps in a row", () => {
+  const t: Timeline = {
+    step: 1,
+    step_time_us: 100,
+    spans: [span("dense", "forward", 0, 50), span("dense_1", "forward", 10, 60), span("block", "forward", 55, 90), span("x", "forward", 60, 120)],
+  };
+  const m = timelineModel(t, LAYERS);
+  assert.equal(m.rows.length, 2);
+  assert.deepEqual(m.rows.map((r) => r.label), ["Forward", ""]);
+  assert.equal(m.endUs, 120); // a span past the step end widens the axis
+  const byRow = new Map<number, [number, number][]>();
+  for (const [s, e, r] of m.items) byRow.set(r, [...(byRow.get(r) || []), [s, e]]);
+  for (const list of byRow.values()) {
+    list.sort((a, b) => a[0] - b[0]);
+    for (let i = 1; i < list.length; i++) assert.ok(list[i][0] >= list[i - 1][1], JSON.stringify(list));
+  }
+});
+
+test("timeline: malformed spans are dropped, older reports have none", () => {
+  const t = {
+    step: 1,
+    step_time_us: 100,
+    spans: [span("a", "forward", 5, 1), span("a", "sideways", 0, 1), span("a", "forward", NaN, 1), { phase: "forward" }, span("a", "backward", 1, 2)],
+  } as unknown as Timeline;
+  const m = timelineModel(t, []);
+  assert.equal(m.items.length, 1);
+  assert.equal(m.dropped, 4);
+  assert.equal(hasTimeline({ timeline: {} }), false);
+  assert.equal(hasTimeline({}), false);
+  assert.equal(hasTimeline({ timeline: { step: 1, step_time_us: 1, spans: [] } }), false);
+  assert.equal(hasTimeline({ timeline: t }), true);
+});
+
+test("timeline: thousands of spans are laid out quickly", () => {
+  const layers = Array.from({ length: 2500 }, (_, i) => layer(`l${i}`, i % 10 ? `l${i - (i % 10)}` : null, 1, 1));
+  const spans = [];
+  for (let i = 0; i < 2500; i++) spans.push(span(`l${i}`, "forward", i * 2, i * 2 + (i % 10 ? 1.5 : 19)));
+  for (let i = 0; i < 2500; i++) spans.push(span(`l${i}`, "backward", 6000 + i * 2, 6000 + i * 2 + 1.5));
+  const t0 = Date.now();
+  const m = timelineModel({ step: 3, step_time_us: 12000, spans }, layers);
+  assert.ok(Date.now() - t0 < 500, `took ${Date.now() - t0} ms`);
+  assert.equal(m.items.length, 5000);
+  assert.deepEqual(layerDepths(layers).get("l13"), 1);
+});
+
+test("revealPatch expands collapsed ancestors and clears a filter that hides the layer", () => {
+  const tree = buildTree(LAYERS);
+  assert.deepEqual(revealPatch(tree, "block/slow", ["block", "dense"], ""), { collapsed: ["dense"] });
+  assert.deepEqual(revealPatch(tree, "block/slow", [], "fast"), { filter: "" });
+  assert.deepEqual(revealPatch(tree, "block/slow", [], "slow"), {});
+  assert.deepEqual(revealPatch(tree, "nope", ["block"], "x"), {});
+});
+
+test("selection and host are kept in the URL hash", () => {
+  const s = parseHash("#run=train&step=3&host=worker-1&sel=block%2Fslow");
+  assert.equal(s.host, "worker-1");
+  assert.equal(s.selected, "block/slow");
+  assert.deepEqual(parseHash(formatHash(s)), s);
+  assert.equal(parseHash("").selected, null);
+});
+
+// -- links to XProf's trace viewer ---------------------------------------------------------
+
+test("profile plugin run name: <run>/<session>, or the session alone for the root run", () => {
+  assert.equal(profileRunName("train", "plugins/profile/2026_11_25_00_36_58_steps5-8"), "train/2026_11_25_00_36_58_steps5-8");
+  assert.equal(profileRunName("a/b", "plugins\\profile\\s1"), "a/b/s1");
+  assert.equal(profileRunName(".", "plugins/profile/s1"), "s1");
+  assert.equal(profileRunName("train", ""), null);
+  assert.equal(profileRunName("train", undefined), null);
+  assert.equal(profileRunName("train", "/abs/plugins/profile/s1"), null);
+  assert.equal(profileRunName("train", "plugins/profile/.."), null);
+  assert.equal(profileRunName("train", "elsewhere/s1"), null);
+});
+
+test("trace viewer URL: TensorBoard root with run, tag and host in the query, #profile", () => {
+  const u = traceViewerUrl("http://localhost:6006/tb/", "train", "plugins/profile/s1", "worker 0&x");
+  assert.ok(u);
+  const url = new URL(u!);
+  assert.equal(url.origin + url.pathname, "http://localhost:6006/tb/");
+  assert.equal(url.hash, "#profile");
+  assert.equal(url.searchParams.get("run"), "train/s1");
+  assert.equal(url.searchParams.get("tag"), "trace_viewer@");
+  assert.equal(url.searchParams.get("host"), "worker 0&x");
+  assert.equal(traceViewerUrl("http://localhost:6006/", "train", "", "vm"), null);
+  assert.equal(new URL(traceViewerUrl("http://h/", "<img>", "plugins/profile/s", "")!).searchParams.get("run"), "<img>/s");
+  assert.equal(new URL(traceViewerUrl("http://h/", "r", "plugins/profile/s", "")!).searchParams.has("host"), false);
 });

@@ -37,6 +37,23 @@ export interface Window {
   warnings?: string[];
   layers: Layer[];
   other: Record<string, number>;
+  /** Where TF wrote the window's .xplane.pb, relative to the run directory. */
+  profile_dir?: string;
+  /** The last profiled step's layer spans ({} in older reports). */
+  timeline?: Timeline | Record<string, never>;
+}
+
+export interface TimelineSpan {
+  path: string;
+  phase: string;
+  start_us: number;
+  end_us: number;
+}
+
+export interface Timeline {
+  step: number;
+  step_time_us: number;
+  spans: TimelineSpan[];
 }
 
 export type ColumnKey =
@@ -402,6 +419,9 @@ export function toJson(run: string, w: Window, layers: Layer[]): string {
 export interface ViewState {
   run: string | null;
   step: number | null;
+  host: string | null;
+  /** The selected layer (table row highlighted, its spans highlighted in the timeline). */
+  selected: string | null;
   sort: SortSpec;
   filter: string;
   flat: boolean;
@@ -422,6 +442,8 @@ export function parseHash(hash: string): ViewState {
   return {
     run: p.get("run"),
     step,
+    host: p.get("host"),
+    selected: p.get("sel"),
     sort: key && COLUMNS.some((c) => c.key === key) ? { key, desc: p.get("desc") !== "0" } : { ...DEFAULT_SORT },
     filter: p.get("filter") || "",
     flat: p.get("flat") === "1",
@@ -435,6 +457,8 @@ export function formatHash(s: ViewState): string {
   const p = new URLSearchParams();
   if (s.run !== null) p.set("run", s.run);
   if (s.step !== null) p.set("step", String(s.step));
+  if (s.host !== null) p.set("host", s.host);
+  if (s.selected !== null) p.set("sel", s.selected);
   if (s.sort.key !== DEFAULT_SORT.key || s.sort.desc !== DEFAULT_SORT.desc) {
     p.set("sort", s.sort.key);
     p.set("desc", s.sort.desc ? "1" : "0");
@@ -470,4 +494,153 @@ export function trendValue(layer: Record<string, (number | null)[]>, metric: str
     default:
       return g(metric);
   }
+}
+
+// -- step timeline ------------------------------------------------------------------------
+
+export const PHASES = ["forward", "backward"] as const;
+export const PHASE_LABEL: Record<string, string> = { forward: "Forward", backward: "Gradient" };
+
+export interface TimelineRow {
+  phase: string;
+  /** Nesting level of the layers drawn in this row (0 = top-level layers). */
+  depth: number;
+  /** Label shown on the axis: only the first row of a (phase, depth) group has one. */
+  label: string;
+}
+
+export interface TimelineModel {
+  step: number;
+  stepUs: number;
+  /** Axis end: the step time, or the last span end if a span runs past it. */
+  endUs: number;
+  rows: TimelineRow[];
+  /** One item per drawn span: [start_us, end_us, row, span index]; row order = rows. */
+  items: [number, number, number, number][];
+  spans: TimelineSpan[];
+  /** Spans dropped because they were malformed (non-finite, end before start, unknown phase). */
+  dropped: number;
+}
+
+/** True when a window carries a usable timeline (older reports have `{}`). */
+export function hasTimeline(w: Pick<Window, "timeline">): boolean {
+  const t = w.timeline as Timeline | undefined;
+  return !!t && Array.isArray(t.spans) && t.spans.length > 0;
+}
+
+/** Nesting depth of every layer (0 for roots), from the `parent` links of the window. */
+export function layerDepths(layers: Layer[]): Map<string, number> {
+  const tree = buildTree(layers);
+  const depth = new Map<string, number>();
+  const stack: [Layer, number][] = tree.roots.map((l) => [l, 0]);
+  while (stack.length) {
+    const [l, d] = stack.pop()!;
+    depth.set(l.path, d);
+    for (const k of tree.children.get(l.path) || []) stack.push([k, d + 1]);
+  }
+  return depth;
+}
+
+/** Lays the timeline out in rows: forward lanes first, then gradient lanes; inside a phase
+ * one lane per nesting depth, so a layer's span sits right below its parent's. Spans of
+ * the same depth that overlap in time (parallel ops) get extra rows so that none hides
+ * another. Layers missing from the window count as depth 0. */
+export function timelineModel(t: Timeline, layers: Layer[]): TimelineModel {
+  const depths = layerDepths(layers);
+  const stepUs = num(t.step_time_us);
+  const spans = Array.isArray(t.spans) ? t.spans : [];
+  // (phase, depth) -> spans, sorted by start.
+  const groups = new Map<string, { phase: string; depth: number; idx: number[] }>();
+  let dropped = 0;
+  let endUs = stepUs;
+  spans.forEach((sp, i) => {
+    const ok =
+      sp && typeof sp.path === "string" && PHASES.includes(sp.phase as any) &&
+      Number.isFinite(sp.start_us) && Number.isFinite(sp.end_us) && sp.end_us >= sp.start_us;
+    if (!ok) {
+      dropped++;
+      return;
+    }
+    const depth = depths.get(sp.path) ?? 0;
+    const key = `${sp.phase}\u0000${depth}`;
+    let g = groups.get(key);
+    if (!g) groups.set(key, (g = { phase: sp.phase, depth, idx: [] }));
+    g.idx.push(i);
+    if (sp.end_us > endUs) endUs = sp.end_us;
+  });
+  const ordered = Array.from(groups.values()).sort(
+    (a, b) => PHASES.indexOf(a.phase as any) - PHASES.indexOf(b.phase as any) || a.depth - b.depth,
+  );
+  const rows: TimelineRow[] = [];
+  const items: [number, number, number, number][] = [];
+  for (const g of ordered) {
+    g.idx.sort((a, b) => spans[a].start_us - spans[b].start_us || spans[b].end_us - spans[a].end_us);
+    // Greedy packing: each span goes to the first sub-row whose last span has ended.
+    const rowEnds: number[] = [];
+    const first = rows.length;
+    for (const i of g.idx) {
+      const sp = spans[i];
+      let r = rowEnds.findIndex((end) => end <= sp.start_us);
+      if (r < 0) {
+        r = rowEnds.length;
+        rowEnds.push(sp.end_us);
+        rows.push({
+          phase: g.phase,
+          depth: g.depth,
+          label: r === 0 ? `${PHASE_LABEL[g.phase]}${g.depth ? ` · level ${g.depth + 1}` : ""}` : "",
+        });
+      } else {
+        rowEnds[r] = sp.end_us;
+      }
+      items.push([sp.start_us, sp.end_us, first + r, i]);
+    }
+  }
+  return { step: num(t.step), stepUs, endUs, rows, items, spans, dropped };
+}
+
+// -- links to XProf (TensorBoard's profile plugin) -----------------------------------------
+
+/** The profile plugin's name for a capture session: `<TensorBoard run>/<session>`, or just
+ * `<session>` for the logdir's root run ".". Null when the window's profile directory is not
+ * a session under `<run>/plugins/profile/`, where the profile plugin looks. */
+export function profileRunName(run: string, profileDir: string | undefined): string | null {
+  if (!profileDir) return null;
+  const parts = profileDir.split(/[\\/]+/).filter((p) => p && p !== ".");
+  if (parts.length !== 3 || parts[0] !== "plugins" || parts[1] !== "profile" || parts[2] === "..") return null;
+  const session = parts[2];
+  return run === "." || run === "" ? session : `${run}/${session}`;
+}
+
+/** TensorBoard URL that opens the profile plugin's trace viewer on one session and host:
+ * `<TensorBoard root>?run=<run/session>&tag=trace_viewer%40&host=<host>#profile` (XProf
+ * reads run, tag and host from the top window's query string). `root` is TensorBoard's
+ * base URL (with any --path_prefix), e.g. "http://localhost:6006/". */
+export function traceViewerUrl(root: string, run: string, profileDir: string | undefined, host: string): string | null {
+  const profileRun = profileRunName(run, profileDir);
+  if (profileRun === null) return null;
+  const url = new URL(root);
+  const p = new URLSearchParams();
+  p.set("run", profileRun);
+  p.set("tag", "trace_viewer@");
+  if (host) p.set("host", host);
+  url.search = p.toString();
+  url.hash = "profile";
+  return url.toString();
+}
+
+/** What to change in the view so that `path`'s row is shown in the table: its collapsed
+ * ancestors expanded, and the filter cleared if the layer does not match it. */
+export function revealPatch(tree: Tree, path: string, collapsed: string[], filter: string): { collapsed?: string[]; filter?: string } {
+  const patch: { collapsed?: string[]; filter?: string } = {};
+  const layer = tree.byPath.get(path);
+  if (!layer) return patch;
+  const ancestors = new Set<string>();
+  let p = layer.parent;
+  while (p != null && !ancestors.has(p) && tree.byPath.has(p)) {
+    ancestors.add(p);
+    p = tree.byPath.get(p)!.parent;
+  }
+  if (collapsed.some((c) => ancestors.has(c))) patch.collapsed = collapsed.filter((c) => !ancestors.has(c));
+  if (filter && !matchesFilter(layer, filter)) patch.filter = "";
+  return patch;
 }

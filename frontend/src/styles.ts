@@ -57,5 +57,16 @@ body { font-family: Roboto, sans-serif; font-size: 13px; color: #212121; }
 .lp-chart { width: 100%; }
 .lp-chips { display: flex; flex-wrap: wrap; gap: 6px; margin-bottom: 6px; }
 .lp-chip { background: #eceff1; border-radius: 12px; padding: 2px 4px 2px 10px; max-width: 420px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.lp-row { cursor: pointer; }
+.lp-row.lp-selected, .lp-row.lp-selected:hover { background: #ffe0b2; box-shadow: inset 3px 0 0 #d50000; }
+.lp-path { flex: 0 1 auto; }
+.lp-trace { margin-left: 8px; font-size: 11px; color: #f57c00; text-decoration: none; visibility: hidden; flex: none; }
+.lp-row:hover .lp-trace, .lp-row.lp-selected .lp-trace, .lp-trace:focus { visibility: visible; }
+.lp-trace:hover, .lp-trace-window:hover { text-decoration: underline; }
+.lp-trace-window { color: #f57c00; text-decoration: none; }
+a.lp-button { text-decoration: none; }
+.lp-legend { color: #616161; font-size: 12px; }
+.lp-legend i { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin: 0 3px 0 8px; vertical-align: -1px; }
+.lp-selected-spans { margin-top: 6px; color: #424242; word-break: break-all; }
 .lp-chip-x { border: 0; background: none; cursor: pointer; color: #616161; font-size: 14px; line-height: 1; }
 `;

@@ -1,6 +1,6 @@
 // The layers table: sortable columns, expandable nesting, virtualized rows (only the rows
 // in view are in the DOM, so thousands of layers stay responsive).
-import { useState, useRef, useLayoutEffect } from "preact/hooks";
+import { useState, useRef, useLayoutEffect, useEffect } from "preact/hooks";
 import { COLUMNS, Column, ColumnKey, Row, SortSpec, formatCell } from "./logic";
 
 export const ROW_HEIGHT = 24;
@@ -27,7 +27,7 @@ const WIDTHS: Record<ColumnKey, string> = {
 };
 export const GRID = COLUMNS.map((c) => WIDTHS[c.key]).join(" ");
 
-function Cell(props: { row: Row; col: Column; stepUs: number; onToggle: (path: string) => void }) {
+function Cell(props: { row: Row; col: Column; stepUs: number; onToggle: (path: string) => void; traceUrl: string | null }) {
   const { row, col } = props;
   const l = row.layer;
   if (col.key === "path") {
@@ -49,6 +49,19 @@ function Cell(props: { row: Row; col: Column; stepUs: number; onToggle: (path: s
           <span class="lp-expander-pad" />
         )}
         <span class="lp-path">{l.path}</span>
+        {props.traceUrl ? (
+          <a
+            class="lp-trace"
+            href={props.traceUrl}
+            target="_top"
+            data-testid="trace-link"
+            title="Open this window's capture in the Profile tab's trace viewer (its Keras Layers line shows the layer's spans)"
+            aria-label={`Trace of ${l.path}`}
+            onClick={(e) => e.stopPropagation()}
+          >
+            trace
+          </a>
+        ) : null}
       </div>
     );
   }
@@ -81,6 +94,9 @@ export function LayerTable(props: {
   stepUs: number;
   onSort: (key: ColumnKey) => void;
   onToggle: (path: string) => void;
+  selected: string | null;
+  onSelect: (path: string) => void;
+  traceUrl: string | null;
 }) {
   const { rows } = props;
   const [scrollTop, setScrollTop] = useState(0);
@@ -90,6 +106,23 @@ export function LayerTable(props: {
   useLayoutEffect(() => {
     if (box.current) setViewH(box.current.clientHeight || bodyH);
   }, [bodyH]);
+  // Bring the selected layer's row into view (e.g. after a click in the step timeline).
+  useEffect(() => {
+    const el = box.current;
+    if (!el || props.selected === null) return;
+    const i = rows.findIndex((r) => r.layer.path === props.selected);
+    if (i < 0) return;
+    const top = HEADER_HEIGHT + i * ROW_HEIGHT;
+    if (top < el.scrollTop + HEADER_HEIGHT || top + ROW_HEIGHT > el.scrollTop + el.clientHeight) {
+      el.scrollTop = Math.max(0, top - HEADER_HEIGHT - 3 * ROW_HEIGHT);
+      setScrollTop(el.scrollTop);
+    }
+    const card = el.closest("section");
+    if (card) {
+      const r = card.getBoundingClientRect();
+      if (r.top > window.innerHeight || r.bottom < 0) card.scrollIntoView({ block: "nearest" });
+    }
+  }, [props.selected, rows]);
   const first = Math.max(0, Math.floor((scrollTop - HEADER_HEIGHT) / ROW_HEIGHT) - OVERSCAN);
   const last = Math.min(rows.length, Math.ceil((scrollTop + viewH) / ROW_HEIGHT) + OVERSCAN);
   const slice = rows.slice(first, last);
@@ -128,13 +161,20 @@ export function LayerTable(props: {
           <div
             key={row.layer.path}
             role="row"
-            class={"lp-row" + ((first + i) % 2 ? " lp-odd" : "") + (row.layer.hints && row.layer.hints.length ? " lp-has-hints" : "")}
+            class={
+              "lp-row" +
+              ((first + i) % 2 ? " lp-odd" : "") +
+              (row.layer.hints && row.layer.hints.length ? " lp-has-hints" : "") +
+              (row.layer.path === props.selected ? " lp-selected" : "")
+            }
             aria-rowindex={first + i + 2}
+            aria-selected={row.layer.path === props.selected}
+            onClick={() => props.onSelect(row.layer.path)}
             data-path={row.layer.path}
             style={{ top: `${(first + i) * ROW_HEIGHT}px`, gridTemplateColumns: GRID }}
           >
             {COLUMNS.map((c) => (
-              <Cell row={row} col={c} stepUs={props.stepUs} onToggle={props.onToggle} />
+              <Cell row={row} col={c} stepUs={props.stepUs} onToggle={props.onToggle} traceUrl={props.traceUrl} />
             ))}
           </div>
         ))}
