@@ -11,6 +11,7 @@ import concurrent.futures
 import glob
 import logging
 import os
+import re
 import time
 from typing import Any, List, Optional, Sequence, Tuple, Union
 
@@ -256,8 +257,11 @@ class LayerProfiler(keras.callbacks.Callback):
             logger.warning("layerprof: window steps %d-%d lost: profiler stop failed (%s)",
                            first, last, _one_line(e))
             return
+        # New files, or a file TF rewrote in a session directory of the same second (not
+        # one of ours: those were renamed, and our analysis may be rewriting them now).
         new = [p for p in self._profiles_now()
-               if p not in self._known_profiles or os.path.getmtime(p) >= self._capture_began]
+               if p not in self._known_profiles
+               or (os.path.getmtime(p) >= self._capture_began and not _SESSION_SUFFIX.search(os.path.dirname(p)))]
         new = [_unique_session(p, first, last) for p in sorted(new, key=os.path.getmtime)]
         if not new:
             logger.warning("layerprof: window steps %d-%d: the profiler wrote no .xplane.pb under %s",
@@ -358,6 +362,9 @@ def summary_line(window: WindowReport, first: int, last: int) -> str:
         f"(fwd {top.self_forward_us / 1000:.2f} + grad {top.self_backward_us / 1000:.2f}), "
         f"{share:.0%} of op time; step {window.step_time_us / 1000:.2f} ms; hints: {hints}"
     )
+
+
+_SESSION_SUFFIX = re.compile(r"_steps\d+-\d+$")
 
 
 def _unique_session(path: str, first: int, last: int) -> str:
