@@ -545,11 +545,11 @@ def add_line(path: str, line_name: str, events, plane_names: Optional[List[str]]
                             body_len = value[1] - value[0] + len(extra)
                             out.write(_encode_varint((_SPACE_PLANES << 3) | 2))
                             out.write(_encode_varint(body_len))
-                            out.write(buf[value[0]:value[1]])
+                            _copy_range(mapped, out, value[0], value[1])
                             out.write(extra)
                             changed += 1
                             continue
-                    out.write(buf[record:nxt])
+                    _copy_range(mapped, out, record, nxt)
         except ProfileError:
             _remove_quietly(tmp)
             raise
@@ -563,6 +563,16 @@ def add_line(path: str, line_name: str, events, plane_names: Optional[List[str]]
     else:
         _remove_quietly(tmp)
     return changed
+
+
+def _copy_range(mapped: _Mapped, out, start: int, stop: int) -> None:
+    """Write bytes [start, stop) of the mapped file to `out` in batches, releasing pages."""
+    pos = start
+    while pos < stop:
+        nxt = min(stop, pos + _BATCH_BYTES)
+        out.write(mapped.buf[pos:nxt])
+        mapped.drop(pos, nxt)
+        pos = nxt
 
 
 def _remove_quietly(path: str) -> None:
