@@ -13,7 +13,7 @@ FRONTEND_STAMP := frontend/node_modules/.package-lock.json
 HAS_FRONTEND := $(wildcard frontend/package.json)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup browser frontend-deps demo demo-run test test-py test-frontend bundle check-bundle clean
+.PHONY: help setup browser tf-keras frontend-deps demo demo-run test test-py test-frontend bundle check-bundle clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z_-]+:.*?## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -31,8 +31,21 @@ $(STAMP): setup.py pyproject.toml
 		echo "No TensorFlow installed: installing tensorflow-cpu"; \
 		$(PIP) install -e '.[test,tensorflow-cpu]'; \
 	fi
+	@$(MAKE) --no-print-directory tf-keras
 	@$(MAKE) --no-print-directory browser
 	@touch $@
+
+# tf_keras (Keras 2) must match TensorFlow's minor version, and it depends on the
+# `tensorflow` distribution: installing it normally would pull a second, GPU-capable
+# TensorFlow next to tensorflow-cpu. So: the matching release, without dependencies.
+tf-keras: ## Install tf_keras matching the installed TensorFlow (for the tf_keras tests)
+	@if $(PYTHON) -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('tf_keras') is None)"; then \
+		echo "tf_keras found: keeping it"; \
+	else \
+		tfv=$$($(PYTHON) -c "import tensorflow as tf; print('.'.join(tf.__version__.split('.')[:2]))") && \
+		echo "installing tf_keras~=$$tfv.0 (no dependencies: TensorFlow $$tfv is installed)" && \
+		$(PIP) install --no-deps "tf_keras~=$$tfv.0"; \
+	fi
 
 # The browser tests drive Debian's Chromium (no browser download: Playwright uses it).
 browser: ## Install Debian's chromium for the browser tests, if missing (needs root + apt-get)

@@ -38,6 +38,9 @@ setup(
         "tensorflow": [f"tensorflow>={TF_MIN}"],
         "tensorflow-cpu": [f"tensorflow-cpu>={TF_MIN}"],
         "tf-nightly": ["tf-nightly"],
+        # Keras 2 (`TF_USE_LEGACY_KERAS=1`). It depends on the `tensorflow` distribution,
+        # so with tensorflow-cpu installed prefer `make tf-keras` (no second TensorFlow).
+        "tf_keras": [f"tf_keras>={TF_MIN}"],
         "test": ["pytest>=7", "playwright>=1.40"],
     },
     entry_points={

@@ -15,7 +15,6 @@ import re
 import time
 from typing import Any, List, Optional, Sequence, Tuple, Union
 
-import keras
 import tensorflow as tf
 
 from tb_layerprof import attribution, diagnosis, tracelayer, xplane
@@ -55,7 +54,22 @@ def parse_profile_batch(profile_batch: Union[int, str, Sequence[int], None]) -> 
     return values[0], values[1]
 
 
-class LayerProfiler(keras.callbacks.Callback):
+def _callback_base() -> type:
+    """The Keras `Callback` class that `tf.keras` resolves to: Keras 3's, or tf_keras'
+    when `TF_USE_LEGACY_KERAS=1` is set (TensorFlow's own switch, read at import)."""
+    try:
+        return tf.keras.callbacks.Callback
+    except ImportError as e:
+        if os.environ.get("TF_USE_LEGACY_KERAS", "").lower() in ("1", "true"):
+            raise ImportError(
+                "tb_layerprof: TF_USE_LEGACY_KERAS is set but tf_keras cannot be imported "
+                f"({e}); install it (pip install 'tb_layerprof[tf_keras]') or unset "
+                "TF_USE_LEGACY_KERAS to use Keras 3"
+            ) from e
+        raise
+
+
+class LayerProfiler(_callback_base()):
     """Profiles training and reports time and memory per Keras layer, forward and gradient.
 
     Captures TensorFlow profiler windows during `model.fit`, attributes every op and every
@@ -83,6 +97,12 @@ class LayerProfiler(keras.callbacks.Callback):
     model.fit(x, y, epochs=3, callbacks=[LayerProfiler(log_dir="logs")])
     # then: tb-layerprof report logs    or    tensorboard --logdir logs
     ```
+
+    Custom training loops: drive it through `keras.callbacks.CallbackList([profiler],
+    model=model)` (`on_train_begin()`, `on_train_batch_begin/end(step)` around each step,
+    `on_train_end()`), calling `on_train_begin()` before your `tf.function` is first
+    called: the layer map is recorded while it is traced. With `TF_USE_LEGACY_KERAS=1`
+    set before TensorFlow is imported, this is a tf_keras callback (Keras 2 `fit`).
     """
 
     def __init__(
@@ -96,6 +116,7 @@ class LayerProfiler(keras.callbacks.Callback):
         verbose: int = 1,
     ):
         super().__init__()
+        self._supports_tf_logs = True  # tf_keras: we never read logs, don't sync them
         start, stop = parse_profile_batch(profile_batch)
         if every_n_steps is not None and int(every_n_steps) <= 0:
             raise ValueError(f"every_n_steps must be a positive integer, got {every_n_steps!r}")
@@ -159,6 +180,8 @@ class LayerProfiler(keras.callbacks.Callback):
                 self._instrumenter = Instrumenter(model)
             self._instrumenter.install()
             self._instrumenter.install_categories(model)
+            # Custom training loops use their own optimizer and loss objects.
+            self._instrumenter.install_class_categories()
             opt = getattr(model, "optimizer", None)
             if opt is not None:
                 name = str(getattr(opt, "name", "") or "")
@@ -219,11 +242,13 @@ class LayerProfiler(keras.callbacks.Callback):
             os.makedirs(self.run_dir, exist_ok=True)
             self._known_profiles = self._profiles_now()
             self._instrumenter.refresh_params()
-            if self._mode == "eager":
-                self._instrumenter.layer_map.calls = [
-                    c for c in self._instrumenter.layer_map.calls if c.graph_id != 0
-                ]
-                self._instrumenter.eager_spans = True
+            # Eager layer calls of an earlier window are not this one's. Spans are on in
+            # every mode: a `tf.function` step never runs the wrappers (they live only
+            # at trace time), while an eager custom training loop needs them.
+            self._instrumenter.layer_map.calls = [
+                c for c in self._instrumenter.layer_map.calls if c.graph_id != 0
+            ]
+            self._instrumenter.eager_spans = True
             # Default options (host tracer level 2) include the allocator's memory events.
             tf.profiler.experimental.start(self.run_dir)
         except Exception as e:
@@ -267,8 +292,13 @@ class LayerProfiler(keras.callbacks.Callback):
             logger.warning("layerprof: window steps %d-%d: the profiler wrote no .xplane.pb under %s",
                            first, last, self.run_dir)
             return
-        job = (new[-1], self._instrumenter.layer_map.snapshot(), dict(self._instrumenter.graphs),
-               first, last, self._mode)
+        layer_map = self._instrumenter.layer_map.snapshot()
+        mode = self._mode
+        if mode != "eager" and any(c.graph_id == 0 for c in layer_map.calls):
+            # Layers ran eagerly during the window: a custom loop without tf.function.
+            mode = "eager"
+            layer_map.calls = [c for c in layer_map.calls if c.graph_id == 0]
+        job = (new[-1], layer_map, dict(self._instrumenter.graphs), first, last, mode)
         if self.background:
             if self._executor is None:
                 self._executor = concurrent.futures.ThreadPoolExecutor(
@@ -308,6 +338,7 @@ class LayerProfiler(keras.callbacks.Callback):
 
     def _analyse(self, path, layer_map, graphs, first, last, mode) -> WindowReport:
         events = xplane.read_profile(path)
+        events.steps = innermost_steps(events.steps)
         spans: List[attribution.LayerSpan] = []
         window = attribution.attribute(
             events, layer_map, self._graph_tables(graphs), mode=mode, spans_out=spans
@@ -318,6 +349,13 @@ class LayerProfiler(keras.callbacks.Callback):
             xplane.add_line(path, tracelayer.LINE_NAME, tracelayer.layer_line_events(spans, window))
         except Exception as e:  # the report is still worth writing without the trace line
             window.warnings.append(f"could not add the '{tracelayer.LINE_NAME}' line to the trace: {e}")
+            logger.warning("layerprof: window steps %d-%d: %s", first, last, window.warnings[-1])
+        if mode != "eager" and not any(c.graph_id for c in layer_map.calls):
+            window.warnings.append(
+                "no layer was traced while LayerProfiler was installed, so no op could be "
+                "matched to a layer: in a custom training loop, call on_train_begin() "
+                "before your tf.function is first called (traced)"
+            )
             logger.warning("layerprof: window steps %d-%d: %s", first, last, window.warnings[-1])
         if not window.steps:
             window.step, window.steps = first, last - first + 1
@@ -345,6 +383,25 @@ class LayerProfiler(keras.callbacks.Callback):
         if self._instrumenter is not None:
             self._instrumenter.restore()
             self._instrumenter = None
+
+
+def innermost_steps(steps: List[Tuple[int, int, int]]) -> List[Tuple[int, int, int]]:
+    """Step markers without those that enclose another one.
+
+    tf_keras' `fit` marks every step itself (`Trace("train", step_num=<step in epoch>)`)
+    around the callbacks' batch hooks, so its markers enclose ours; ours carry the global
+    step number the windows are named by. (step_num, start_ps, end_ps) tuples.
+    """
+    if len(steps) < 2:
+        return steps
+    ordered = sorted(steps, key=lambda s: (s[1], -s[2]))
+    kept = []
+    for i, step in enumerate(ordered):
+        following = ordered[i + 1] if i + 1 < len(ordered) else None
+        if following is not None and following[1] >= step[1] and following[2] <= step[2]:
+            continue
+        kept.append(step)
+    return kept
 
 
 def summary_line(window: WindowReport, first: int, last: int) -> str:

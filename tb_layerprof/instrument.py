@@ -9,6 +9,8 @@ trace span per call (only while a window is capturing) so ops can be attributed 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import sys
 import threading
 import weakref
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -108,6 +110,35 @@ def _mark(structure: Any, event_name: str) -> Any:
         return structure
 
 
+def _category_methods() -> List[Tuple[type, str, str]]:
+    """(class, method, category) of the optimizer and loss base classes of the Keras
+    packages already imported (Keras 3, tf_keras), each method at the class defining it."""
+    found: List[Tuple[type, str, str]] = []
+    seen = set()
+    for root in ("keras", "tf_keras"):
+        module = sys.modules.get(root)
+        if module is None:
+            continue
+        optimizers = getattr(module, "optimizers", None)
+        losses = getattr(module, "losses", None)
+        candidates = [
+            (getattr(optimizers, "Optimizer", None), ("apply_gradients", "apply"), "optimizer_us"),
+            (getattr(getattr(optimizers, "legacy", None), "Optimizer", None),
+             ("apply_gradients",), "optimizer_us"),
+            (getattr(losses, "Loss", None), ("__call__",), "loss_us"),
+        ]
+        for cls, methods, key in candidates:
+            if not isinstance(cls, type):
+                continue
+            for method in methods:
+                owner = next((c for c in cls.__mro__ if method in c.__dict__), None)
+                if owner is None or owner is object or (owner, method) in seen:
+                    continue
+                seen.add((owner, method))
+                found.append((owner, method, key))
+    return found
+
+
 class Instrumenter:
     """Installs and removes the per-layer wrappers of one model; owns its LayerMap."""
 
@@ -119,6 +150,7 @@ class Instrumenter:
         self.eager_spans = False  # set by the callback while an eager window captures
         self._graphs: "weakref.WeakKeyDictionary[Any, int]" = weakref.WeakKeyDictionary()
         self.graphs: Dict[int, Any] = {}  # graph id -> FuncGraph (kept alive for analysis)
+        self._class_wrapped: List[Tuple[Any, Callable, str, Callable]] = []
 
     # -- layer tree ------------------------------------------------------------------
 
@@ -180,6 +212,9 @@ class Instrumenter:
         targets = [(m, ("update_state", "result", "reset_state"), "metrics_us")
                    for m in list(getattr(model, "metrics", []) or [])]
         targets.append((model, ("compute_loss",), "loss_us"))
+        # tf_keras builds its compiled metrics lazily, in the first train step: they are
+        # not in `model.metrics` yet, but they are updated inside `compute_metrics`.
+        targets.append((model, ("compute_metrics",), "metrics_us"))
         optimizer = getattr(model, "optimizer", None)
         if optimizer is not None:
             targets.append((optimizer, ("apply_gradients",), "optimizer_us"))
@@ -196,6 +231,28 @@ class Instrumenter:
                     continue
                 self._wrapped.append((obj, original, method))
 
+    def install_class_categories(self) -> None:
+        """Wrap the optimizer and loss base classes of Keras 3 and tf_keras (those loaded).
+
+        A custom training loop calls its own optimizer and loss objects, which the model
+        does not know (`model.optimizer` may be None): wrapping their classes while
+        training runs gives their ops the optimizer/loss categories wherever they are
+        traced. Removed again by `restore()`; a wrapper left behind by an interleaved
+        restore of another profiler only passes calls through.
+        """
+        if self._class_wrapped:
+            return
+        for cls, method, key in _category_methods():
+            original = cls.__dict__.get(method)
+            if original is None or getattr(original, "_layerprof", False):
+                continue
+            wrapper = self._make_method_wrapper(original, LayerInfo(path=key))
+            try:
+                setattr(cls, method, wrapper)
+            except Exception:
+                continue
+            self._class_wrapped.append((cls, original, method, wrapper))
+
     def restore(self) -> None:
         """Remove every wrapper, leaving the layers exactly as they were."""
         for obj, original, method in self._wrapped:
@@ -207,6 +264,14 @@ class Instrumenter:
             except Exception:  # a layer that forbids attribute changes: leave it
                 pass
         self._wrapped = []
+        for cls, original, method, wrapper in reversed(self._class_wrapped):
+            wrapper._layerprof_active = False
+            try:
+                if cls.__dict__.get(method) is wrapper:
+                    setattr(cls, method, original)
+            except Exception:
+                pass
+        self._class_wrapped = []
 
     def refresh_params(self) -> None:
         """Parameter sizes are known only after build; read them again."""
@@ -232,6 +297,26 @@ class Instrumenter:
 
         layerprof_call.__wrapped__ = call  # keeps inspect.signature() truthful
         return layerprof_call
+
+    def _make_method_wrapper(self, func: Callable, info: LayerInfo) -> Callable:
+        """Class-level version of `_make_wrapper(category=True)`: binds `self` per call."""
+        instrumenter = self
+
+        def layerprof_method(obj, *args, **kwargs):
+            if not layerprof_method._layerprof_active:
+                return func(obj, *args, **kwargs)
+            bound = functools.partial(func, obj)
+            if tf.inside_function():
+                return instrumenter._traced_call(bound, info, args, kwargs)
+            if instrumenter.eager_spans:
+                with tf.profiler.experimental.Trace(EAGER_CATEGORY_PREFIX + info.path):
+                    return bound(*args, **kwargs)
+            return bound(*args, **kwargs)
+
+        functools.update_wrapper(layerprof_method, func)
+        layerprof_method._layerprof = True
+        layerprof_method._layerprof_active = True
+        return layerprof_method
 
     def _graph_id(self, graph: Any) -> int:
         with self._lock:
