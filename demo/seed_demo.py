@@ -8,11 +8,15 @@ about, each between ordinary Dense layers:
 * `SigmoidSin`           `sigmoid(x) * sin(x)`, gradient left to autodiff;
 * `SigmoidSinCustomGrad` the same with an explicit `tf.custom_gradient`.
 
-The model trains on synthetic data (no download) with `LayerProfiler` among its callbacks;
-then the report is printed and each layer gets a short, measured answer.
+The model trains on synthetic data (no download) with `LayerProfiler` among its callbacks,
+twice: run "loop" with `SlowDouble` in the `doubler` slot, then run "vectorized" with the
+loop replaced by its vectorized twin `FastDouble`. The loop run's report is printed and
+each layer gets a short, measured answer; then `tb-layerprof diff` shows, layer by layer,
+what the fix changed, and how much step time it gained.
 
-    python demo/seed_demo.py                     # ~20 s on 2 CPU cores
+    python demo/seed_demo.py                     # ~20 s on 2 CPU cores (both runs)
     python demo/seed_demo.py --epochs 1 --samples 512 --profile-batch 2,4
+    tb-layerprof diff demo/logs --base loop --run vectorized
     tensorboard --logdir demo/logs               # then open the "Layer Profile" tab
 """
 
@@ -28,7 +32,8 @@ import time
 # allocator to BFC so that memory shows up in the profile (see README, "Memory").
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ INFO lines
 import tb_layerprof  # noqa: E402,F401  (must come first)
-from tb_layerprof.cli import Units, render_table  # noqa: E402
+from tb_layerprof.cli import Units, render_diff_table, render_table  # noqa: E402
+from tb_layerprof.diff import diff_windows, speedup  # noqa: E402
 from tb_layerprof.summary import load_reports  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -43,10 +48,14 @@ TWINS = {
 }
 
 
-def build_model(features: int):
-    """Dense -> SlowDouble -> Dense -> FastDouble -> Dense -> SigmoidSin -> Dense ->
-    SigmoidSinCustomGrad -> Dense(1). Layer classes are defined here, outside the Keras
-    package, so the profiler flags them as custom."""
+RUNS = ("loop", "vectorized")  # run names: the doubler slot as a Python loop, then fixed
+
+
+def build_model(features: int, vectorized: bool = False):
+    """Dense -> doubler -> Dense -> FastDouble -> Dense -> SigmoidSin -> Dense ->
+    SigmoidSinCustomGrad -> Dense(1), where the `doubler` is SlowDouble, or FastDouble if
+    `vectorized`. Layer classes are defined here, outside the Keras package, so the
+    profiler flags them as custom."""
     import keras
     import tensorflow as tf
 
@@ -94,7 +103,7 @@ def build_model(features: int):
     width = features
     inputs = keras.Input(shape=(features,), name="features")
     h = keras.layers.Dense(width, activation="relu", name="dense_in")(inputs)
-    h = SlowDouble(name="slow_double")(h)
+    h = (FastDouble if vectorized else SlowDouble)(name="doubler")(h)
     h = keras.layers.Dense(width, activation="relu", name="dense_1")(h)
     h = FastDouble(name="fast_double")(h)
     h = keras.layers.Dense(width, activation="relu", name="dense_2")(h)
@@ -234,48 +243,79 @@ def main(argv=None) -> int:
     import keras  # noqa: F401  (after tb_layerprof, see above)
     from tb_layerprof import LayerProfiler
 
-    model = build_model(args.features)
     x, y = synthetic_data(args.samples, args.features)
-    print(
-        f"Training {args.epochs} epoch(s) x {steps_per_epoch} steps, profiling steps "
-        f"{args.profile_batch} and every {every} steps after; logs in {args.logdir}",
-        flush=True,
-    )
-    started = time.time()
-    model.fit(
-        x,
-        y,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        verbose=2,
-        callbacks=[
-            LayerProfiler(
-                log_dir=args.logdir, profile_batch=args.profile_batch, every_n_steps=every
-            )
-        ],
-    )
-    print(f"Training took {time.time() - started:.1f} s (profiled windows included).\n")
+    for run in RUNS:
+        model = build_model(args.features, vectorized=run == "vectorized")
+        print(
+            f"Run {run}: training {args.epochs} epoch(s) x {steps_per_epoch} steps, profiling"
+            f" steps {args.profile_batch} and every {every} steps after; logs in"
+            f" {os.path.join(args.logdir, run)}",
+            flush=True,
+        )
+        started = time.time()
+        model.fit(
+            x,
+            y,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            verbose=2,
+            callbacks=[
+                LayerProfiler(
+                    log_dir=args.logdir, run=run, profile_batch=args.profile_batch,
+                    every_n_steps=every,
+                )
+            ],
+        )
+        print(f"Run {run}: training took {time.time() - started:.1f} s (profiled windows"
+              " included).\n", flush=True)
 
     runs, errors = load_reports(args.logdir)
     for error in errors:
         print(f"warning: {error}", file=sys.stderr)
-    if not runs:
+    by_name = {r.run: r for r in runs}
+    if any(run not in by_name for run in RUNS):
         print("No report was written: see the tb_layerprof messages above.", file=sys.stderr)
         return 1
     units = Units.for_stream(sys.stdout)
-    print(render_table(runs, "latest", top=0, units=units))
+    loop = by_name["loop"]
+    print(render_table([loop], "latest", top=0, units=units))
 
-    train = next((r for r in runs if r.run == "train"), runs[0])
-    window = train.windows[-1]
-    print(f"How does a custom layer affect training speed? (run {train.run}, "
-          f"{len(train.windows)} window(s), latest from step {window.step})")
+    window = loop.windows[-1]
+    print(f"How does a custom layer affect training speed? (run {loop.run}, "
+          f"{len(loop.windows)} window(s), latest from step {window.step})")
     for line in answers(window, units):
         print(("  " + line) if line else "")
+
+    base, fixed = loop.windows[-1], by_name["vectorized"].windows[-1]
+    doc = diff_windows(base, fixed, "loop", "vectorized")
     rel = os.path.relpath(args.logdir)
     print()
+    print(f"The fix, measured: the doubler's Python loop replaced by one vectorized op"
+          f" (tb-layerprof diff {rel} --base loop --run vectorized)")
+    print()
+    print(render_diff_table(doc, units, top=0))
+    print(gain_line(doc, units))
+    print()
     print(f"Every window:   tb-layerprof report {rel} --window all")
+    print(f"The diff:       tb-layerprof diff {rel} --base loop --run vectorized")
     print(f"In TensorBoard: tensorboard --logdir {rel}   (then the 'Layer Profile' tab)")
     return 0
+
+
+def gain_line(doc, units: Units) -> str:
+    """The step time gained by the fix, and the doubler's share of it."""
+    step = doc["step_time"]
+    text = (f"Step time gained: {units.time(step['base_us'])} -> {units.time(step['run_us'])}"
+            f" per step ({units.time(step['delta_us'])}")
+    faster = speedup(step)
+    if faster:
+        text += f", {faster:.1f}x faster" if faster >= 1 else f", {1 / faster:.1f}x slower"
+    text += ")"
+    doubler = next((row for row in doc["layers"] if row["path"] == "doubler"), None)
+    if doubler is not None:
+        text += (f"; the doubler alone went from {units.time(doubler['base_us'])} to"
+                 f" {units.time(doubler['run_us'])} per step ({units.time(doubler['delta_us'])}).")
+    return text
 
 
 if __name__ == "__main__":
