@@ -6,10 +6,11 @@ name renders as text. Every page must log no errors. Screenshots go to test-arti
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
@@ -19,8 +20,10 @@ from tests.plugin_helpers import (  # noqa: F401
     CHROMIUM_ARGS,
     XSS_RUN,
     make_synthetic_logdir,
+    synthetic_window,
     tensorboard,
     trained_logdir,
+    write_run,
 )
 
 pytestmark = pytest.mark.browser
@@ -37,8 +40,15 @@ TREE_ORDER = ["block", "block/slow", "block/fast", "dense", "dense_1"]
 def tb(tmp_path_factory):
     d = str(tmp_path_factory.mktemp("browser_logs"))
     make_synthetic_logdir(d, windows=12)
+    # "legacy": a report from before timelines and profile dirs.
+    old = synthetic_window(5)
+    old.timeline, old.profile_dir = {}, ""
+    write_run(d, "legacy", [old])
     with tensorboard(d) as proc:
-        proc.wait_for(f"{BASE}/runs", lambda j: len(j["runs"]) == 2 and j["runs"][1]["windows"] == 12)
+        proc.wait_for(
+            f"{BASE}/runs",
+            lambda j: len(j["runs"]) == 3 and {r["run"]: r["windows"] for r in j["runs"]}.get("train") == 12,
+        )
         yield proc
 
 
@@ -142,7 +152,8 @@ def test_tab_shows_layers_hot_chart_and_hints(tb, page):
     assert rows(frame) == TREE_ORDER  # tree, siblings by total time, descending
     # The row shows formatted figures: block/slow total = (1500+3100)*2.1 µs = 9.66 ms.
     cells = frame.eval_on_selector(
-        "[role=row][data-path='block/slow']", "r => Array.from(r.children).map(c => c.textContent)"
+        "[role=row][data-path='block/slow']",
+        "r => Array.from(r.children).map(c => (c.querySelector('.lp-path') || c).textContent)",
     )
     assert cells[0] == "block/slow" and cells[1] == "SlowLoop"
     assert "9.66 ms" in cells
@@ -293,4 +304,250 @@ def test_real_training_in_the_browser(browser, trained_logdir):  # noqa: F811
             p.screenshot("layer-profile-real-training.png")
     finally:
         p.close()
+    assert not p.errors and not p.dialogs, p.errors
+
+
+# -- step timeline, trace viewer links, host picker -------------------------------------
+
+
+def timeline_drawn(frame, spans=None):
+    chart_drawn(frame, "timeline-chart")
+    n = int(frame.get_attribute("[data-testid=timeline-chart]", "data-spans"))
+    if spans is not None:
+        assert n == spans
+    return n
+
+
+def click_span(page, frame, spans, path, phase="forward", last=False):
+    """Clicks the middle of `path`'s span (`spans`: the window's timeline spans, as served),
+    located through the page's ECharts instance."""
+    frame.wait_for_function(
+        "() => { const e = document.querySelector('[data-testid=timeline-chart]'); return e && e.lpChart; }"
+    )
+    matches = [i for i, sp in enumerate(spans) if sp["path"] == path and sp["phase"] == phase]
+    index = matches[-1] if last else matches[0]
+    frame.locator("[data-testid=timeline-chart]").scroll_into_view_if_needed()
+    x, y = frame.evaluate(
+        """i => { const el = document.querySelector('[data-testid=timeline-chart]'); const c = el.lpChart;
+                  const item = c.getOption().series[0].data.find(d => d[3] === i);
+                  const p = c.convertToPixel({gridIndex: 0}, [(item[0] + item[1]) / 2, item[2]]);
+                  const r = el.getBoundingClientRect(); return [r.left + p[0], r.top + p[1]]; }""",
+        index,
+    )
+    if frame != page.page.main_frame:  # coordinates inside TensorBoard's iframe
+        box = page.page.query_selector("iframe").bounding_box()
+        x, y = x + box["x"], y + box["y"]
+    page.page.mouse.click(x, y)
+
+
+def selected_rows(frame):
+    return frame.eval_on_selector_all("[role=row].lp-selected", "els => els.map(e => e.dataset.path)")
+
+
+def served_spans(proc, run):
+    status, body = proc.get_json(f"{BASE}/window?run={quote(run, safe='')}")
+    assert status == 200
+    return body["window"]["timeline"]["spans"]
+
+
+def test_step_timeline_draws_spans_and_click_selects_layer(tb, page):
+    frame = page.open_iframe(tb.url, "#run=train")
+    assert rows(frame) == TREE_ORDER
+    assert timeline_drawn(frame) == 10  # every span of the synthetic step
+    assert frame.get_attribute("[data-testid=timeline-chart]", "data-rows") == "4"  # fwd/grad x 2 depths
+    assert "step 21" not in frame.inner_text("[data-testid=timeline]")  # latest window: step 230-231
+    assert "step 231" in frame.inner_text("[data-testid=timeline]")
+    # Collapse the block, then click block/slow's gradient span: the row is revealed and selected.
+    frame.click("button[aria-label='Collapse block']")
+    wait_rows(frame, ["block", "dense", "dense_1"])
+    click_span(page, frame, served_spans(tb, "train"), "block/slow", "backward")
+    frame.wait_for_function("() => document.querySelector('[role=row].lp-selected')?.dataset.path === 'block/slow'")
+    assert selected_rows(frame) == ["block/slow"]
+    assert rows(frame) == TREE_ORDER
+    assert "sel=block%2Fslow" in frame.evaluate("location.hash")
+    sel = frame.inner_text("[data-testid=timeline-selection]")
+    assert "block/slow" in sel and "Gradient" in sel and "Forward" in sel
+    # Selecting in the table works too, and the URL reproduces the selection.
+    frame.click("[role=row][data-path='dense'] .lp-cell:nth-child(2)")
+    frame.wait_for_function("() => location.hash.includes('sel=dense')")
+    assert selected_rows(frame) == ["dense"]
+    page.page.goto("about:blank")
+    page.page.goto(tb.url + "/data/plugin_entry.html?name=layerprof#run=train&sel=dense")
+    again = page.page.main_frame
+    again.wait_for_selector("[role=row].lp-selected[data-path='dense']")
+    page.screenshot("layer-profile-timeline.png")
+
+
+def test_timeline_in_tensorboard_tab_click_selects(tb, page):
+    frame = page.open_tab(tb.url)
+    assert rows(frame) == TREE_ORDER
+    timeline_drawn(frame, spans=10)
+    click_span(page, frame, served_spans(tb, "train"), "dense")
+    frame.wait_for_function("() => document.querySelector('[role=row].lp-selected')?.dataset.path === 'dense'")
+
+
+def test_trace_links_point_at_the_profile_plugin(tb, page):
+    frame = page.open_tab(tb.url)
+    rows(frame)
+    expected_run = "train/2026_01_01_00_00_50_steps230-231"  # step 230: session name % 60
+    links = [frame.query_selector("[data-testid=trace-link-window]"), frame.query_selector("[data-testid=trace-link-timeline]")]
+    links += frame.query_selector_all("[data-testid=trace-link]")
+    assert len(links) == 2 + len(TREE_ORDER)
+    for a in links:
+        href = a.get_attribute("href")
+        assert a.get_attribute("target") == "_top"
+        url = urlsplit(href)
+        assert f"{url.scheme}://{url.netloc}{url.path}" == tb.url + "/"
+        assert url.fragment == "profile"
+        assert parse_qs(url.query) == {"run": [expected_run], "tag": ["trace_viewer@"], "host": ["worker-0"]}
+
+
+def test_older_report_without_timeline_says_so(tb, page):
+    frame = page.open_iframe(tb.url, "#run=legacy")
+    assert rows(frame) == TREE_ORDER
+    note = frame.wait_for_selector("[data-testid=timeline-missing]")
+    assert "No timeline in this report" in note.inner_text()
+    assert frame.query_selector("[data-testid=trace-link-window]") is None  # no profile_dir: no link
+    assert frame.query_selector("[data-testid=trace-link]") is None
+
+
+def test_host_picker_switches_host(browser, tmp_path):
+    # Two hosts wrote step 10 of one run. TensorBoard's fast data server keeps one sample per
+    # step and tag (the last write), so the legacy data path shows both hosts.
+    a, b = synthetic_window(10), synthetic_window(10, scale=3.0)
+    b.host = "worker-1"
+    write_run(str(tmp_path), "multihost", [a, b])
+    write_run(str(tmp_path), "single", [synthetic_window(30)])
+    p = Page(browser)
+    with tensorboard(str(tmp_path), ["--load_fast=false"]) as proc:
+        try:
+            proc.wait_for(f"{BASE}/window?run=multihost", lambda j: len(j["hosts"]) == 2)
+            frame = p.open_iframe(proc.url, "#run=multihost")
+            rows(frame)
+            picker = frame.wait_for_selector("[data-testid=host-picker]")
+            opts = frame.eval_on_selector_all("[data-testid=host-picker] option", "os => os.map(o => o.value)")
+            assert opts == ["worker-0", "worker-1"]
+            assert picker.evaluate("s => s.value") == "worker-1"  # the last write by default
+            assert "host worker-1" in frame.inner_text("[data-testid=window-facts]")
+            frame.select_option("[data-testid=host-picker]", "worker-0")
+            frame.wait_for_function(
+                "() => document.querySelector('[data-testid=window-facts]')?.textContent.includes('host worker-0')"
+            )
+            assert "host=worker-0" in frame.evaluate("location.hash")
+            href = frame.get_attribute("[data-testid=trace-link-window]", "href")
+            assert parse_qs(urlsplit(href).query)["host"] == ["worker-0"]
+            # A run with one host per step has no picker.
+            frame.select_option("[data-testid=run-picker]", "single")
+            frame.wait_for_function(
+                "() => document.querySelector('[data-testid=window-facts]')?.textContent.includes('steps 30')"
+            )
+            assert frame.query_selector("[data-testid=host-picker]") is None
+        finally:
+            p.close()  # before TensorBoard stops: no request left hanging
+    assert not p.errors and not p.dialogs, p.errors
+
+
+def test_thousands_of_spans_stay_responsive(browser, tmp_path):
+    w = synthetic_window(7)
+    spans = []
+    for i in range(2500):  # 5000 spans (the report's cap): every layer twice, phase by phase
+        path = TREE_ORDER[i % len(TREE_ORDER)]
+        spans.append({"path": path, "phase": "forward", "start_us": i * 2.0, "end_us": i * 2.0 + 1.5})
+        spans.append({"path": path, "phase": "backward", "start_us": 6000 + i * 2.0, "end_us": 6000 + i * 2.0 + 1.5})
+    # One wide span alone at the end, to click (the others are 0.1 px apart at full zoom).
+    spans.append({"path": "block/fast", "phase": "backward", "start_us": 11000.0, "end_us": 11900.0})
+    spans = spans[-5000:]
+    w.timeline = {"step": 8, "step_time_us": 12000.0, "spans": spans}
+    write_run(str(tmp_path), "big", [w])
+    p = Page(browser)
+    with tensorboard(str(tmp_path)) as proc:
+        try:
+            proc.wait_for(f"{BASE}/runs", lambda j: len(j["runs"]) == 1)
+            frame = p.open_iframe(proc.url, "#run=big")
+            rows(frame)
+            assert timeline_drawn(frame) == 5000
+            # Selecting a layer redraws all spans; it must stay quick.
+            # Selecting a layer redraws every span (its spans turn red); it must stay quick.
+            ms = frame.evaluate(
+                """async () => { const el = document.querySelector('[data-testid=timeline-chart]');
+                     const before = Number(el.dataset.rendered); const t0 = performance.now();
+                     document.querySelector("[role=row][data-path='dense'] .lp-cell:nth-child(2)").click();
+                     while (Number(el.dataset.rendered) === before) await new Promise(r => setTimeout(r, 5));
+                     await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+                     return performance.now() - t0; }"""
+            )
+            assert selected_rows(frame) == ["dense"]
+            assert ms < 2000, ms
+            click_span(p, frame, spans, "block/fast", "backward", last=True)
+            frame.wait_for_function("() => document.querySelector('[role=row].lp-selected')?.dataset.path === 'block/fast'")
+        finally:
+            p.close()  # before TensorBoard stops: no request left hanging
+    assert not p.errors and not p.dialogs, p.errors
+
+
+@pytest.mark.slow
+def test_real_training_timeline_and_trace_viewer(browser, trained_logdir, tmp_path):  # noqa: F811
+    logdir = str(tmp_path / "logs")
+    shutil.copytree(trained_logdir, logdir)
+    sessions = glob.glob(os.path.join(logdir, "train", "plugins", "profile", "*"))
+    assert len(sessions) == 1, sessions
+    session = os.path.basename(sessions[0])
+    # A decoy capture that sorts first: XProf would select it if the link's run were ignored.
+    shutil.copytree(sessions[0], os.path.join(logdir, "train", "plugins", "profile", "9999_99_99_decoy"))
+    host = os.path.basename(glob.glob(os.path.join(sessions[0], "*.xplane.pb"))[0])[: -len(".xplane.pb")]
+    p = Page(browser)
+    with tensorboard(logdir) as proc:
+        try:
+            proc.wait_for(f"{BASE}/runs", lambda j: len(j["runs"]) == 1)
+            _, win = proc.get_json(f"{BASE}/window?run=train")
+            timeline = win["window"]["timeline"]
+            model_layers = {"dense_in", "slow", "fast", "sigsin", "sigsin_cg", "head"}
+            assert {s["path"] for s in timeline["spans"]} >= model_layers
+            assert {s["phase"] for s in timeline["spans"]} == {"forward", "backward"}
+
+            frame = p.open_tab(proc.url)
+            assert "slow" in rows(frame)
+            assert timeline_drawn(frame) == len(timeline["spans"])
+            click_span(p, frame, timeline["spans"], "slow", "backward")
+            frame.wait_for_function("() => document.querySelector('[role=row].lp-selected')?.dataset.path === 'slow'")
+
+            href = frame.get_attribute("[data-testid=trace-link-window]", "href")
+            q = parse_qs(urlsplit(href).query)
+            assert q == {"run": [f"train/{session}"], "tag": ["trace_viewer@"], "host": [host]}
+            # The profile plugin's own data route answers for that run, tool and host.
+            status, body = proc.get(f"/data/plugin/profile/data?run=train/{quote(session)}&tag=trace_viewer%40&host={host}")
+            assert status == 200 and len(body) > 100
+            p.screenshot("layer-profile-real-timeline.png")
+
+            # Follow the link as a user would: TensorBoard's Profile tab opens the trace viewer
+            # of that session and host (in the top window, not inside our iframe).
+            frame.click("[data-testid=trace-link-window]")
+            p.page.wait_for_url("**#profile", timeout=30000)
+            assert urlsplit(p.page.url).query == urlsplit(href).query
+            tv = None
+            for _ in range(120):
+                tv = next((f for f in p.page.frames if "trace_viewer_index.html" in f.url), None)
+                if tv:
+                    break
+                p.page.wait_for_timeout(500)
+            assert tv is not None, [f.url for f in p.page.frames]
+            data_url = parse_qs(urlsplit(tv.url).query)["trace_data_url"][0]
+            dq = parse_qs(urlsplit(data_url).query)
+            assert dq["run"] == [f"train/{session}"] and dq["tag"] == ["trace_viewer@"] and dq["host"] == [host]
+            xprof = tv.parent_frame  # XProf's own page, in TensorBoard's Profile tab
+            assert "/data/plugin/profile/" in xprof.url
+            xprof.wait_for_function(
+                "s => document.body.innerText.includes(s) && document.body.innerText.includes('Trace Viewer')",
+                arg=f"train/{session}",
+                timeout=30000,
+            )
+            tv.wait_for_selector("tf-trace-viewer", state="attached", timeout=30000)
+            p.page.wait_for_timeout(1500)
+            p.screenshot("profile-trace-viewer-from-link.png")
+            # XProf's own page logs errors offline (its chart loader from gstatic is blocked by
+            # TensorBoard's CSP; a hosts-parsing TypeError in its bundle): not ours.
+            p.errors[:] = [e for e in p.errors if "/data/plugin/profile/" not in e and "gstatic" not in e
+                           and "XProf Error" not in e and "ERR_NAME_NOT_RESOLVED" not in e]
+        finally:
+            p.close()  # before TensorBoard stops: no request left hanging
     assert not p.errors and not p.dialogs, p.errors
