@@ -26,7 +26,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from tb_layerprof.layermap import CallRecord, LayerMap
 from tb_layerprof.report import OTHER_KEYS, LayerStats, WindowReport
-from tb_layerprof.xplane import ProfileEvents
+from tb_layerprof.xplane import XLA_UNMAPPED_TYPE, ProfileEvents
 
 FORWARD = "forward"
 BACKWARD = "backward"
@@ -237,7 +237,7 @@ class OwnerIndex:
         if hit is not None:
             return hit
         owner = self._owner_by_name(stripped, op_type or self.op_type.get(stripped, ""), self.by_name)
-        if owner[0] == UNATTRIBUTED and self.by_name:
+        if owner[0] == UNATTRIBUTED and self.by_name and op_type != XLA_UNMAPPED_TYPE:
             # Not an op of any traced train step: Keras' own loop around it (iterator
             # plumbing, step counters), i.e. framework, not a layer we failed to find.
             return (FRAMEWORK, "")
@@ -263,6 +263,85 @@ def _strip_rewrites(name: str) -> str:
     if kept and kept[-1].startswith(("AddOpsRewrite_", "ReorderCastLikeAndValuePreserving_")):
         kept[-1] = kept[-1].split("_", 1)[1]
     return "/".join(kept) if kept else name
+
+
+def _self_and_ancestors(layer: LayerStats, layers: Dict[str, LayerStats]):
+    yield layer
+    parent = layer.parent
+    while parent is not None and parent in layers:
+        yield layers[parent]
+        parent = layers[parent].parent
+
+
+def _is_device_allocator(name: str) -> bool:
+    """GPU_0_bfc and friends; the CPU BFC allocator is "bfc_cpu_allocator_for_gpu"."""
+    return name.upper().startswith(("GPU_", "GPU:", "TPU_", "/DEVICE:GPU"))
+
+
+def _replay_allocator(trace, mem_owner, alloc_bytes, peak_live) -> None:
+    """Bytes allocated per owner, and per layer what it held when `trace` peaked."""
+    live: Dict[int, Tuple[Owner, int]] = {}
+    in_use = peak = 0
+    peak_at = -1
+    owners = []
+    for i, (t, sign, nbytes, addr, tf_op, _) in enumerate(trace):
+        if sign > 0:
+            owner = mem_owner(t, tf_op)
+            owners.append(owner)
+            alloc_bytes[owner] += nbytes
+            live[addr] = (owner, nbytes)
+            in_use += nbytes
+            if in_use > peak:
+                peak, peak_at = in_use, i
+        else:
+            owners.append(None)
+            held = live.pop(addr, None)
+            if held is not None:
+                in_use -= held[1]
+    if peak_at < 0:
+        return
+    live = {}
+    for i, (t, sign, nbytes, addr, tf_op, _) in enumerate(trace[: peak_at + 1]):
+        if sign > 0:
+            live[addr] = (owners[i], nbytes)
+        else:
+            live.pop(addr, None)
+    for owner, nbytes in live.values():
+        peak_live[owner[0]] += nbytes
+
+
+DEVICE_SLACK = 0.5  # kernels may finish after the host step ends: accept half a step more
+
+
+def _device_ledger(events: ProfileEvents, index: "OwnerIndex", starts: List[int], ends: List[int]):
+    """Kernel self time per owner on device planes, for kernels of the window's steps.
+
+    A kernel belongs to the step whose host thread launched it (same correlation id);
+    without launch events, to the step its start falls in (or just after).
+    """
+    self_time: Dict[Owner, float] = collections.defaultdict(float)
+    per_op: Dict[Tuple[Owner, str, str], float] = collections.defaultdict(float)
+    total = 0
+    if not events.device_ops:
+        return self_time, total, per_op
+    launches = events.launches
+    lo = starts[0] if starts else None
+    hi = None
+    if ends:
+        hi = ends[-1] + int(DEVICE_SLACK * (ends[-1] - starts[0]) / max(1, len(starts)))
+    for device, line, s, e, self_ps, name, op_type, corr in events.device_ops:
+        t = launches.get(corr, s) if corr else s
+        if lo is not None:
+            if corr in launches:
+                if not _in_steps(starts, ends, t):
+                    continue
+            elif not (lo <= t <= hi):
+                continue
+        owner = index.owner(name, op_type) if name else (UNATTRIBUTED, "")
+        self_time[owner] += self_ps
+        per_op[(owner, name, op_type)] += self_ps
+        total += self_ps
+    return self_time, total, per_op
 
 
 def choose_active_graph(graphs: GraphTables, op_names: Iterable[str]) -> Optional[int]:
@@ -455,6 +534,14 @@ def attribute(
                 if e > span[1]:
                     span[1] = e
 
+    host_self_time = self_time
+    device_self_time, device_total_ps, device_per_op = _device_ledger(events, index, starts, ends)
+    on_device = bool(device_total_ps)
+    if on_device:
+        # On an accelerator the work is the kernels' time; host op events only launch
+        # them. The host view stays available in the *_host_us fields.
+        self_time, total_ps, per_op = device_self_time, device_total_ps, device_per_op
+
     def mem_owner(t: int, tf_op: str) -> Owner:
         if tf_op:
             return index.owner(tf_op)
@@ -469,34 +556,14 @@ def attribute(
                 return (path, BACKWARD)
         return (UNATTRIBUTED, "")
 
-    # Memory: bytes allocated per owner, and what each owner holds at the window's peak.
+    # Memory: bytes allocated per owner, and what each owner holds at its allocator's peak.
+    allocators = sorted({m[5] for m in window_mem})
+    primary = [a for a in allocators if _is_device_allocator(a)] or allocators
     alloc_bytes: Dict[Owner, int] = collections.defaultdict(int)
-    live: Dict[int, Tuple[Owner, int]] = {}
-    in_use = 0
-    peak = 0
-    peak_at = -1
-    for i, (t, sign, nbytes, addr, tf_op) in enumerate(window_mem):
-        if sign > 0:
-            owner = mem_owner(t, tf_op)
-            alloc_bytes[owner] += nbytes
-            live[addr] = (owner, nbytes)
-            in_use += nbytes
-            if in_use > peak:
-                peak, peak_at = in_use, i
-        else:
-            held = live.pop(addr, None)
-            if held is not None:
-                in_use -= held[1]
     peak_live: Dict[str, int] = collections.defaultdict(int)
-    if peak_at >= 0:
-        live = {}
-        for t, sign, nbytes, addr, tf_op in window_mem[: peak_at + 1]:
-            if sign > 0:
-                live[addr] = (mem_owner(t, tf_op), nbytes)
-            else:
-                live.pop(addr, None)
-        for owner, nbytes in live.values():
-            peak_live[owner[0]] += nbytes
+    for allocator in primary:
+        trace = [m for m in window_mem if m[5] == allocator]
+        _replay_allocator(trace, mem_owner, alloc_bytes, peak_live)
 
     us = lambda ps: ps / 1e6 / n_steps  # noqa: E731  picoseconds total -> µs per step
 
@@ -540,6 +607,8 @@ def attribute(
             backward_op_events=op_events.get(b, 0) / n_steps,
         )
         stats._self_peak = peak_live.get(path, 0)  # type: ignore[attr-defined]
+        stats._self_host = (host_self_time.get(f, 0), host_self_time.get(b, 0))  # type: ignore[attr-defined]
+        stats._self_device = (device_self_time.get(f, 0), device_self_time.get(b, 0))  # type: ignore[attr-defined]
         stats.output_bytes = int(sum(c.output_bytes for c in calls) / len(calls) * n_calls) if calls else 0
         stats.input_bytes = int(sum(c.input_bytes for c in calls) / len(calls) * n_calls) if calls else 0
         types = index.self_ops.get(path, collections.Counter())
@@ -560,6 +629,14 @@ def attribute(
         layers[path] = stats
 
     # Totals include sublayers: add each layer's self figures to all its ancestors.
+    for s in layers.values():
+        hf, hb = (us(x) for x in s._self_host)  # type: ignore[attr-defined]
+        df, db = (us(x) for x in s._self_device)  # type: ignore[attr-defined]
+        for lyr in _self_and_ancestors(s, layers):
+            lyr.forward_host_us += hf
+            lyr.backward_host_us += hb
+            lyr.forward_device_us += df
+            lyr.backward_device_us += db
     for s in layers.values():
         s.forward_us += s.self_forward_us
         s.backward_us += s.self_backward_us
@@ -616,15 +693,30 @@ def attribute(
         layers=sorted(layers.values(), key=lambda s: -(s.forward_us + s.backward_us)),
         other=other,
         op_time_us=us(total_ps),
+        host_op_time_us=us(sum(host_self_time.values())),
+        device_op_time_us=us(device_total_ps),
+        clock="device" if on_device else "host",
+        memory_allocators=primary,
         mode=mode,
         memory_available=bool(events.memory),
         timeline=_timeline(layer_spans, steps, layers),
     )
-    if mode == "xla":
+    split_ps = 0
+    for op_names, ps in events.xla_splits:
+        owners = {index.owner(n)[0] for n in op_names}
+        if len(owners & set(layers)) > 1:
+            split_ps += ps
+    window.xla_split_us = us(split_ps)
+    if split_ps:
         window.warnings.append(
-            "the train step is XLA-compiled (jit_compile=True): its ops run fused inside XLA "
-            "clusters, which tb_layerprof does not attribute to layers yet; figures cover "
-            "only ops outside the clusters. Compile with jit_compile=False to profile layers."
+            f"XLA fused ops of several layers into single kernels ({us(split_ps):.1f} µs per "
+            "step); their time is split between those layers by each layer's share of the "
+            "fused instructions"
+        )
+    if mode == "xla" and not events.hlo_ops:
+        window.warnings.append(
+            "the train step is XLA-compiled but the profile holds no HLO protos, so XLA ops "
+            "could not be traced back to layers; they are reported as unattributed"
         )
     if not events.memory:
         window.warnings.append(

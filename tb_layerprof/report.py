@@ -76,6 +76,12 @@ class LayerStats:
     self_forward_alloc_bytes: int = 0
     self_backward_alloc_bytes: int = 0
     top_ops: List[Dict[str, Any]] = dataclasses.field(default_factory=list)
+    # Host op time vs device (GPU kernel) time, including sublayers. forward_us/backward_us
+    # are the device figures when the window ran kernels (window.clock == "device").
+    forward_host_us: float = 0.0
+    backward_host_us: float = 0.0
+    forward_device_us: float = 0.0
+    backward_device_us: float = 0.0
 
     @property
     def total_us(self) -> float:
@@ -109,6 +115,11 @@ class WindowReport:
     )
     # Additions beyond the DESIGN contract.
     op_time_us: float = 0.0  # all op time per step (= sum of self_* + sum of other)
+    host_op_time_us: float = 0.0
+    device_op_time_us: float = 0.0
+    clock: str = "host"  # "device" when the window ran GPU kernels: times are kernel time
+    memory_allocators: List[str] = dataclasses.field(default_factory=list)
+    xla_split_us: float = 0.0  # time of XLA fusions spanning several layers, split by share
     mode: str = "graph"  # "graph", "eager" or "xla"
     memory_available: bool = True
     profile_dir: str = ""  # where TF wrote the .xplane.pb, relative to the run directory

@@ -24,6 +24,12 @@ EAGER_GRAD_BEGIN = "layerprof_grad_begin:"
 EAGER_GRAD_END = "layerprof_grad_end:"
 EAGER_CATEGORY_PREFIX = "layerprof_cat:"  # eager spans of loss/metrics/optimizer code
 HOST_PLANE = "/host:CPU"
+METADATA_PLANE = "/host:metadata"
+GPU_PLANE_PREFIX = "/device:GPU:"
+XLA_UNMAPPED_TYPE = "XlaUnmapped"  # an XLA op whose HLO instruction names no TF op
+_XLA_MARK = "\x00xla\x00"  # placeholder op name of an XLA event until HLO lookup
+_LAUNCH_NAMES = ("cuLaunchKernel", "cudaLaunchKernel", "cuLaunchKernelEx", "cuLaunchCooperativeKernel",
+                 "hipModuleLaunchKernel", "hipLaunchKernel")
 
 
 class ProfileError(Exception):
@@ -39,13 +45,25 @@ class ProfileEvents:
     ops: List[Tuple[int, int, int, int, str, str]] = dataclasses.field(default_factory=list)
     # (step_num, start_ps, end_ps)
     steps: List[Tuple[int, int, int]] = dataclasses.field(default_factory=list)
-    # (time_ps, +1 alloc / -1 free, bytes, address, tf_op name or "")
-    memory: List[Tuple[int, int, int, int, str]] = dataclasses.field(default_factory=list)
+    # (time_ps, +1 alloc / -1 free, bytes, address, tf_op name or "", allocator name)
+    memory: List[Tuple[int, int, int, int, str, str]] = dataclasses.field(default_factory=list)
     # eager spans: (line key, start_ps, end_ps, layer path or category key,
     #               kind "forward"/"grad_begin"/"grad_end"/"category")
     spans: List[Tuple[int, int, int, str, str]] = dataclasses.field(default_factory=list)
     event_count: int = 0
     eager: bool = False
+    # Device (GPU) kernels and copies: (device, line key, start_ps, end_ps, self_ps, op name,
+    # op type, correlation id or 0). Names are TF op names, from the `tf_op` stat or, for
+    # XLA kernels, from the HLO instruction's op_name metadata.
+    device_ops: List[Tuple[str, int, int, int, int, str, str, int]] = dataclasses.field(
+        default_factory=list)
+    # Host-side kernel launches: correlation id -> launch time (ps), to place kernels in steps.
+    launches: Dict[int, int] = dataclasses.field(default_factory=dict)
+    # XLA fusions whose instructions came from several TF ops: (op names, time in ps).
+    xla_splits: List[Tuple[Tuple[str, ...], int]] = dataclasses.field(default_factory=list)
+    # (program_id, HLO instruction) -> [(op name, op type, share)], from /host:metadata.
+    hlo_ops: Dict[Tuple[int, str], List[Tuple[str, str, float]]] = dataclasses.field(
+        default_factory=dict)
 
 
 def _stat_value(stat, ref_names: Dict[int, str]):
@@ -84,27 +102,134 @@ def host_from_path(path: str) -> str:
 
 
 # Per-metadata classification codes.
-_OTHER, _OP, _STEP, _ALLOC, _FREE, _EAGER_EXEC, _SPAN, _GRAD_BEGIN, _GRAD_END, _CATEGORY = range(10)
+_OTHER, _OP, _STEP, _ALLOC, _FREE, _EAGER_EXEC, _SPAN, _GRAD_BEGIN, _GRAD_END, _CATEGORY, _LAUNCH = range(11)
 
 
 def extract_events(space, host: str = "") -> ProfileEvents:
     """Flatten the host planes of a parsed `space` into a ProfileEvents."""
     out = ProfileEvents(host=host or (space.hostnames[0] if space.hostnames else ""))
     for plane in space.planes:
-        if plane.name != HOST_PLANE:
+        if _plane_kind(plane.name) == "metadata":
+            out.hlo_ops.update(hlo_index(plane))
+    for plane in space.planes:
+        kind = _plane_kind(plane.name)
+        if kind == "host":
+            extractor = _PlaneExtractor(plane, out)
+        elif kind == "device":
+            extractor = _DeviceExtractor(plane, out, plane.name)
+        else:
             continue
-        extractor = _PlaneExtractor(plane, out)
         for line in plane.lines:
-            extractor.line(line.id, line.timestamp_ns, (line.events,))
+            if extractor.wants(line.name):
+                extractor.line(line.id, line.timestamp_ns, (line.events,))
     _finish(out)
     return out
 
 
 def _finish(out: ProfileEvents) -> None:
+    if _has_xla(out.ops) or _has_xla_device(out.device_ops):
+        out.ops = _resolve_xla(out.ops, out, host=True)
+        out.device_ops = _resolve_xla(out.device_ops, out, host=False)
     out.ops.sort(key=_BY_1)
     out.steps.sort(key=_BY_1)
     out.memory.sort(key=_BY_0)
     out.spans.sort(key=_BY_1)
+
+
+def _has_xla(ops) -> bool:
+    return any(op[4].startswith(_XLA_MARK) for op in ops)
+
+
+def _has_xla_device(ops) -> bool:
+    return any(op[5].startswith(_XLA_MARK) for op in ops)
+
+
+def _resolve_xla(ops, out: ProfileEvents, host: bool):
+    """Replace XLA placeholders by the TF ops their HLO instruction came from.
+
+    An instruction made of several TF ops (a fusion) is split by the share of its fused
+    instructions that each TF op contributed; such splits are recorded in `xla_splits`.
+    """
+    name_at = 4 if host else 5
+    resolved = []
+    for op in ops:
+        name = op[name_at]
+        if not name.startswith(_XLA_MARK):
+            resolved.append(op)
+            continue
+        _, program, hlo_op = name.split(_XLA_MARK)
+        hlo_op = hlo_op.split("::")[-1]
+        sources = out.hlo_ops.get((int(program), hlo_op))
+        self_at = 3 if host else 4
+        if not sources:
+            resolved.append(op[:name_at] + (hlo_op, XLA_UNMAPPED_TYPE) + op[name_at + 2:])
+            continue
+        if len(sources) > 1:
+            out.xla_splits.append((tuple(src[0] for src in sources), op[self_at]))
+        for op_name, op_type, share in sources:
+            part = list(op)
+            part[self_at] = int(op[self_at] * share)
+            part[name_at], part[name_at + 1] = op_name, op_type
+            resolved.append(tuple(part))
+    return resolved
+
+
+_NOT_OPS = {"parameter", "constant", "tuple", "get-tuple-element", "bitcast"}
+
+
+def hlo_index(metadata_plane) -> Dict[Tuple[int, str], List[Tuple[str, str, float]]]:
+    """(program_id, instruction name) -> [(TF op name, op type, share)] from HLO protos.
+
+    XLA keeps one serialized `xla.HloProto` per compiled program in the `/host:metadata`
+    plane (stat "Hlo Proto"; the event metadata id is the program id). Each instruction's
+    `metadata.op_name` names the TF op it was lowered from; a fusion's share per TF op is
+    the fraction of its fused instructions that op contributed.
+    """
+    try:
+        from tensorflow.compiler.xla.service import hlo_pb2
+    except ImportError:  # TF builds without XLA protos: XLA ops stay unmapped
+        return {}
+    names = {k: v.name for k, v in metadata_plane.stat_metadata.items()}
+    index: Dict[Tuple[int, str], List[Tuple[str, str, float]]] = {}
+    for mid, md in metadata_plane.event_metadata.items():
+        program_id, blob = mid, None
+        for st in md.stats:
+            stat_name = names.get(st.metadata_id)
+            if stat_name == "Hlo Proto":
+                blob = st.bytes_value
+            elif stat_name == "program_id":
+                program_id = st.int64_value or st.uint64_value
+        if not blob:
+            continue
+        proto = hlo_pb2.HloProto()
+        try:
+            proto.ParseFromString(blob)
+        except Exception:
+            continue
+        computations = {c.id: c for c in proto.hlo_module.computations}
+
+        def sources(instr, depth=0):
+            counts: Dict[Tuple[str, str], int] = {}
+            for cid in instr.called_computation_ids if instr.opcode == "fusion" else ():
+                comp = computations.get(cid)
+                for inner in comp.instructions if comp is not None and depth < 8 else ():
+                    if inner.opcode in _NOT_OPS:
+                        continue
+                    for key, n in sources(inner, depth + 1).items():
+                        counts[key] = counts.get(key, 0) + n
+            if not counts and instr.metadata.op_name:
+                counts[(instr.metadata.op_name, instr.metadata.op_type)] = 1
+            return counts
+
+        for comp in proto.hlo_module.computations:
+            for instr in comp.instructions:
+                counts = sources(instr)
+                total = sum(counts.values())
+                if total:
+                    index[(program_id, instr.name)] = [
+                        (n, t, c / total) for (n, t), c in sorted(counts.items(), key=lambda kv: -kv[1])
+                    ]
+    return index
 
 
 _BY_0 = operator.itemgetter(0)
@@ -120,6 +245,8 @@ def _classify(name: str) -> Tuple[int, str, str]:
         return _FREE, "", ""
     if name == "EagerExecute":
         return _EAGER_EXEC, "", ""
+    if name in _LAUNCH_NAMES:
+        return _LAUNCH, "", ""
     if name.startswith(EAGER_SPAN_PREFIX):
         return _SPAN, name[len(EAGER_SPAN_PREFIX):], ""
     if name.startswith(EAGER_CATEGORY_PREFIX):
@@ -158,18 +285,25 @@ class _PlaneExtractor:
         self.sid_tf_op = stat_id.get("tf_op")
         self.sid_eager_op = stat_id.get("eager_op")
         self.sid_is_func = stat_id.get("is_func")
+        self.sid_allocator = stat_id.get("allocator_name")
+        self.sid_hlo_op = stat_id.get("hlo_op")
+        self.sid_program_id = stat_id.get("program_id")
+        self.sid_correlation = stat_id.get("correlation_id")
         self.kinds = {mid: _classify(md.name) for mid, md in plane.event_metadata.items()}
-        # Learned stat layout (position of bytes, addr, tf_op or -1; stat count) for
-        # allocations and for frees.
-        self.alloc_pos: Optional[Tuple[int, int, int, int]] = None
-        self.free_pos: Optional[Tuple[int, int, int, int]] = None
+        # Learned stat layout (position of bytes, addr, tf_op or -1; stat count; position of
+        # allocator_name or -1) for allocations and for frees.
+        self.alloc_pos: Optional[Tuple[int, int, int, int, int]] = None
+        self.free_pos: Optional[Tuple[int, int, int, int, int]] = None
         # Repeated sizes and addresses share one int object (allocations come in pairs).
         self.ints: Dict[int, int] = {}
 
-    def _memory_slow(self, stats) -> Tuple[int, int, str, Tuple[int, int, int, int]]:
+    def wants(self, line_name: str) -> bool:
+        return line_name != "Keras Layers"  # our own line, if the analysis runs again
+
+    def _memory_slow(self, stats) -> Tuple[int, int, str, str, Tuple[int, int, int, int, int]]:
         nbytes = addr = 0
-        tf_op = ""
-        pb = pa = pt = -1
+        tf_op = allocator = ""
+        pb = pa = pt = pn = -1
         for i, s in enumerate(stats):
             m = s.metadata_id
             if m == self.sid_bytes:
@@ -178,7 +312,23 @@ class _PlaneExtractor:
                 addr, pa = s.uint64_value or s.int64_value, i
             elif m == self.sid_tf_op:
                 tf_op, pt = _stat_value(s, self.stat_names) or "", i
-        return nbytes, addr, tf_op, (pb, pa, pt, len(stats))
+            elif m == self.sid_allocator:
+                allocator, pn = _stat_value(s, self.stat_names) or "", i
+        return nbytes, addr, tf_op, allocator, (pb, pa, pt, len(stats), pn)
+
+    def _xla_event(self, ev) -> Optional[Tuple[str, str]]:
+        """(placeholder name, "") of an XLA op event (it has an `hlo_op` stat), else None."""
+        hlo_op = None
+        program_id = 0
+        for s in ev.stats:
+            m = s.metadata_id
+            if m == self.sid_hlo_op:
+                hlo_op = _stat_value(s, self.stat_names)
+            elif m == self.sid_program_id:
+                program_id = s.int64_value or s.uint64_value
+        if not hlo_op:
+            return None
+        return f"{_XLA_MARK}{program_id}{_XLA_MARK}{hlo_op}", ""
 
     def line(self, key: int, timestamp_ns: int, batches) -> None:
         """Add one line's events, given as consecutive batches of XEvent messages."""
@@ -188,6 +338,8 @@ class _PlaneExtractor:
         sid_bytes, sid_addr, sid_tf_op = self.sid_bytes, self.sid_addr, self.sid_tf_op
         stat_names_get = self.stat_names.get
         ints_setdefault = self.ints.setdefault
+        sid_allocator = self.sid_allocator
+        xla = self.sid_hlo_op is not None
         base_ps = timestamp_ns * 1000
         # Stack of open op events on this line: (end_ps, index in ops) for self-time.
         stack: List[Tuple[int, int]] = []
@@ -196,7 +348,12 @@ class _PlaneExtractor:
             for ev in events:
                 kind, a, b = kinds_get(ev.metadata_id, _NOT_FOUND)
                 if kind == _OTHER:
-                    continue
+                    if not xla or not ev.stats:
+                        continue
+                    found = self._xla_event(ev)
+                    if found is None:
+                        continue
+                    kind, (a, b) = _OP, found
                 start = base_ps + ev.offset_ps
                 if kind == _OP or kind == _EAGER_EXEC:
                     if kind == _EAGER_EXEC:
@@ -226,9 +383,16 @@ class _PlaneExtractor:
                     alloc = kind == _ALLOC
                     pos = self.alloc_pos if alloc else self.free_pos
                     nbytes = None
+                    allocator = ""
                     if pos is not None:
-                        pb, pa, pt, count = pos
+                        pb, pa, pt, count, pn = pos
                         n = len(stats)
+                        if pn >= 0:
+                            sn = stats[pn] if pn < n else None
+                            if sn is not None and sn.metadata_id == sid_allocator:
+                                allocator = stat_names_get(sn.ref_value, "") if sn.ref_value else sn.str_value
+                            else:
+                                pb = n  # layout changed: take the slow path below
                         if pb < n and pa < n:
                             sb, sa = stats[pb], stats[pa]
                             if sb.metadata_id == sid_bytes and sa.metadata_id == sid_addr:
@@ -244,14 +408,18 @@ class _PlaneExtractor:
                                 if nbytes is not None:
                                     addr = sa.uint64_value or sa.int64_value
                     if nbytes is None:  # first of its kind, or another layout: full scan
-                        nbytes, addr, tf_op, learned = self._memory_slow(stats)
+                        nbytes, addr, tf_op, allocator, learned = self._memory_slow(stats)
                         if learned[0] >= 0 and learned[1] >= 0:
                             if alloc:
                                 self.alloc_pos = learned
                             else:
                                 self.free_pos = learned
                     memory.append((start, 1 if alloc else -1, ints_setdefault(nbytes, nbytes),
-                                   ints_setdefault(addr, addr), tf_op))
+                                   ints_setdefault(addr, addr), tf_op, allocator))
+                elif kind == _LAUNCH:
+                    for s in ev.stats:
+                        if s.metadata_id == self.sid_correlation:
+                            out.launches[s.uint64_value or s.int64_value] = start
                 elif kind == _STEP:
                     step = None
                     for s in ev.stats:
@@ -261,6 +429,65 @@ class _PlaneExtractor:
                         out.steps.append((int(step), start, start + ev.duration_ps))
                 else:  # eager layer span, gradient marker or category span
                     out.spans.append((key, start, start + ev.duration_ps, a, _SPAN_LABELS[kind]))
+
+
+class _DeviceExtractor:
+    """GPU planes: kernels and copies on "Stream #..." lines, attributed by TF op.
+
+    A kernel names its TF op in the `tf_op` stat ("name:Type", from the executor's
+    annotation); an XLA kernel names its HLO instruction (`hlo_op`, `program_id`), which
+    the HLO protos map to TF ops. Events without either keep an empty name.
+    """
+
+    def __init__(self, plane, out: ProfileEvents, device: str):
+        self.out = out
+        self.device = device
+        self.stat_names = {k: v.name for k, v in plane.stat_metadata.items()}
+        stat_id = {v: k for k, v in self.stat_names.items()}
+        self.sid_tf_op = stat_id.get("tf_op")
+        self.sid_hlo_op = stat_id.get("hlo_op")
+        self.sid_program_id = stat_id.get("program_id")
+        self.sid_correlation = stat_id.get("correlation_id")
+        self.sid_kernel = stat_id.get("kernel_details")
+        self.sid_memcpy = stat_id.get("memcpy_details")
+
+    @staticmethod
+    def wants(line_name: str) -> bool:
+        return line_name.startswith("Stream #")
+
+    def line(self, key: int, timestamp_ns: int, batches) -> None:
+        out = self.out
+        base_ps = timestamp_ns * 1000
+        names = self.stat_names
+        for events in batches:
+            out.event_count += len(events)
+            for ev in events:
+                tf_op = hlo_op = None
+                program_id = correlation = 0
+                is_work = False
+                for s in ev.stats:
+                    m = s.metadata_id
+                    if m == self.sid_tf_op:
+                        tf_op = _stat_value(s, names)
+                    elif m == self.sid_hlo_op:
+                        hlo_op = _stat_value(s, names)
+                    elif m == self.sid_program_id:
+                        program_id = s.int64_value or s.uint64_value
+                    elif m == self.sid_correlation:
+                        correlation = s.uint64_value or s.int64_value
+                    elif m == self.sid_kernel or m == self.sid_memcpy:
+                        is_work = True
+                if not is_work:
+                    continue  # overhead markers, counters
+                if hlo_op:
+                    name, op_type = f"{_XLA_MARK}{program_id}{_XLA_MARK}{hlo_op}", ""
+                else:
+                    parsed = _TF_OP_RE.match(tf_op or "")
+                    name, op_type = (parsed.group(1), parsed.group(2)) if parsed else (tf_op or "", "")
+                start = base_ps + ev.offset_ps
+                dur = ev.duration_ps
+                out.device_ops.append(
+                    (self.device, key, start, start + dur, dur, name, op_type, correlation))
 
 
 # -- streaming reader ------------------------------------------------------------------
@@ -357,6 +584,7 @@ def _scan_line(mapped: _Mapped, start: int, end: int):
     """Line id, timestamp_ns and the byte ranges of its events, in batches."""
     buf = mapped.buf
     line_id = timestamp_ns = 0
+    line_name = ""
     batches: List[Tuple[int, int]] = []
     run = -1
     dropped = start
@@ -386,6 +614,8 @@ def _scan_line(mapped: _Mapped, start: int, end: int):
                 line_id = _signed(value)
             elif wire == 0 and field == _LINE_TIMESTAMP:
                 timestamp_ns = _signed(value)
+            elif wire == 2 and field == _LINE_NAME:
+                line_name = bytes(buf[value[0]:value[1]]).decode("utf-8", "replace")
             pos = nxt
             break  # one field at a time: back to the fast path for events
     if pos != end:
@@ -393,7 +623,7 @@ def _scan_line(mapped: _Mapped, start: int, end: int):
     if run >= 0:
         batches.append((run, pos))
     mapped.drop(dropped, end)
-    return line_id, timestamp_ns, batches
+    return line_id, timestamp_ns, batches, line_name
 
 
 def _read_streaming(mapped: _Mapped, host: str, path: str) -> ProfileEvents:
@@ -412,6 +642,8 @@ def _read_streaming(mapped: _Mapped, host: str, path: str) -> ProfileEvents:
     if not planes:
         raise ProfileError(f"profile {path} holds no planes")
     out = ProfileEvents(host=host or (hostnames[0] if hostnames else ""))
+    by_kind: Dict[str, List[Tuple[str, List[Tuple[int, int]], List[Tuple[int, int]]]]] = {
+        "metadata": [], "host": [], "device": []}
     for p_start, p_end in planes:
         name = None
         lines: List[Tuple[int, int]] = []
@@ -423,16 +655,40 @@ def _read_streaming(mapped: _Mapped, host: str, path: str) -> ProfileEvents:
             if field == _PLANE_NAME and wire == 2:
                 name = bytes(buf[value[0]:value[1]]).decode("utf-8", "replace")
             header.append((record, nxt))
-        if name != HOST_PLANE:
-            continue
-        plane = xplane_pb2.XPlane.FromString(b"".join(buf[a:b] for a, b in header))
-        extractor = _PlaneExtractor(plane, out)
-        del plane, header
+        kind = _plane_kind(name)
+        if kind:
+            by_kind[kind].append((name, header, lines))
+
+    def header_plane(header):
+        return xplane_pb2.XPlane.FromString(b"".join(buf[a:b] for a, b in header))
+
+    # HLO protos first: XLA events on the other planes are looked up in them.
+    for _, header, _ in by_kind["metadata"]:
+        out.hlo_ops.update(hlo_index(header_plane(header)))
+    for name, header, lines in by_kind["host"] + by_kind["device"]:
+        plane = header_plane(header)
+        if name == HOST_PLANE:
+            extractor = _PlaneExtractor(plane, out)
+        else:
+            extractor = _DeviceExtractor(plane, out, name)
+        del plane
         for l_start, l_end in lines:
-            line_id, timestamp_ns, batches = _scan_line(mapped, l_start, l_end)
+            line_id, timestamp_ns, batches, line_name = _scan_line(mapped, l_start, l_end)
+            if not extractor.wants(line_name):
+                continue
             extractor.line(line_id, timestamp_ns, _parse_batches(mapped, batches, xplane_pb2.XLine))
     _finish(out)
     return out
+
+
+def _plane_kind(name: Optional[str]) -> str:
+    if name == HOST_PLANE:
+        return "host"
+    if name == METADATA_PLANE:
+        return "metadata"
+    if name and name.startswith(GPU_PLANE_PREFIX):
+        return "device"
+    return ""
 
 
 def _parse_batches(mapped: _Mapped, batches, line_cls):
@@ -451,14 +707,15 @@ def _field_numbers():
 
     return (num(xplane_pb2.XSpace, "planes"), num(xplane_pb2.XSpace, "hostnames"),
             num(xplane_pb2.XPlane, "name"), num(xplane_pb2.XPlane, "lines"),
-            num(xplane_pb2.XLine, "id"), num(xplane_pb2.XLine, "timestamp_ns"),
+            num(xplane_pb2.XLine, "id"), num(xplane_pb2.XLine, "name"),
+            num(xplane_pb2.XLine, "timestamp_ns"),
             num(xplane_pb2.XLine, "events"))
 
 
 # The schema's field numbers (checked against TensorFlow's descriptors in the tests).
 _SPACE_PLANES, _SPACE_HOSTNAMES = 1, 4
 _PLANE_NAME, _PLANE_LINES = 2, 3
-_LINE_ID, _LINE_TIMESTAMP, _LINE_EVENTS = 1, 3, 4
+_LINE_ID, _LINE_NAME, _LINE_TIMESTAMP, _LINE_EVENTS = 1, 2, 3, 4
 
 
 def read_profile(path: str) -> ProfileEvents:

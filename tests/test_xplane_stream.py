@@ -31,7 +31,7 @@ def assert_same(a, b):
 def test_field_numbers_match_tensorflow_schema():
     assert xplane._field_numbers() == (
         xplane._SPACE_PLANES, xplane._SPACE_HOSTNAMES, xplane._PLANE_NAME, xplane._PLANE_LINES,
-        xplane._LINE_ID, xplane._LINE_TIMESTAMP, xplane._LINE_EVENTS,
+        xplane._LINE_ID, xplane._LINE_NAME, xplane._LINE_TIMESTAMP, xplane._LINE_EVENTS,
     )
 
 
