@@ -305,9 +305,11 @@ def main(argv=None) -> int:
 def gain_line(doc, units: Units) -> str:
     """The step time gained by the fix, and the doubler's share of it."""
     step = doc["step_time"]
-    text = (f"Step time gained: {units.time(step['base_us'])} -> {units.time(step['run_us'])}"
-            f" per step ({units.time(step['delta_us'])}")
     faster = speedup(step)
+    verb = "gained" if faster and faster > 1 else "changed"
+    sign = "+" if step["delta_us"] > 0 else ""
+    text = (f"Step time {verb}: {units.time(step['base_us'])} -> {units.time(step['run_us'])}"
+            f" per step ({sign}{units.time(step['delta_us'])}")
     if faster:
         text += f", {faster:.1f}x faster" if faster >= 1 else f", {1 / faster:.1f}x slower"
     text += ")"
