@@ -321,9 +321,10 @@ def _device_ledger(events: ProfileEvents, index: "OwnerIndex", starts: List[int]
     """
     self_time: Dict[Owner, float] = collections.defaultdict(float)
     per_op: Dict[Tuple[Owner, str, str], float] = collections.defaultdict(float)
+    extent: Dict[Tuple[str, str, int, str], List[int]] = {}
     total = 0
     if not events.device_ops:
-        return self_time, total, per_op
+        return self_time, total, per_op, extent
     launches = events.launches
     lo = starts[0] if starts else None
     hi = None
@@ -341,7 +342,11 @@ def _device_ledger(events: ProfileEvents, index: "OwnerIndex", starts: List[int]
         self_time[owner] += self_ps
         per_op[(owner, name, op_type)] += self_ps
         total += self_ps
-    return self_time, total, per_op
+        if owner[1]:
+            k = max(0, bisect.bisect_right(starts, t) - 1) if starts else 0
+            span = extent.setdefault((owner[0], owner[1], k, device), [s, e])
+            span[0], span[1] = min(span[0], s), max(span[1], e)
+    return self_time, total, per_op, extent
 
 
 def choose_active_graph(graphs: GraphTables, op_names: Iterable[str]) -> Optional[int]:
@@ -389,6 +394,7 @@ class LayerSpan:
     step: int
     start_ps: int
     end_ps: int
+    device: str = ""  # "" for host ops, else the device plane ("/device:GPU:0")
 
 
 TIMELINE_MAX_SPANS = 5000
@@ -400,7 +406,8 @@ def _timeline(spans: List[LayerSpan], steps, layers) -> Dict[str, object]:
         return {}
     step = steps[-1][0] if steps else spans[-1].step
     t0 = steps[-1][1] if steps else min(sp.start_ps for sp in spans if sp.step == step)
-    picked = [sp for sp in spans if sp.step == step and sp.path in layers][:TIMELINE_MAX_SPANS]
+    picked = [sp for sp in spans if sp.step == step and sp.path in layers and not sp.device]
+    picked = picked[:TIMELINE_MAX_SPANS]
     return {
         "step": step,
         "step_time_us": round((steps[-1][2] - steps[-1][1]) / 1e6, 3) if steps else 0.0,
@@ -535,7 +542,8 @@ def attribute(
                     span[1] = e
 
     host_self_time = self_time
-    device_self_time, device_total_ps, device_per_op = _device_ledger(events, index, starts, ends)
+    device_self_time, device_total_ps, device_per_op, device_extent = _device_ledger(
+        events, index, starts, ends)
     on_device = bool(device_total_ps)
     if on_device:
         # On an accelerator the work is the kernels' time; host op events only launch
@@ -660,9 +668,19 @@ def attribute(
             span = extent.setdefault((parent, phase, k), [s0, e0])
             span[0], span[1] = min(span[0], s0), max(span[1], e0)
             parent = layers[parent].parent
+    for (path, phase, k, device), (s0, e0) in list(device_extent.items()):
+        parent = layers[path].parent if path in layers else None
+        while parent is not None and parent in layers:
+            span = device_extent.setdefault((parent, phase, k, device), [s0, e0])
+            span[0], span[1] = min(span[0], s0), max(span[1], e0)
+            parent = layers[parent].parent
     layer_spans = [
         LayerSpan(path, phase, steps[k][0] if steps else 0, s0, e0)
         for (path, phase, k), (s0, e0) in extent.items()
+        if path in layers
+    ] + [
+        LayerSpan(path, phase, steps[k][0] if steps else 0, s0, e0, device)
+        for (path, phase, k, device), (s0, e0) in device_extent.items()
         if path in layers
     ]
     layer_spans.sort(key=lambda sp: (sp.start_ps, -sp.end_ps))

@@ -346,7 +346,8 @@ class LayerProfiler(_callback_base()):
         diagnosis.diagnose(window)
         del events
         try:
-            xplane.add_line(path, tracelayer.LINE_NAME, tracelayer.layer_line_events(spans, window))
+            for plane, events_of_plane in tracelayer.lines_by_plane(spans, window).items():
+                xplane.add_line(path, tracelayer.LINE_NAME, events_of_plane, plane_names=[plane])
         except Exception as e:  # the report is still worth writing without the trace line
             window.warnings.append(f"could not add the '{tracelayer.LINE_NAME}' line to the trace: {e}")
             logger.warning("layerprof: window steps %d-%d: %s", first, last, window.warnings[-1])

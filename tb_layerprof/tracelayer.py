@@ -12,6 +12,7 @@ import dataclasses
 from typing import Dict, List, Sequence, Union
 
 from tb_layerprof.attribution import BACKWARD, LayerSpan
+from tb_layerprof.xplane import HOST_PLANE
 from tb_layerprof.report import WindowReport
 
 LINE_NAME = "Keras Layers"
@@ -59,3 +60,11 @@ def layer_line_events(spans: Sequence[LayerSpan], window: WindowReport) -> List[
             )
         )
     return events
+
+
+def lines_by_plane(spans: Sequence[LayerSpan], window: WindowReport) -> Dict[str, List[TraceEvent]]:
+    """The line's events for each plane: the host plane, and each device plane with kernels."""
+    planes: Dict[str, List[LayerSpan]] = {}
+    for span in spans:
+        planes.setdefault(span.device or HOST_PLANE, []).append(span)
+    return {plane: layer_line_events(group, window) for plane, group in planes.items()}

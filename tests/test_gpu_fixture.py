@@ -178,3 +178,25 @@ def test_xprof_accepts_the_fixture(capture, tmp_path):
     text = data.decode() if isinstance(data, bytes) else data
     assert "m/dense_1/MatMul" in text and "Device" in text
     assert "m/head_1/MatMul" in text  # XLA kernels mapped through our HLO proto, by XProf too
+
+
+def test_keras_layers_line_on_host_and_device_planes(capture):
+    from tb_layerprof import tracelayer
+
+    spans = []
+    window = attribution.attribute(xplane.read_profile(capture), layer_map(), {1: GRAPH}, spans_out=spans)
+    lines = tracelayer.lines_by_plane(spans, window)
+    assert set(lines) == {"/host:CPU", "/device:GPU:0"}
+    device = {(e.name, e.stats["step_num"]): e for e in lines["/device:GPU:0"]}
+    # The late XLA kernel of step 6 extends head's device span beyond the host step.
+    late = device[("head (forward)", 6)]
+    assert late.start_ps + late.duration_ps > 2000 * US
+    for plane, events in lines.items():
+        assert xplane.add_line(capture, tracelayer.LINE_NAME, events, plane_names=[plane]) == 1
+    space = xplane.load_xspace(capture)
+    named = {p.name: [l for l in p.lines if l.name == tracelayer.LINE_NAME] for p in space.planes}
+    assert len(named["/host:CPU"]) == 1 and len(named["/device:GPU:0"]) == 1
+    # Our line is not read back as kernels or ops.
+    again = xplane.read_profile(capture)
+    assert again.device_ops == xplane.extract_events(xplane.load_xspace(capture)).device_ops
+    assert len(again.device_ops) == 11
