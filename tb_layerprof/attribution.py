@@ -362,6 +362,19 @@ def choose_active_graph(graphs: GraphTables, op_names: Iterable[str]) -> Optiona
     return best
 
 
+def _slice_steps(records, time_at: int, starts: List[int], ends: List[int]):
+    """Records (sorted by time) that fall inside a step, and the step index of each."""
+    times = [r[time_at] for r in records]
+    picked: List = []
+    step_of: List[int] = []
+    for k, (s, e) in enumerate(zip(starts, ends)):
+        lo = bisect.bisect_left(times, s)
+        hi = bisect.bisect_right(times, e)
+        picked.extend(records[lo:hi])
+        step_of.extend([k] * (hi - lo))
+    return picked, step_of
+
+
 def _in_steps(starts: List[int], ends: List[int], t: int) -> bool:
     i = bisect.bisect_right(starts, t) - 1
     return i >= 0 and t <= ends[i]
@@ -490,11 +503,13 @@ def attribute(
     starts = [s[1] for s in steps]
     ends = [s[2] for s in steps]
     if steps:
-        window_ops = [o for o in events.ops if _in_steps(starts, ends, o[1])]
-        window_mem = [m for m in events.memory if _in_steps(starts, ends, m[0])]
+        # Records are sorted by time: one slice per step instead of a search per event.
+        window_ops, op_step = _slice_steps(events.ops, 1, starts, ends)
+        window_mem, _ = _slice_steps(events.memory, 0, starts, ends)
     else:
         window_ops = list(events.ops)
         window_mem = list(events.memory)
+        op_step = [0] * len(window_ops)
 
     active = choose_active_graph(graphs, {o[4] for o in window_ops})
     index = OwnerIndex(layer_map, graphs, active)
@@ -509,9 +524,11 @@ def attribute(
     # (layer, phase, step index) -> [first op start, last op end]: the layer's span.
     extent: Dict[Tuple[str, str, int], List[int]] = {}
     total_ps = 0
-    for line, s, e, self_ps, name, op_type in window_ops:
+    by_name_get = index.by_name.get
+    eager_spans = bool(spans_by_line or grad_by_line)
+    for i, (line, s, e, self_ps, name, op_type) in enumerate(window_ops):
         owner = None
-        if spans_by_line or grad_by_line:
+        if eager_spans:
             path = _eager_owner(spans_by_line, line, s, e)
             if path in _CATEGORY_KEYS:
                 owner = (path, "")
@@ -522,7 +539,7 @@ def attribute(
                 if path is not None:
                     owner = (path, BACKWARD)
         if owner is None:
-            owner = index.owner(name, op_type)
+            owner = by_name_get(name) or index.owner(name, op_type)
         self_time[owner] += self_ps
         op_events[owner] += 1
         if eager_calls and owner[1] == FORWARD:
@@ -530,8 +547,7 @@ def attribute(
         per_op[(owner, name, op_type)] += self_ps
         total_ps += self_ps
         if owner[1]:
-            k = bisect.bisect_right(starts, s) - 1 if starts else 0
-            key = (owner[0], owner[1], k)
+            key = (owner[0], owner[1], op_step[i])
             span = extent.get(key)
             if span is None:
                 extent[key] = [s, e]
