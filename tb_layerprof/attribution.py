@@ -187,6 +187,8 @@ class OwnerIndex:
                 fwd = known.get("/".join(parts[:k])) or self.by_name.get("/".join(parts[:k]))
                 if fwd is not None and fwd[1] == FORWARD:
                     return (fwd[0], BACKWARD)
+                if fwd is not None and fwd[0] in (OPTIMIZER, LOSS, METRICS):
+                    return fwd  # the gradient of the loss is loss work
             path = self._scope_owner(rest)
             if path is not None:
                 return (path, BACKWARD)
@@ -198,9 +200,9 @@ class OwnerIndex:
 
     def _category(self, name: str, op_type: str) -> Owner:
         first = name.split("/", 1)[0]
-        if first in self.optimizer_scopes or name.startswith(tuple(s + "/" for s in self.optimizer_scopes)):
+        base = first.rstrip("0123456789").rstrip("_")  # traced scopes get _N suffixes
+        if first in self.optimizer_scopes or base in self.optimizer_scopes:
             return (OPTIMIZER, "")
-        base = first.rstrip("0123456789").rstrip("_")
         if base in _LOSS_SCOPES:
             return (LOSS, "")
         if base in _METRIC_SCOPES:
@@ -536,7 +538,9 @@ def attribute(
                 owner = (path, FORWARD)
             else:
                 path = _eager_owner(grad_by_line, line, s, e)
-                if path is not None:
+                if path in _CATEGORY_KEYS:
+                    owner = (path, "")
+                elif path is not None:
                     owner = (path, BACKWARD)
         if owner is None:
             owner = by_name_get(name) or index.owner(name, op_type)
@@ -577,7 +581,7 @@ def attribute(
         for line in grad_by_line:
             path = _eager_owner(grad_by_line, line, t, t)
             if path is not None:
-                return (path, BACKWARD)
+                return (path, "") if path in _CATEGORY_KEYS else (path, BACKWARD)
         return (UNATTRIBUTED, "")
 
     # Memory: bytes allocated per owner, and what each owner holds at its allocator's peak.

@@ -139,6 +139,16 @@ def _category_methods() -> List[Tuple[type, str, str]]:
     return found
 
 
+def _eager_category_call(call: Callable, info: LayerInfo, args, kwargs):
+    """Eager: a span around loss/metrics/optimizer code; the loss also marks where its
+    gradient begins (backprop starts at the loss, before any layer's gradient)."""
+    with tf.profiler.experimental.Trace(EAGER_CATEGORY_PREFIX + info.path):
+        outputs = call(*args, **kwargs)
+    if info.path == "loss_us":
+        outputs = _mark(outputs, EAGER_GRAD_BEGIN + info.path)
+    return outputs
+
+
 class Instrumenter:
     """Installs and removes the per-layer wrappers of one model; owns its LayerMap."""
 
@@ -290,8 +300,7 @@ class Instrumenter:
                 return instrumenter._traced_call(call, info, args, kwargs)
             if instrumenter.eager_spans:
                 if category:
-                    with tf.profiler.experimental.Trace(EAGER_CATEGORY_PREFIX + info.path):
-                        return call(*args, **kwargs)
+                    return _eager_category_call(call, info, args, kwargs)
                 return instrumenter._eager_call(call, info, args, kwargs)
             return call(*args, **kwargs)
 
@@ -309,8 +318,7 @@ class Instrumenter:
             if tf.inside_function():
                 return instrumenter._traced_call(bound, info, args, kwargs)
             if instrumenter.eager_spans:
-                with tf.profiler.experimental.Trace(EAGER_CATEGORY_PREFIX + info.path):
-                    return bound(*args, **kwargs)
+                return _eager_category_call(bound, info, args, kwargs)
             return bound(*args, **kwargs)
 
         functools.update_wrapper(layerprof_method, func)
