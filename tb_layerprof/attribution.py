@@ -34,7 +34,7 @@ BACKWARD = "backward"
 # Owner of an op: (layer path, phase) or (category key, "") for categories.
 Owner = Tuple[str, str]
 
-OPTIMIZER, LOSS, METRICS, INPUT, FRAMEWORK, UNATTRIBUTED = OTHER_KEYS
+OPTIMIZER, LOSS, METRICS, INPUT, COLLECTIVE, FRAMEWORK, UNATTRIBUTED = OTHER_KEYS
 _CATEGORY_KEYS = set(OTHER_KEYS)
 
 GRADIENT_PREFIX = "gradient_tape/"
@@ -56,6 +56,14 @@ _FRAMEWORK_TYPES = {
     "Reshape", "Fill", "BroadcastTo", "Range",
 }
 TOP_OPS = 5
+
+
+def is_collective(op_type: str) -> bool:
+    """Cross-replica communication ops (all-reduce, gather, broadcast...)."""
+    return op_type.startswith(("Collective", "Nccl")) or op_type in ("AllReduce", "CrossReplicaSum")
+
+
+_REPLICA_RE = re.compile(r"(?:^|/)replica_(\d+)/")
 
 
 @dataclasses.dataclass
@@ -98,9 +106,24 @@ class OwnerIndex:
         # Outer calls first, inner calls overwrite: the innermost layer owns its ops.
         calls.sort(key=lambda c: (c.op_start, -(c.op_end - c.op_start)))
         owner_at: List[Optional[str]] = [None] * len(table)
+        scope_at: List[str] = [""] * len(table)
         for call in calls:
             for i in range(call.op_start, min(call.op_end, len(table))):
                 owner_at[i] = call.path
+                scope_at[i] = call.scope
+        # Several threads can trace into one graph at once (MirroredStrategy traces each
+        # replica in its own thread), so an op created during a call is not always the
+        # call's: trust the range only when the op's name agrees with the call's scope.
+        for i, (name, _, _) in enumerate(table):
+            path = owner_at[i]
+            if path is None:
+                continue
+            scope = scope_at[i]
+            if path in _CATEGORY_KEYS or (scope and not name.startswith(scope + "/")):
+                by_name = self._owner_by_name(name, "", {})
+                if by_name[0] in self.layer_map.layers or (
+                        path in _CATEGORY_KEYS and name.startswith(GRADIENT_PREFIX)):
+                    owner_at[i] = None
         graph_owner: Dict[str, Owner] = {}
         index_of: Dict[str, int] = {}
         unowned: List[int] = []
@@ -109,7 +132,9 @@ class OwnerIndex:
             self.op_type[name] = op_type
             index_of[name] = i
             path = owner_at[i]
-            if path in _CATEGORY_KEYS:
+            if is_collective(op_type):
+                owner = (COLLECTIVE, "")
+            elif path in _CATEGORY_KEYS:
                 owner = (path, "")
             elif path is not None:
                 owner = (path, FORWARD)
@@ -199,6 +224,8 @@ class OwnerIndex:
         return self._category(name, op_type)
 
     def _category(self, name: str, op_type: str) -> Owner:
+        if is_collective(op_type):
+            return (COLLECTIVE, "")
         first = name.split("/", 1)[0]
         base = first.rstrip("0123456789").rstrip("_")  # traced scopes get _N suffixes
         if first in self.optimizer_scopes or base in self.optimizer_scopes:
@@ -527,6 +554,8 @@ def attribute(
     extent: Dict[Tuple[str, str, int], List[int]] = {}
     total_ps = 0
     by_name_get = index.by_name.get
+    replica_of: Dict[str, int] = {}
+    replica_time: Dict[Tuple[Owner, int], float] = collections.defaultdict(float)
     eager_spans = bool(spans_by_line or grad_by_line)
     for i, (line, s, e, self_ps, name, op_type) in enumerate(window_ops):
         owner = None
@@ -546,6 +575,12 @@ def attribute(
             owner = by_name_get(name) or index.owner(name, op_type)
         self_time[owner] += self_ps
         op_events[owner] += 1
+        if owner[1]:
+            replica = replica_of.get(name)
+            if replica is None:
+                m = _REPLICA_RE.search(name)
+                replica = replica_of[name] = int(m.group(1)) if m else 0
+            replica_time[(owner, replica)] += self_ps
         if eager_calls and owner[1] == FORWARD:
             executed_types[owner[0]][op_type] += 1
         per_op[(owner, name, op_type)] += self_ps
@@ -649,6 +684,13 @@ def attribute(
         if n_calls:
             stats.self_ops_per_call = int(round(sum(types.values()) / n_calls))
             stats.op_types = {t: int(round(c / n_calls)) for t, c in types.most_common(8)}
+        replicas = sorted({r for (o, r) in replica_time if o[0] == path})
+        if len(replicas) > 1 and not on_device:
+            stats.replicas = [
+                {"replica": r, "self_forward_us": round(us(replica_time.get((f, r), 0)), 3),
+                 "self_backward_us": round(us(replica_time.get((b, r), 0)), 3)}
+                for r in replicas
+            ]
         ops_here = sorted(ops_by_path.get(path, ()), reverse=True)[:TOP_OPS]
         stats.top_ops = [
             {"name": name, "type": op_type, "phase": phase, "us": round(us(t), 3)}

@@ -18,6 +18,7 @@ OTHER_KEYS = (
     "loss_us",
     "metrics_us",
     "input_us",
+    "collective_us",  # cross-replica communication (all-reduce...) under tf.distribute
     "framework_us",
     "unattributed_us",
 )
@@ -82,6 +83,9 @@ class LayerStats:
     backward_host_us: float = 0.0
     forward_device_us: float = 0.0
     backward_device_us: float = 0.0
+    # Under tf.distribute: [{"replica": N, "self_forward_us", "self_backward_us"}] per
+    # replica (from the `replica_N/` prefix of op names), when more than one ran.
+    replicas: List[Dict[str, Any]] = dataclasses.field(default_factory=list)
 
     @property
     def total_us(self) -> float:
