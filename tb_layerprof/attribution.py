@@ -26,7 +26,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from tb_layerprof.layermap import CallRecord, LayerMap
 from tb_layerprof.report import OTHER_KEYS, LayerStats, WindowReport
-from tb_layerprof.xplane import XLA_UNMAPPED_TYPE, ProfileEvents
+from tb_layerprof.xplane import TAPE_SPAN, XLA_UNMAPPED_TYPE, ProfileEvents
 
 FORWARD = "forward"
 BACKWARD = "backward"
@@ -481,7 +481,12 @@ def _eager_span_index(spans, window_end: Optional[int]) -> Tuple[SpanIndex, Span
     end marker; such a gradient ends at the next marker of a layer outside it, or where
     the optimizer/loss/metrics code starts, or at the end of the window.
     """
-    forward = [(l, s, e, p) for l, s, e, p, k in spans if k in ("forward", "category")]
+    forward = [(l, s, e, p) for l, s, e, p, k in spans
+               if k == "forward" or (k == "category" and p != TAPE_SPAN)]
+    tapes: Dict[int, List[Tuple[int, int]]] = collections.defaultdict(list)
+    for l, s, e, p, k in spans:
+        if k == "category" and p == TAPE_SPAN:
+            tapes[l].append((s, e))
     markers = sorted(((l, s, p, k) for l, s, e, p, k in spans if k in ("grad_begin", "grad_end")),
                      key=lambda m: m[1])
     boundaries: Dict[int, List[Tuple[int, str]]] = collections.defaultdict(list)
@@ -507,9 +512,13 @@ def _eager_span_index(spans, window_end: Optional[int]) -> Tuple[SpanIndex, Span
     for line, stack in open_by_line.items():
         for path, start in stack:
             end = window_end if window_end is not None else start
+            for t0, t1 in tapes.get(line, ()):
+                if t0 <= start <= t1:
+                    end = t1  # backprop ended with the tape's gradient call
+                    break
             for t, other in boundaries[line]:
                 if t > start and not (other == path or other.startswith(path + "/")):
-                    end = t
+                    end = min(end, t)
                     break
             closed.append((line, start, end, path))
     return _index_spans(forward), _index_spans(closed)

@@ -21,6 +21,7 @@ from tb_layerprof.layermap import CallRecord, LayerInfo, LayerMap
 
 # Names of the profiler events opened in eager mode; xplane.py reads them back.
 from tb_layerprof.xplane import (  # noqa: E402
+    TAPE_SPAN,
     EAGER_CATEGORY_PREFIX,
     EAGER_GRAD_BEGIN,
     EAGER_GRAD_END,
@@ -157,10 +158,36 @@ class Instrumenter:
         self.layer_map = LayerMap(model_name=getattr(model, "name", "model"))
         self._wrapped: List[Tuple[Any, Optional[Callable], str]] = []
         self._lock = threading.Lock()
-        self.eager_spans = False  # set by the callback while an eager window captures
+        self._tape_gradient: Optional[Callable] = None
+        self._eager_spans = False
         self._graphs: "weakref.WeakKeyDictionary[Any, int]" = weakref.WeakKeyDictionary()
         self.graphs: Dict[int, Any] = {}  # graph id -> FuncGraph (kept alive for analysis)
         self._class_wrapped: List[Tuple[Any, Callable, str, Callable]] = []
+
+    @property
+    def eager_spans(self) -> bool:
+        """True while an eager window captures: layer calls open profiler spans."""
+        return self._eager_spans
+
+    @eager_spans.setter
+    def eager_spans(self, on: bool) -> None:
+        # A span around each tf.GradientTape.gradient call marks where backprop ends, so
+        # the gradient of a layer whose input needs no gradient (no end marker) ends there.
+        self._eager_spans = bool(on)
+        if on and self._tape_gradient is None:
+            original = tf.GradientTape.gradient
+
+            def gradient(tape, *args, **kwargs):
+                with tf.profiler.experimental.Trace(EAGER_CATEGORY_PREFIX + TAPE_SPAN):
+                    return original(tape, *args, **kwargs)
+
+            gradient._layerprof_original = original
+            tf.GradientTape.gradient = gradient
+            self._tape_gradient = original
+        elif not on and self._tape_gradient is not None:
+            if getattr(tf.GradientTape.gradient, "_layerprof_original", None) is self._tape_gradient:
+                tf.GradientTape.gradient = self._tape_gradient
+            self._tape_gradient = None
 
     # -- layer tree ------------------------------------------------------------------
 
@@ -265,6 +292,7 @@ class Instrumenter:
 
     def restore(self) -> None:
         """Remove every wrapper, leaving the layers exactly as they were."""
+        self.eager_spans = False
         for obj, original, method in self._wrapped:
             try:
                 if original is None:

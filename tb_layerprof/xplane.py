@@ -23,6 +23,7 @@ EAGER_SPAN_PREFIX = "layerprof:"
 EAGER_GRAD_BEGIN = "layerprof_grad_begin:"
 EAGER_GRAD_END = "layerprof_grad_end:"
 EAGER_CATEGORY_PREFIX = "layerprof_cat:"  # eager spans of loss/metrics/optimizer code
+TAPE_SPAN = "tape"  # EAGER_CATEGORY_PREFIX + TAPE_SPAN: a tf.GradientTape.gradient call
 HOST_PLANE = "/host:CPU"
 METADATA_PLANE = "/host:metadata"
 GPU_PLANE_PREFIX = "/device:GPU:"

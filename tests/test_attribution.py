@@ -287,3 +287,29 @@ def test_custom_gradient_body_is_owned_by_the_layer_whose_activations_it_reads()
     assert index.owner("gradient_tape/m/head/MatMul/MatMul") == ("head", "backward")
     assert index.owner("m/cg/Sin") == ("cg", "forward")
     assert index.owner("Identity")[0] == "framework_us"
+
+
+def test_eager_gradient_without_end_marker_ends_with_the_tape(tmp_path):
+    """The first layer's input needs no gradient: its gradient span ends with the tape."""
+    b = XSpaceBuilder()
+    py = b.plane().line("python")
+    py.event("train", 0, 200 * US, step_num=1)
+    py.event("layerprof_cat:tape", 100 * US, 50 * US)
+    py.event("layerprof_grad_begin:block", 110 * US, 0)
+    py.event("layerprof_grad_begin:dense", 130 * US, 0)  # never ends: no input gradient
+    py.event("layerprof_grad_end:block", 128 * US, 0)
+    py.event("EagerExecute", 115 * US, 5 * US, eager_op="ReluGrad", is_func=0)
+    py.event("EagerExecute", 135 * US, 6 * US, eager_op="MatMul", is_func=0)
+    py.event("layerprof_cat:optimizer_us", 160 * US, 30 * US)
+    py.event("EagerExecute", 152 * US, 2 * US, eager_op="Identity", is_func=0)  # after the tape
+    py.event("EagerExecute", 165 * US, 9 * US, eager_op="AssignSubVariableOp", is_func=0)
+    for plane in b.space.planes:
+        for line in plane.lines:
+            line.events.sort(key=lambda e: e.offset_ps)
+    events = xplane.read_profile(b.write(str(tmp_path / "t.xplane.pb")))
+    w = attribution.attribute(events, layer_map(), {}, mode="eager")
+    layers = by_path(w)
+    assert layers["block"].self_backward_us == pytest.approx(5)
+    assert layers["dense"].self_backward_us == pytest.approx(6)
+    assert w.other["optimizer_us"] == pytest.approx(9)
+    assert w.other["unattributed_us"] == pytest.approx(2)
