@@ -301,7 +301,7 @@ def test_eager_gradient_without_end_marker_ends_with_the_tape(tmp_path):
     py.event("EagerExecute", 115 * US, 5 * US, eager_op="ReluGrad", is_func=0)
     py.event("EagerExecute", 135 * US, 6 * US, eager_op="MatMul", is_func=0)
     py.event("layerprof_cat:optimizer_us", 160 * US, 30 * US)
-    py.event("EagerExecute", 152 * US, 2 * US, eager_op="Identity", is_func=0)  # after the tape
+    py.event("EagerExecute", 152 * US, 2 * US, eager_op="Mul", is_func=0)  # after the tape: no owner
     py.event("EagerExecute", 165 * US, 9 * US, eager_op="AssignSubVariableOp", is_func=0)
     for plane in b.space.planes:
         for line in plane.lines:
