@@ -312,10 +312,22 @@ def test_real_training_in_the_browser(browser, trained_logdir):  # noqa: F811
 
 def timeline_drawn(frame, spans=None):
     chart_drawn(frame, "timeline-chart")
+    wait_finished(frame)
     n = int(frame.get_attribute("[data-testid=timeline-chart]", "data-spans"))
     if spans is not None:
         assert n == spans
     return n
+
+
+def wait_finished(frame, test_id="timeline-chart"):
+    """Until ECharts has drawn the chart's latest option completely (large series are drawn
+    progressively, over several frames; a span is clickable once drawn)."""
+    frame.wait_for_function(
+        """id => { const el = document.querySelector(`[data-testid=${id}]`);
+                   return el && el.dataset.rendered && el.dataset.finished === el.dataset.rendered; }""",
+        arg=test_id,
+        timeout=15000,
+    )
 
 
 def click_span(page, frame, spans, path, phase="forward", last=False):
@@ -326,6 +338,7 @@ def click_span(page, frame, spans, path, phase="forward", last=False):
     )
     matches = [i for i, sp in enumerate(spans) if sp["path"] == path and sp["phase"] == phase]
     index = matches[-1] if last else matches[0]
+    wait_finished(frame)
     frame.locator("[data-testid=timeline-chart]").scroll_into_view_if_needed()
     x, y = frame.evaluate(
         """i => { const el = document.querySelector('[data-testid=timeline-chart]'); const c = el.lpChart;
@@ -472,8 +485,8 @@ def test_thousands_of_spans_stay_responsive(browser, tmp_path):
                 """async () => { const el = document.querySelector('[data-testid=timeline-chart]');
                      const before = Number(el.dataset.rendered); const t0 = performance.now();
                      document.querySelector("[role=row][data-path='dense'] .lp-cell:nth-child(2)").click();
-                     while (Number(el.dataset.rendered) === before) await new Promise(r => setTimeout(r, 5));
-                     await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+                     while (Number(el.dataset.rendered) === before || el.dataset.finished !== el.dataset.rendered)
+                       await new Promise(r => setTimeout(r, 5));
                      return performance.now() - t0; }"""
             )
             assert selected_rows(frame) == ["dense"]

@@ -45,6 +45,11 @@ export function EChart(props: {
     // The instance, for the browser tests (convertToPixel to click a given data item).
     (el as any).lpChart = c;
     c.on("click", (p: any) => onClick.current && onClick.current(p));
+    // Large series are drawn progressively over several frames: `data-finished` catches up
+    // with `data-rendered` (the option's generation) once everything is drawn.
+    c.on("finished", () => {
+      el.dataset.finished = el.dataset.rendered || "0";
+    });
     const ro = new ResizeObserver(() => chart.current && chart.current.resize());
     ro.observe(el);
     return () => {

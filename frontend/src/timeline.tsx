@@ -44,9 +44,17 @@ export function StepTimeline(props: { w: Window; selected: string | null; onSele
       grid: { left: 8, right: zoomRows ? 40 : 16, top: 8, bottom: 44, containLabel: true },
       tooltip: {
         trigger: "item",
+        // Beside the pointer, never under it: the canvas tooltip would take the click.
+        position: (pt: number[], _p: any, _d: any, _r: any, size: { contentSize: number[]; viewSize: number[] }) => {
+          const [w, h] = size.contentSize;
+          const [vw, vh] = size.viewSize;
+          const x = pt[0] + 16 + w <= vw || pt[0] - 16 - w < 0 ? pt[0] + 16 : pt[0] - 16 - w;
+          return [x, Math.max(0, Math.min(vh - h, pt[1] - h / 2))];
+        },
         formatter: (p: any) => {
           const sp = spans[p.value[3]];
-          return `${sp.path}\n${PHASE_LABEL[sp.phase]} · ${fmtTime(sp.end_us - sp.start_us)}\n${fmtTime(sp.start_us)} → ${fmtTime(sp.end_us)} after the step start`;
+          const path = sp.path.length > 90 ? sp.path.slice(0, 44) + "…" + sp.path.slice(-44) : sp.path;
+          return `${path}\n${PHASE_LABEL[sp.phase]} · ${fmtTime(sp.end_us - sp.start_us)}\n${fmtTime(sp.start_us)} → ${fmtTime(sp.end_us)} after the step start`;
         },
       },
       dataZoom: [
