@@ -29,7 +29,13 @@ from tensorboard.plugins import base_plugin
 from tensorboard import plugin_util
 
 from tb_layerprof.report import OTHER_KEYS, SCHEMA, LayerStats, WindowReport
-from tb_layerprof.summary import PLUGIN_NAME, TAG_PREFIX, ReportReadError, parse_plugin_content
+from tb_layerprof.summary import (
+    PLUGIN_NAME,
+    TAG_PREFIX,
+    ReportReadError,
+    parse_plugin_content,
+    step_of_tag,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -423,16 +429,19 @@ class LayerProfPlugin(base_plugin.TBPlugin):
         """One window of a run in full (all layers). `step` defaults to the latest window."""
         series = self._run_series(ctx, experiment, run)
         if step is None or step == "":
-            tag = max(series, key=lambda t: (series[t].max_step, t))
+            wanted = max(step_of_tag(t) if step_of_tag(t) is not None else series[t].max_step
+                         for t in series)
         else:
             if not _STEP_RE.match(step):
                 raise ApiError(400, "query parameter 'step' must be a non-negative integer")
-            tag = next((t for t in series if t == f"{TAG_PREFIX}{int(step):010d}"), None)
-            if tag is None:
-                tag = next((t for t in series if series[t].max_step == int(step)), None)
-            if tag is None:
-                raise ApiError(404, f"run {run!r} has no window at step {int(step)}")
-        windows = self._full_windows(ctx, experiment, run, [tag])
+            wanted = int(step)
+        # One tag per host of that step (`layerprof/window/<step>[/<host>]`).
+        tags = sorted(t for t in series if step_of_tag(t) == wanted)
+        if not tags:
+            tags = [t for t in series if series[t].max_step == wanted][:1]
+        if not tags:
+            raise ApiError(404, f"run {run!r} has no window at step {wanted}")
+        windows = self._full_windows(ctx, experiment, run, tags)
         hosts = [str(w.get("host", "")) for w in windows]
         if host is not None:
             windows = [w for w in windows if w.get("host") == host]

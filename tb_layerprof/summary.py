@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import struct
 import time
@@ -31,9 +32,26 @@ class ReportReadError(Exception):
     """An event file or report that cannot be read; the message says which and why."""
 
 
-def tag_for_step(step: int) -> str:
-    """Tag of the window starting at `step`; zero-padded so tags sort by step."""
-    return f"{TAG_PREFIX}{step:010d}"
+_HOST_UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]")
+
+
+def tag_for_step(step: int, host: str = "") -> str:
+    """Tag of the window starting at `step` (zero-padded so tags sort by step).
+
+    With a host, the tag ends in `/<host>`: several workers of one run each profile the
+    same steps, and TensorBoard keeps one sample per tag and step, so each host needs
+    its own tag for none to be dropped.
+    """
+    base = f"{TAG_PREFIX}{step:010d}"
+    return f"{base}/{_HOST_UNSAFE.sub('_', host)}" if host else base
+
+
+def step_of_tag(tag: str) -> Optional[int]:
+    """The step a window tag names (None for other tags)."""
+    if not tag.startswith(TAG_PREFIX):
+        return None
+    digits = tag[len(TAG_PREFIX):].split("/", 1)[0]
+    return int(digits) if digits.isdigit() else None
 
 
 def create_metadata() -> summary_pb2.SummaryMetadata:
@@ -103,7 +121,7 @@ class ReportWriter:
         if self._writer is None:
             self._open()
         value = summary_pb2.Summary.Value(
-            tag=tag_for_step(window.step),
+            tag=tag_for_step(window.step, window.host),
             metadata=create_metadata(),
             tensor=window_to_tensor(window),
         )

@@ -91,6 +91,7 @@ def build_window(step: int = 10, steps: int = 5, scale: float = 1.0) -> WindowRe
         "loss_us": 35.0 * s,
         "metrics_us": 18.0 * s,
         "input_us": 210.0 * s,
+        "collective_us": 0.0,
         "framework_us": 95.0 * s,
         "unattributed_us": 12.5 * s,
     }

@@ -9,12 +9,15 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
+import os
 from urllib.parse import quote
 
 import pytest
 
 from tb_layerprof import load_reports
 from tb_layerprof.report import reports_to_json
+from tb_layerprof.summary import ReportWriter
+from tests.conftest import build_window
 from tests.plugin_helpers import XSS_RUN, make_synthetic_logdir, tensorboard, trained_logdir  # noqa: F401
 
 WINDOWS = 25
@@ -25,6 +28,14 @@ BASE = "/data/plugin/layerprof"
 def synthetic_logdir(tmp_path_factory):
     d = str(tmp_path_factory.mktemp("tb_e2e"))
     make_synthetic_logdir(d, windows=WINDOWS)
+    # Two workers of one run (two processes, two event files), profiling the same steps.
+    for host, scale in (("worker-0", 1.0), ("worker-1", 3.0)):
+        writer = ReportWriter(os.path.join(d, "workers"))
+        for step in (10, 20):
+            window = build_window(step, scale=scale)
+            window.host = host
+            writer.write(window)
+        writer.close()
     return d
 
 
@@ -35,7 +46,8 @@ def tb(request, synthetic_logdir):
         # TensorBoard loads event files asynchronously: wait until every window is in.
         proc.wait_for(
             f"{BASE}/runs",
-            lambda j: {r["run"]: r["windows"] for r in j["runs"]} == {"train": WINDOWS, XSS_RUN: 1},
+            lambda j: {r["run"]: r["windows"] for r in j["runs"]} == {"train": WINDOWS, XSS_RUN: 1,
+                                                                      "workers": 4},
         )
         proc.mode = request.param
         yield proc
@@ -84,6 +96,20 @@ def test_windows_window_trend(tb):
     assert status == 200 and len(trend["layers"][0]["forward_us"]) == WINDOWS
     status, xss = tb.get_json(f"{BASE}/window?run={quote(XSS_RUN, safe='')}")
     assert status == 200 and xss["run"] == XSS_RUN
+
+
+def test_every_worker_of_a_step_is_kept_on_both_data_paths(tb):
+    status, one = tb.get_json(f"{BASE}/window?run=workers&step=20")
+    assert status == 200 and one["hosts"] == ["worker-0", "worker-1"]
+    status, w1 = tb.get_json(f"{BASE}/window?run=workers&step=20&host=worker-1")
+    assert status == 200 and w1["window"]["host"] == "worker-1"
+    status, w0 = tb.get_json(f"{BASE}/window?run=workers&step=20&host=worker-0")
+    assert status == 200 and w0["window"]["host"] == "worker-0"
+    slow = [{l["path"]: l for l in w["window"]["layers"]}["slow_double"] for w in (w0, w1)]
+    assert slow[1]["forward_us"] == pytest.approx(3 * slow[0]["forward_us"])
+    status, report = tb.get_json(f"{BASE}/report?run=workers")
+    assert [(w["step"], w["host"]) for w in report["runs"][0]["windows"]] == [
+        (10, "worker-0"), (10, "worker-1"), (20, "worker-0"), (20, "worker-1")]
 
 
 def test_responses_are_gzipped(tb):
