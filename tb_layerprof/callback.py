@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import glob
+import json
 import logging
 import os
 import re
@@ -89,6 +90,9 @@ class LayerProfiler(_callback_base()):
         background: Analyse windows in a background thread (True) or right after the
             window on the training thread (False). Pending analyses finish at train end.
         verbose: 1 prints one line per analysed window; 0 is silent (warnings still log).
+        worker: Name of this process in a multi-worker job, used as the report's host and
+            the capture's file name so workers sharing `log_dir` never overwrite each
+            other. Defaults to `<task type>-<index>` from `TF_CONFIG` when it is set.
 
     Examples:
 
@@ -114,6 +118,7 @@ class LayerProfiler(_callback_base()):
         run: str = "train",
         background: bool = True,
         verbose: int = 1,
+        worker: Optional[str] = None,
     ):
         super().__init__()
         self._supports_tf_logs = True  # tf_keras: we never read logs, don't sync them
@@ -130,6 +135,7 @@ class LayerProfiler(_callback_base()):
         self.max_windows = max_windows
         self.background = background
         self.verbose = verbose
+        self.worker = worker or worker_identity()
 
         self._next_start = start  # 0: no window scheduled
         self._step = 0  # global train batch counter, 1-based like Keras' TensorBoard
@@ -230,8 +236,20 @@ class LayerProfiler(_callback_base()):
 
     # -- capture ---------------------------------------------------------------------
 
+    def _capture_dir(self) -> str:
+        """Where the profiler writes: the run directory, or a private one per worker.
+
+        Workers of a multi-worker job share `log_dir` and usually a hostname, and TF names
+        captures `<session>/<hostname>.xplane.pb`: they would overwrite each other. Each
+        worker captures into its own directory; the file is then moved into the run's
+        session directory under the worker's name, which XProf shows as its host.
+        """
+        if self.worker:
+            return os.path.join(self.run_dir, ".layerprof-capture", self.worker)
+        return self.run_dir
+
     def _profiles_now(self) -> set:
-        return set(glob.glob(os.path.join(self.run_dir, "plugins", "profile", "*", "*.xplane.pb")))
+        return set(glob.glob(os.path.join(self._capture_dir(), "plugins", "profile", "*", "*.xplane.pb")))
 
     def _start_window(self) -> None:
         first, stop = self._step, self._step + self.window_length - 1
@@ -250,7 +268,7 @@ class LayerProfiler(_callback_base()):
             ]
             self._instrumenter.eager_spans = True
             # Default options (host tracer level 2) include the allocator's memory events.
-            tf.profiler.experimental.start(self.run_dir)
+            tf.profiler.experimental.start(self._capture_dir())
         except Exception as e:
             # Someone else's profiler session, or an unwritable directory: skip this window
             # and leave any other session alone.
@@ -287,7 +305,11 @@ class LayerProfiler(_callback_base()):
         new = [p for p in self._profiles_now()
                if p not in self._known_profiles
                or (os.path.getmtime(p) >= self._capture_began and not _SESSION_SUFFIX.search(os.path.dirname(p)))]
-        new = [_unique_session(p, first, last) for p in sorted(new, key=os.path.getmtime)]
+        if self.worker:
+            new = [_move_to_run(p, self.run_dir, self.worker, first, last)
+                   for p in sorted(new, key=os.path.getmtime)]
+        else:
+            new = [_unique_session(p, first, last) for p in sorted(new, key=os.path.getmtime)]
         if not new:
             logger.warning("layerprof: window steps %d-%d: the profiler wrote no .xplane.pb under %s",
                            first, last, self.run_dir)
@@ -423,6 +445,35 @@ def summary_line(window: WindowReport, first: int, last: int) -> str:
 
 
 _SESSION_SUFFIX = re.compile(r"_steps\d+-\d+$")
+
+
+def worker_identity() -> Optional[str]:
+    """`<task type>-<index>` of this process in a multi-worker job (TF_CONFIG), else None."""
+    try:
+        task = json.loads(os.environ.get("TF_CONFIG", "") or "{}").get("task") or {}
+        kind, index = str(task.get("type", "")), int(task.get("index", 0))
+    except (ValueError, TypeError, AttributeError):
+        return None
+    if not kind:
+        return None
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", f"{kind}-{index}")
+
+
+def _move_to_run(path: str, run_dir: str, worker: str, first: int, last: int) -> str:
+    """Move a worker's capture to `<run>/plugins/profile/<session>_steps<a>-<b>/<worker>.xplane.pb`."""
+    session = os.path.basename(os.path.dirname(path)) + f"_steps{first}-{last}"
+    target_dir = os.path.join(run_dir, "plugins", "profile", session)
+    os.makedirs(target_dir, exist_ok=True)
+    target = os.path.join(target_dir, f"{worker}.xplane.pb")
+    try:
+        os.replace(path, target)
+    except OSError:
+        return path
+    try:  # leave no empty private directories behind
+        os.removedirs(os.path.dirname(path))
+    except OSError:
+        pass
+    return target
 
 
 def _unique_session(path: str, first: int, last: int) -> str:

@@ -421,3 +421,25 @@ def test_step_time_matches_xprof_overview_page(seed_run):
         assert xprof_steps == [f"train {s}" for s in range(window.step, window.step + window.steps)]
         xprof_ms = sum(row["c"][col]["v"] for row in rows) / len(rows)
         assert window.step_time_us / 1000 == pytest.approx(xprof_ms, rel=0.03)
+
+
+def test_workers_sharing_a_log_dir_keep_their_own_captures(tmp_path, monkeypatch):
+    """Two workers (same hostname) profile the same steps into one log_dir."""
+    import json as _json
+
+    reports = []
+    for index in (0, 1):
+        monkeypatch.setenv("TF_CONFIG", _json.dumps(
+            {"cluster": {"worker": ["localhost:1", "localhost:2"]}, "task": {"type": "worker", "index": index}}))
+        cb = LayerProfiler(log_dir=str(tmp_path), profile_batch=(2, 3), verbose=0)
+        assert cb.worker == f"worker-{index}"
+        _fit_small([cb])
+        reports.append(cb.reports[-1])
+    assert [w.host for w in reports] == ["worker-0", "worker-1"]
+    runs, errors = load_reports(str(tmp_path))
+    assert not errors
+    assert [(w.step, w.host) for w in runs[0].windows] == [(2, "worker-0"), (2, "worker-1")]
+    profile = tmp_path / "train" / "plugins" / "profile"
+    files = sorted(p.name for p in profile.glob("*/*.xplane.pb"))
+    assert files == ["worker-0.xplane.pb", "worker-1.xplane.pb"]
+    assert not (tmp_path / "train" / ".layerprof-capture").exists()
