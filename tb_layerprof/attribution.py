@@ -707,30 +707,20 @@ def attribute(
         ]
         layers[path] = stats
 
-    # Totals include sublayers: add each layer's self figures to all its ancestors.
+    # Totals include sublayers: add each layer's self figures to itself and its ancestors.
     for s in layers.values():
         hf, hb = (us(x) for x in s._self_host)  # type: ignore[attr-defined]
         df, db = (us(x) for x in s._self_device)  # type: ignore[attr-defined]
         for lyr in _self_and_ancestors(s, layers):
+            lyr.forward_us += s.self_forward_us
+            lyr.backward_us += s.self_backward_us
+            lyr.forward_alloc_bytes += s.self_forward_alloc_bytes
+            lyr.backward_alloc_bytes += s.self_backward_alloc_bytes
+            lyr.peak_live_bytes += s._self_peak  # type: ignore[attr-defined]
             lyr.forward_host_us += hf
             lyr.backward_host_us += hb
             lyr.forward_device_us += df
             lyr.backward_device_us += db
-    for s in layers.values():
-        s.forward_us += s.self_forward_us
-        s.backward_us += s.self_backward_us
-        s.forward_alloc_bytes += s.self_forward_alloc_bytes
-        s.backward_alloc_bytes += s.self_backward_alloc_bytes
-        s.peak_live_bytes += s._self_peak  # type: ignore[attr-defined]
-        parent = s.parent
-        while parent is not None and parent in layers:
-            p = layers[parent]
-            p.forward_us += s.self_forward_us
-            p.backward_us += s.self_backward_us
-            p.forward_alloc_bytes += s.self_forward_alloc_bytes
-            p.backward_alloc_bytes += s.self_backward_alloc_bytes
-            p.peak_live_bytes += s._self_peak  # type: ignore[attr-defined]
-            parent = p.parent
 
     # A layer's span covers its sublayers' spans (so they nest in the trace viewer).
     for (path, phase, k), (s0, e0) in list(extent.items()):
