@@ -652,6 +652,8 @@ def attribute(
         ops_by_path[owner[0]].append((t, name, op_type, owner[1]))
 
     layers: Dict[str, LayerStats] = {}
+    # Self figures not kept in LayerStats: (peak live bytes, host fwd/bwd, device fwd/bwd µs).
+    own: Dict[str, Tuple[int, float, float, float, float]] = {}
     for path, info in layer_map.layers.items():
         f, b = (path, FORWARD), (path, BACKWARD)
         calls = calls_by_path.get(path, [])
@@ -678,9 +680,11 @@ def attribute(
             forward_op_events=op_events.get(f, 0) / n_steps,
             backward_op_events=op_events.get(b, 0) / n_steps,
         )
-        stats._self_peak = peak_live.get(path, 0)  # type: ignore[attr-defined]
-        stats._self_host = (host_self_time.get(f, 0), host_self_time.get(b, 0))  # type: ignore[attr-defined]
-        stats._self_device = (device_self_time.get(f, 0), device_self_time.get(b, 0))  # type: ignore[attr-defined]
+        own[path] = (
+            peak_live.get(path, 0),
+            us(host_self_time.get(f, 0)), us(host_self_time.get(b, 0)),
+            us(device_self_time.get(f, 0)), us(device_self_time.get(b, 0)),
+        )
         stats.output_bytes = int(sum(c.output_bytes for c in calls) / len(calls) * n_calls) if calls else 0
         stats.input_bytes = int(sum(c.input_bytes for c in calls) / len(calls) * n_calls) if calls else 0
         types = index.self_ops.get(path, collections.Counter())
@@ -709,14 +713,13 @@ def attribute(
 
     # Totals include sublayers: add each layer's self figures to itself and its ancestors.
     for s in layers.values():
-        hf, hb = (us(x) for x in s._self_host)  # type: ignore[attr-defined]
-        df, db = (us(x) for x in s._self_device)  # type: ignore[attr-defined]
+        peak, hf, hb, df, db = own[s.path]
         for lyr in _self_and_ancestors(s, layers):
             lyr.forward_us += s.self_forward_us
             lyr.backward_us += s.self_backward_us
             lyr.forward_alloc_bytes += s.self_forward_alloc_bytes
             lyr.backward_alloc_bytes += s.self_backward_alloc_bytes
-            lyr.peak_live_bytes += s._self_peak  # type: ignore[attr-defined]
+            lyr.peak_live_bytes += peak
             lyr.forward_host_us += hf
             lyr.backward_host_us += hb
             lyr.forward_device_us += df
