@@ -28,6 +28,7 @@ from tensorboard.data import provider
 from tensorboard.plugins import base_plugin
 from tensorboard import plugin_util
 
+from tb_layerprof import diff as layer_diff
 from tb_layerprof.report import OTHER_KEYS, SCHEMA, LayerStats, WindowReport
 from tb_layerprof.summary import (
     PLUGIN_NAME,
@@ -288,6 +289,8 @@ class LayerProfPlugin(base_plugin.TBPlugin):
             "/windows": self.windows_route,
             "/window": self.window_route,
             "/trend": self.trend_route,
+            "/diff": self.diff_route,
+            "/workers": self.workers_route,
             "/static/*": self.static_route,
         }
 
@@ -423,17 +426,18 @@ class LayerProfPlugin(base_plugin.TBPlugin):
         entries = self._entries(ctx, experiment, run)
         return {"schema": SCHEMA, "run": run, "windows": [e.summary for _, _, e in entries]}
 
-    def window_impl(
-        self, ctx, experiment: str, run: Optional[str], step: Optional[str], host: Optional[str] = None
-    ) -> Dict[str, Any]:
-        """One window of a run in full (all layers). `step` defaults to the latest window."""
+    def _step_windows(
+        self, ctx, experiment: str, run: Optional[str], step: Optional[str], name: str = "step"
+    ) -> Tuple[int, List[Dict[str, Any]]]:
+        """(step, every host's window at that step, sorted by host). `step` defaults to the
+        latest window of the run; `name` is the query parameter named in errors."""
         series = self._run_series(ctx, experiment, run)
         if step is None or step == "":
             wanted = max(step_of_tag(t) if step_of_tag(t) is not None else series[t].max_step
                          for t in series)
         else:
             if not _STEP_RE.match(step):
-                raise ApiError(400, "query parameter 'step' must be a non-negative integer")
+                raise ApiError(400, f"query parameter {name!r} must be a non-negative integer")
             wanted = int(step)
         # One tag per host of that step (`layerprof/window/<step>[/<host>]`).
         tags = sorted(t for t in series if step_of_tag(t) == wanted)
@@ -442,12 +446,69 @@ class LayerProfPlugin(base_plugin.TBPlugin):
         if not tags:
             raise ApiError(404, f"run {run!r} has no window at step {wanted}")
         windows = self._full_windows(ctx, experiment, run, tags)
+        if not windows:
+            raise ApiError(404, f"run {run!r} has no readable window at step {wanted}")
+        return wanted, windows
+
+    def window_impl(
+        self, ctx, experiment: str, run: Optional[str], step: Optional[str], host: Optional[str] = None
+    ) -> Dict[str, Any]:
+        """One window of a run in full (all layers). `step` defaults to the latest window;
+        `host` to the last host (by name) that wrote that step."""
+        _, windows = self._step_windows(ctx, experiment, run, step)
         hosts = [str(w.get("host", "")) for w in windows]
         if host is not None:
             windows = [w for w in windows if w.get("host") == host]
         if not windows:
             raise ApiError(404, f"run {run!r} has no readable window for that step/host")
         return {"schema": SCHEMA, "run": run, "window": windows[-1], "hosts": hosts}
+
+    def diff_impl(
+        self,
+        ctx,
+        experiment: str,
+        base: Optional[str],
+        run: Optional[str],
+        base_step: Optional[str] = None,
+        step: Optional[str] = None,
+        base_host: Optional[str] = None,
+        host: Optional[str] = None,
+    ) -> Dict[str, Any]:
+        """`diff.diff_windows` of a window of `base` and a window of `run` (the same document
+        as `tb-layerprof diff --format json`), plus the hosts and steps each side offers.
+        Steps default to each run's latest window; hosts to the first host by name (as the
+        CLI does)."""
+        if base is None:
+            raise ApiError(400, "missing query parameter 'base'")
+        if run is None:
+            raise ApiError(400, "missing query parameter 'run'")
+        sides = []
+        for name, which, wanted_host, step_param, host_param in (
+            (base, base_step, base_host, "base_step", "base_host"),
+            (run, step, host, "step", "host"),
+        ):
+            at, windows = self._step_windows(ctx, experiment, name, which, step_param)
+            hosts = [str(w.get("host", "")) for w in windows]
+            if wanted_host is not None:
+                windows = [w for w in windows if w.get("host") == wanted_host]
+                if not windows:
+                    raise ApiError(404, f"run {name!r} has no window of host {wanted_host!r} "
+                                        f"at step {at} (query parameter {host_param!r})")
+            sides.append((_window_report(windows[0]), hosts))
+        (base_w, base_hosts), (run_w, run_hosts) = sides
+        doc = layer_diff.diff_windows(base_w, run_w, base, run)
+        doc["base_hosts"] = base_hosts
+        doc["run_hosts"] = run_hosts
+        return doc
+
+    def workers_impl(self, ctx, experiment: str, run: Optional[str], step: Optional[str]) -> Dict[str, Any]:
+        """Per-worker breakdown of one step (`workers.compare_hosts` over every host's window
+        at that step): step times per host, the slowest layers per host, the straggler."""
+        at, windows = self._step_windows(ctx, experiment, run, step)
+        from tb_layerprof import workers  # pure; imported on use
+
+        doc = workers.compare_hosts([_window_report(w) for w in windows])
+        return {"schema": SCHEMA, "run": run, **doc, "step": at}
 
     def trend_impl(self, ctx, experiment: str, run: Optional[str], layers: List[str]) -> Dict[str, Any]:
         """Per-window series of the given layers (null where a layer is absent)."""
@@ -549,6 +610,23 @@ class LayerProfPlugin(base_plugin.TBPlugin):
         )
 
     @wrappers.Request.application
+    def diff_route(self, request):
+        return self._serve(
+            request,
+            lambda ctx, exp: self.diff_impl(
+                ctx, exp, _arg(request, "base"), _arg(request, "run"), _arg(request, "base_step"),
+                _arg(request, "step"), _arg(request, "base_host"), _arg(request, "host"),
+            ),
+        )
+
+    @wrappers.Request.application
+    def workers_route(self, request):
+        return self._serve(
+            request,
+            lambda ctx, exp: self.workers_impl(ctx, exp, _arg(request, "run"), _arg(request, "step")),
+        )
+
+    @wrappers.Request.application
     def static_route(self, request):
         if request.method not in ("GET", "HEAD"):
             return _error(request, 405, "only GET is supported")
@@ -561,6 +639,14 @@ class LayerProfPlugin(base_plugin.TBPlugin):
         except ApiError as e:
             return _error(request, e.code, e.message)
         return http_util.Respond(request, content, content_type)
+
+
+def _window_report(window: Dict[str, Any]) -> WindowReport:
+    """A normalized window dict as the dataclass the pure modules (diff, workers) take."""
+    try:
+        return WindowReport.from_json(window)
+    except (TypeError, ValueError) as e:
+        raise ApiError(422, f"malformed layerprof report at step {window.get('step')}: {e}") from None
 
 
 def _arg(request, name: str) -> Optional[str]:
