@@ -8,6 +8,8 @@ TensorFlow (only `tb_layerprof.summary`/`report`), so it starts in well under a 
     tb-layerprof export LOGDIR --out FILE.json [--run RUN] [--window ...]
     tb-layerprof diff LOGDIR --base RUN_A --run RUN_B [--format table|json]
                              [--window latest|STEP] [--top N]
+    tb-layerprof workers LOGDIR [--run RUN] [--format table|json]
+                                [--window latest|all|STEP] [--top N]
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ import textwrap
 from typing import Dict, List, Optional, Sequence, TextIO, Tuple
 
 from tb_layerprof import diff as layer_diff
+from tb_layerprof import workers as layer_workers
 from tb_layerprof.report import (
     OTHER_KEYS,
+    SCHEMA,
     LayerStats,
     RunReport,
     WindowReport,
@@ -416,8 +420,16 @@ def render_table(
     units = units or Units()
     blocks = []
     for run in runs:
-        for window in select_windows(run, which):
+        windows = select_windows(run, which)
+        for window in windows:
             blocks.append(render_window_table(run.run, window, units, top))
+        several = layer_workers.steps_with_several_hosts(RunReport(run=run.run, windows=windows))
+        if several and blocks:
+            blocks[-1] += (
+                f"\n\nnote: several workers profiled step {several[-1]} of run"
+                f" {safe_text(run.run)}; `{PROG} workers LOGDIR --run {safe_text(run.run)}`"
+                " compares them (straggler layers)"
+            )
     return "\n\n\n".join(blocks) + "\n"
 
 
@@ -982,7 +994,190 @@ class DiffCommand:
         return EXIT_OK
 
 
-COMMANDS = (ReportCommand, ExportCommand, DiffCommand)
+# --------------------------------------------------------------------------- workers
+
+MAX_HOST_COLUMNS = 6
+
+
+def _host_name(host: object) -> str:
+    return safe_text(host) or "?"
+
+
+def render_workers_table(
+    run_name: str, doc: Dict[str, object], units: Units, top: Optional[int] = DEFAULT_TABLE_TOP
+) -> str:
+    """One `workers.compare_hosts` document as terminal text."""
+    lines: List[str] = []
+    hosts = doc["hosts"]
+    step, steps = int(_num(doc["step"])), max(int(_num(doc["steps"], 1)), 1)
+    span = f"{step}" if steps == 1 else f"{step}-{step + steps - 1}"
+    head = (
+        f"Run {safe_text(run_name)} | steps {span} ({steps} profiled) | {len(hosts)} workers"
+        f" | slowest {_host_name(doc['slowest_host'])}, fastest {_host_name(doc['fastest_host'])}"
+    )
+    lines.append(head)
+    lines.append("=" * min(len(head), 100))
+    lines.append("")
+    rows = []
+    for h in hosts:
+        mark = "slowest" if h["host"] == doc["slowest_host"] else (
+            "fastest" if h["host"] == doc["fastest_host"] else "")
+        rows.append([
+            _clip(_host_name(h["host"]), MAX_NAME_WIDTH),
+            units.time(h["step_time_us"]),
+            units.time(h["op_time_us"]),
+            units.time(h["compute_us"]),
+            units.time(h["collective_us"]),
+            _signed_time(h["excess_us"], units),
+            mark,
+        ])
+    host_cols = (("worker", "<"), ("step time", ">"), ("op time", ">"), ("compute", ">"),
+                 ("collective", ">"), ("excess", ">"), ("rank", "<"))
+    lines.extend(_aligned(rows, host_cols))
+    lines.extend(textwrap.wrap(
+        "compute = op time outside collectives; excess = compute - the fastest worker's. In"
+        " synchronous training the fast workers wait for the slowest at the all-reduce: their"
+        " wait is collective time, and step times even out.", width=100,
+    ))
+
+    lines.append("")
+    straggler = doc.get("straggler")
+    if straggler:
+        share = straggler.get("share")
+        of_it = f" ({share:.0%} of it)" if share is not None else ""
+        lines.append(
+            f"Straggler: {_host_name(straggler['host'])} computes"
+            f" {units.time(straggler['excess_us'])}/step more than"
+            f" {_host_name(straggler['fastest_host'])}; layer"
+            f" {safe_text(straggler['layer'])} accounts for"
+            f" {_signed_time(straggler['extra_us'], units)}{of_it}."
+        )
+        causes = []
+        for c in straggler.get("causes") or []:
+            name = str(c["name"])
+            if c["kind"] == "other":
+                name = (name[:-3] if name.endswith("_us") else name) + " (outside layers)"
+            causes.append(f"{safe_text(name)} {_signed_time(c['extra_us'], units)}")
+        if causes:
+            lines.extend(textwrap.wrap(
+                "largest differences (own time): " + ", ".join(causes),
+                width=100, initial_indent="  ", subsequent_indent="    ",
+            ))
+    elif len(hosts) > 1:
+        lines.append("No straggler layer: no layer takes longer on the slowest worker.")
+
+    lines.append("")
+    layer_rows = list(doc["layers"])
+    if not layer_rows:
+        lines.append("(no layers in these windows)")
+        return "\n".join(lines) + "\n"
+    shown = layer_rows[:top] if top else layer_rows
+    names = [h["host"] for h in hosts]
+    per_host = len(names) <= MAX_HOST_COLUMNS
+    columns = [("layer", "<")]
+    if per_host:
+        columns += [(_clip(_host_name(n), 24), ">") for n in names]
+    else:
+        columns += [("min", ">"), ("max", ">")]
+    columns += [("spread", ">"), ("ratio", ">"), ("slowest", "<"), ("missing on", "<")]
+    rows = []
+    for layer in shown:
+        by_host = layer["by_host"]
+        cells = [_clip(safe_text(layer["path"]), MAX_NAME_WIDTH)]
+        if per_host:
+            cells += [units.time(by_host[n]["total_us"]) if n in by_host else "-" for n in names]
+        else:
+            totals = [t["total_us"] for t in by_host.values()]
+            cells += [units.time(min(totals)), units.time(max(totals))]
+        missing = layer.get("missing_on") or []
+        cells += [
+            units.time(layer["spread_us"]),
+            _ratio_text(layer["ratio"]),
+            _host_name(layer["slowest_host"]) if len(by_host) > 1 else "",
+            _clip(", ".join(_host_name(m) for m in missing), 40),
+        ]
+        rows.append(cells)
+    lines.append("Layers by spread between workers (forward + gradient per step, sublayers included):")
+    lines.extend(_aligned(rows, tuple(columns)))
+    if len(shown) < len(layer_rows):
+        lines.append(f"... {len(layer_rows) - len(shown)} more layer(s) (--top 0 shows all)")
+    lines.append("spread = slowest - fastest worker; ratio = slowest / fastest")
+    return "\n".join(lines) + "\n"
+
+
+def select_worker_steps(run: RunReport, which: str) -> List[int]:
+    """Steps of `run` with several hosts: the latest, all, or the given one."""
+    several = layer_workers.steps_with_several_hosts(run)
+    if not several or which == "all":
+        return several
+    if which == "latest":
+        return several[-1:]
+    return [s for s in several if s == int(which)]
+
+
+class WorkersCommand:
+    """Compare the workers of a multi-worker job: per-worker times and straggler layers.
+
+    Every worker of a multi-worker job (e.g. MultiWorkerMirroredStrategy) profiles the
+    same steps and files its own window under its worker identity (from TF_CONFIG). For
+    the latest step profiled by several workers (or --window all|STEP), this shows each
+    worker's step time, op time, compute (op time outside collectives) and collective
+    time, which worker is slowest and which layer makes it slow, then every layer's time
+    on each worker, sorted by the spread between the slowest and the fastest worker.
+    `--format json` prints {"schema": 1, "runs": [{"run": ..., "steps": [...]}]}, one
+    entry per step as documented in tb_layerprof/workers.py.
+
+    Example: tb-layerprof workers logs --run train
+    """
+
+    name = "workers"
+
+    def prepare_parser(self, parser: argparse.ArgumentParser) -> None:
+        _add_source_args(parser)
+        parser.add_argument(
+            "--format", choices=("table", "json"), default="table",
+            help="output format (default: table)",
+        )
+        parser.add_argument(
+            "--window", type=_window_arg, default="latest", metavar="latest|all|STEP",
+            help="which step: the latest profiled by several workers (default), all such"
+            " steps, or the window starting at STEP",
+        )
+        parser.add_argument(
+            "--top", type=_top_arg, default=None, metavar="N",
+            help=f"table: show the N layers with the largest spread (default "
+            f"{DEFAULT_TABLE_TOP}; 0 = all; json always has all)",
+        )
+
+    def run(self, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+        runs = read_runs(args.logdir, args.run, "all", err)
+        picked = [(run, select_worker_steps(run, args.window)) for run in runs]
+        picked = [(run, steps) for run, steps in picked if steps]
+        if not picked:
+            hosts = sorted({str(w.host) for r in runs for w in r.windows}, key=layer_workers.host_sort_key)
+            where = f"at step {args.window}" if args.window not in ("latest", "all") else "at any step"
+            raise CommandError(
+                f"no run has windows of several workers {where}; hosts found: "
+                + (", ".join(_host_name(h) for h in hosts) or "none")
+                + ". Each worker of a multi-worker job files its windows under its identity"
+                " (TF_CONFIG task, e.g. worker-0) when all share one log_dir."
+            )
+        docs = [(run.run, layer_workers.compare_run(run, steps)) for run, steps in picked]
+        if args.format == "json":
+            payload = {
+                "schema": SCHEMA,
+                "runs": [{"run": name, "steps": steps} for name, steps in docs],
+            }
+            out.write(json.dumps(payload, indent=2) + "\n")
+            return EXIT_OK
+        top = DEFAULT_TABLE_TOP if args.top is None else args.top
+        units = Units.for_stream(out)
+        blocks = [render_workers_table(name, doc, units, top) for name, steps in docs for doc in steps]
+        out.write("\n\n".join(blocks))
+        return EXIT_OK
+
+
+COMMANDS = (ReportCommand, ExportCommand, DiffCommand, WorkersCommand)
 
 
 class _Parser(argparse.ArgumentParser):
