@@ -3,7 +3,7 @@
 //   node build.mjs --outdir DIR    -> DIR/index.js (check_bundle.sh compares with the committed one)
 //   node build.mjs --tests         -> build/tests/*.test.mjs (run with node --test)
 import * as esbuild from "esbuild";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -33,13 +33,21 @@ if (args.includes("--tests")) {
     external: ["node:*"],
   });
 } else {
+  // Chunks are content-hashed: drop the previous build's so only this build's files remain.
+  if (existsSync(outdir))
+    for (const f of readdirSync(outdir)) if (/\.js$|\.LEGAL\.txt$/.test(f)) rmSync(join(outdir, f));
   const result = await esbuild.build({
     ...common,
-    entryPoints: [join(here, "src", "index.tsx")],
-    outfile: join(outdir, "index.js"),
+    // index.js is the module TensorBoard loads; ECharts (imported dynamically) and anything
+    // shared become chunks beside it, loaded relative to index.js's own URL.
+    entryPoints: { index: join(here, "src", "index.tsx") },
+    outdir,
+    splitting: true,
+    entryNames: "[name]",
+    chunkNames: "[name]-[hash]",
     platform: "browser",
     target: ["es2020", "chrome100", "firefox100", "safari15"],
-    minify: true,
+    minify: !process.env.LP_NOMINIFY,
     legalComments: "linked",
     sourcemap: false,
     metafile: true,
@@ -53,6 +61,8 @@ if (args.includes("--tests")) {
     return `==== ${pkg} ====\n\n${text.trim()}\n`;
   });
   writeFileSync(join(outdir, "THIRD_PARTY_LICENSES.txt"), notices.join("\n"));
+  for (const [file, o] of Object.entries(result.metafile.outputs))
+    if (file.endsWith(".js")) console.log(`bundle: ${file.split("/").pop()} ${(o.bytes / 1024).toFixed(1)} KiB`);
   const bytes = Object.values(result.metafile.outputs).reduce((a, o) => a + o.bytes, 0);
-  console.log(`bundle: ${outdir}/index.js (${(bytes / 1024).toFixed(1)} KiB with legal notes)`);
+  console.log(`bundle: ${outdir} (${(bytes / 1024).toFixed(1)} KiB in all, with legal notes)`);
 }

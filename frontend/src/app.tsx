@@ -5,8 +5,14 @@ import { getJson, ApiError } from "./api";
 import { EChart } from "./chart";
 import { LayerTable } from "./table";
 import { StepTimeline } from "./timeline";
+import { CompareView } from "./compare";
+import { WorkersCard } from "./workers";
+import { LayerDetail } from "./detail";
 import {
   ColumnKey,
+  DiffDoc,
+  columnsFor,
+  hasDeviceTime,
   Layer,
   ViewState,
   Window,
@@ -39,6 +45,7 @@ const BREAKDOWN_COLORS: Record<string, string> = {
   loss_us: "#7b1fa2",
   input_us: "#388e3c",
   metrics_us: "#0097a7",
+  collective_us: "#c2185b",
   framework_us: "#9e9e9e",
   unattributed_us: "#bdbdbd",
 };
@@ -140,7 +147,7 @@ function safeFileName(s: string): string {
 export function App() {
   const [state, update] = useHashState();
   const [runs, setRuns] = useState<Load<RunsResponse>>({ status: "loading" });
-  const [win, setWin] = useState<Load<{ window: Window; hosts: string[] }>>({ status: "idle" });
+  const [win, setWin] = useState<Load<{ run: string; window: Window; hosts: string[] }>>({ status: "idle" });
   const [reloadKey, setReloadKey] = useState(0);
 
   useEffect(() => {
@@ -163,19 +170,20 @@ export function App() {
   const step = state.step !== null ? state.step : runInfo ? runInfo.last_step : null;
 
   useEffect(() => {
-    if (!runInfo || step === null) {
+    if (!runInfo || step === null || state.view === "compare") {
       setWin({ status: "idle" });
       return;
     }
     let live = true;
     setWin({ status: "loading" });
-    getJson<{ window: Window; hosts?: string[] }>("window", { run: runInfo.run, step: String(step), host: state.host })
-      .then((d) => live && setWin({ status: "ok", data: { window: d.window, hosts: Array.isArray(d.hosts) ? d.hosts : [d.window.host] } }))
+    const run = runInfo.run;
+    getJson<{ window: Window; hosts?: string[] }>("window", { run, step: String(step), host: state.host })
+      .then((d) => live && setWin({ status: "ok", data: { run, window: d.window, hosts: Array.isArray(d.hosts) ? d.hosts : [d.window.host] } }))
       .catch((e: ApiError) => live && setWin({ status: "error", message: e.message }));
     return () => {
       live = false;
     };
-  }, [runInfo && runInfo.run, step, state.host, reloadKey]);
+  }, [runInfo && runInfo.run, step, state.host, reloadKey, state.view]);
 
   const refresh = () => setReloadKey((k) => k + 1);
 
@@ -205,19 +213,119 @@ export function App() {
         {win.message}
       </Message>
     );
-  else if (win.status !== "ok") body = <Message kind="loading" title="Loading layer report…" />;
-  else body = <WindowView run={runInfo.run} w={win.data.window} state={state} update={update} reloadKey={reloadKey} />;
+  else if (win.status !== "ok" || win.data.run !== runInfo.run) body = <Message kind="loading" title="Loading layer report…" />;
+  else body = <WindowView run={win.data.run} w={win.data.window} hosts={win.data.hosts} state={state} update={update} reloadKey={reloadKey} />;
   const hosts = win.status === "ok" ? win.data.hosts : [];
+  const compare = state.view === "compare";
+  // Compare mode: the base defaults to another run (the first other one), else this run's first window.
+  const otherRun = runList.find((r) => r.run !== (runInfo && runInfo.run));
+  const baseRun = state.base !== null ? state.base : otherRun ? otherRun.run : runInfo ? runInfo.run : null;
+  const baseInfo = runList.find((r) => r.run === baseRun);
+  const baseStep =
+    state.baseStep !== null ? state.baseStep : baseInfo && otherRun === undefined && baseInfo.steps.length > 1 ? baseInfo.first_step : null;
+  const [cmpHosts, setCmpHosts] = useState<{ base: string[]; run: string[]; doc: DiffDoc | null }>({ base: [], run: [], doc: null });
+  if (compare && runs.status === "ok" && runInfo && step !== null) {
+    if (!baseInfo)
+      body = (
+        <Message kind="empty" title="Pick a base run to compare with">
+          {baseRun !== null ? `Run ${baseRun} has no layer reports.` : "There is no run with layer reports to compare with."}
+        </Message>
+      );
+    else
+      body = (
+        <CompareView
+          sel={{ base: baseInfo.run, baseStep, baseHost: state.baseHost, run: runInfo.run, step: state.step, host: state.host }}
+          reloadKey={reloadKey}
+          onHosts={(b, r, doc) => setCmpHosts({ base: b, run: r, doc })}
+        />
+      );
+  }
+  const shownHosts = compare ? cmpHosts.run : hosts;
+  const shownHost = compare ? (cmpHosts.doc ? cmpHosts.doc.run_window.host : null) : win.status === "ok" ? win.data.window.host : null;
 
   return (
     <div class="lp-app">
       <div class="lp-toolbar">
+        <div class="lp-tabs" role="tablist" data-testid="view-switch">
+          <button
+            role="tab"
+            aria-selected={!compare}
+            class={"lp-tab" + (!compare ? " lp-tab-on" : "")}
+            data-testid="view-layers"
+            onClick={() => update({ view: "layers" })}
+          >
+            Layers
+          </button>
+          <button
+            role="tab"
+            aria-selected={compare}
+            class={"lp-tab" + (compare ? " lp-tab-on" : "")}
+            data-testid="view-compare"
+            onClick={() => update({ view: "compare" })}
+            disabled={!runList.length}
+          >
+            Compare
+          </button>
+        </div>
+        {compare ? (
+          <>
+            <label class="lp-field">
+              <span>Base</span>
+              <select
+                data-testid="base-run-picker"
+                value={baseRun || ""}
+                onChange={(e) => update({ base: (e.currentTarget as HTMLSelectElement).value, baseStep: null, baseHost: null })}
+              >
+                {baseRun !== null && !baseInfo ? <option value={baseRun}>{baseRun}</option> : null}
+                {runList.map((r) => (
+                  <option value={r.run}>{r.run}</option>
+                ))}
+              </select>
+            </label>
+            <label class="lp-field">
+              <span>Base window</span>
+              <select
+                data-testid="base-window-picker"
+                value={baseStep === null ? "" : String(baseStep)}
+                disabled={!baseInfo}
+                onChange={(e) => {
+                  const v = (e.currentTarget as HTMLSelectElement).value;
+                  update({ baseStep: v === "" ? null : Number(v), baseHost: null });
+                }}
+              >
+                <option value="">latest</option>
+                {baseInfo
+                  ? baseInfo.steps
+                      .slice()
+                      .reverse()
+                      .map((s) => <option value={String(s)}>{`step ${s}`}</option>)
+                  : null}
+              </select>
+            </label>
+            {cmpHosts.base.length > 1 && cmpHosts.doc ? (
+              <label class="lp-field">
+                <span>Base host</span>
+                <select
+                  data-testid="base-host-picker"
+                  value={cmpHosts.doc.base_window.host}
+                  onChange={(e) => update({ baseHost: (e.currentTarget as HTMLSelectElement).value })}
+                >
+                  {cmpHosts.base.map((h) => (
+                    <option value={h}>{h}</option>
+                  ))}
+                </select>
+              </label>
+            ) : null}
+            <span class="lp-muted">vs</span>
+          </>
+        ) : null}
         <label class="lp-field">
           <span>Run</span>
           <select
             data-testid="run-picker"
             value={run || ""}
             onChange={(e) => update({ run: (e.currentTarget as HTMLSelectElement).value, step: null, host: null, selected: null })}
+            title={compare ? "The run compared with the base" : "The run shown"}
             disabled={!runList.length && !others.length}
           >
             {run !== null && !runInfo ? <option value={run}>{run}</option> : null}
@@ -249,21 +357,21 @@ export function App() {
               : null}
           </select>
         </label>
-        {hosts.length > 1 && win.status === "ok" ? (
+        {shownHosts.length > 1 && shownHost !== null ? (
           <label class="lp-field">
             <span>Host</span>
             <select
               data-testid="host-picker"
-              value={win.data.window.host}
+              value={shownHost}
               onChange={(e) => update({ host: (e.currentTarget as HTMLSelectElement).value })}
             >
-              {hosts.map((h) => (
+              {shownHosts.map((h) => (
                 <option value={h}>{h}</option>
               ))}
             </select>
           </label>
         ) : null}
-        {runInfo ? <span class="lp-muted">{`${runInfo.windows} window${runInfo.windows === 1 ? "" : "s"}`}</span> : null}
+        {runInfo && !compare ? <span class="lp-muted">{`${runInfo.windows} window${runInfo.windows === 1 ? "" : "s"}`}</span> : null}
         <span class="lp-spacer" />
         <button class="lp-button" onClick={refresh} title="Reload runs and reports">
           Refresh
@@ -274,9 +382,11 @@ export function App() {
   );
 }
 
-function WindowView(props: { run: string; w: Window; state: ViewState; update: (p: Partial<ViewState>) => void; reloadKey: number }) {
+function WindowView(props: { run: string; w: Window; hosts: string[]; state: ViewState; update: (p: Partial<ViewState>) => void; reloadKey: number }) {
   const { w, state, update } = props;
   const stepUs = stepTime(w);
+  const columns = useMemo(() => columnsFor(w), [w]);
+  const selectedLayer = state.selected !== null ? w.layers.find((l) => l.path === state.selected) : undefined;
   const tree = useMemo(() => buildTree(w.layers), [w]);
   const collapsed = useMemo(() => new Set(state.collapsed), [state.collapsed.join("\u0000")]);
   const rows = useMemo(
@@ -371,11 +481,16 @@ function WindowView(props: { run: string; w: Window; state: ViewState; update: (
             selected={state.selected}
             onSelect={select}
             traceUrl={traceUrl}
+            columns={columns}
           />
         ) : (
           <div class="lp-muted">This window has no layers.</div>
         )}
       </section>
+      {selectedLayer ? <LayerDetail layer={selectedLayer} w={w} stepUs={stepUs} onClose={() => select(null)} /> : null}
+      {props.hosts.length > 1 ? (
+        <WorkersCard run={props.run} step={w.step} reloadKey={props.reloadKey} selected={state.selected} onSelect={select} />
+      ) : null}
       <Trend run={props.run} w={w} state={state} update={update} hot={hot} reloadKey={props.reloadKey} />
     </div>
   );
@@ -393,6 +508,10 @@ function WindowFacts(props: { w: Window; traceUrl: string | null }) {
     `step time ${fmtTime(w.step_time_us)}`,
     w.op_time_us ? `op time ${fmtTime(w.op_time_us)}` : "",
     w.mode ? `mode ${w.mode}` : "",
+    w.clock ? `clock ${w.clock === "device" ? "device (GPU kernel time)" : w.clock}` : "",
+    hasDeviceTime(w) ? `device ops ${fmtTime(w.device_op_time_us || 0)} · host ops ${fmtTime(w.host_op_time_us || 0)}` : "",
+    w.xla_split_us ? `XLA fusions split across layers ${fmtTime(w.xla_split_us)}` : "",
+    w.memory_allocators && w.memory_allocators.length ? `memory from ${w.memory_allocators.join(", ")}` : "",
     w.host ? `host ${w.host}` : "",
   ].filter(Boolean);
   return (
@@ -413,8 +532,10 @@ function WindowFacts(props: { w: Window; traceUrl: string | null }) {
         </>
       ) : null}
       {w.memory_available === false ? <div class="lp-warning">Memory was not recorded in this window; memory columns read 0.</div> : null}
-      {(w.warnings || []).map((m) => (
-        <div class="lp-warning">{m}</div>
+      {(Array.isArray(w.warnings) ? w.warnings : []).map((m) => (
+        <div class="lp-warning" data-testid="window-warning">
+          {String(m)}
+        </div>
       ))}
     </div>
   );
@@ -514,6 +635,8 @@ function Trend(props: { run: string; w: Window; state: ViewState; update: (p: Pa
   const [visible, setVisible] = useState(false);
   const [data, setData] = useState<Load<TrendResponse>>({ status: "idle" });
   const [pick, setPick] = useState("");
+  // The layer list (thousands of <option>s) is built only once the picker is used.
+  const [picking, setPicking] = useState(false);
   const el = useRef<HTMLElement>(null);
   // Loaded only once the section is in view: it reads every window of the run.
   useEffect(() => {
@@ -582,12 +705,13 @@ function Trend(props: { run: string; w: Window; state: ViewState; update: (p: Pa
           placeholder="Add a layer…"
           aria-label="Add a layer to the chart"
           value={pick}
+          onFocus={() => setPicking(true)}
           onInput={(e) => setPick((e.currentTarget as HTMLInputElement).value)}
           onChange={(e) => addLayer((e.currentTarget as HTMLInputElement).value)}
           onKeyDown={(e) => e.key === "Enter" && addLayer((e.currentTarget as HTMLInputElement).value)}
         />
         <datalist id="lp-layer-paths">
-          {layerPaths.slice(0, 5000).map((p) => (
+          {(picking ? layerPaths.slice(0, 5000) : []).map((p) => (
             <option value={p} />
           ))}
         </datalist>

@@ -1,30 +1,45 @@
-// A Preact wrapper around one ECharts instance (modular import: only what we use is bundled).
+// A Preact wrapper around one ECharts instance. ECharts (the bulk of the bundle) is a chunk
+// of its own, imported on first use; charts are drawn one per task, after the page has
+// painted, so the layers table is shown and answers clicks before any chart is drawn.
 import { useEffect, useRef } from "preact/hooks";
-import * as echarts from "echarts/core";
-import { BarChart, CustomChart, LineChart } from "echarts/charts";
-import {
-  DataZoomInsideComponent,
-  DataZoomSliderComponent,
-  GridComponent,
-  LegendComponent,
-  TooltipComponent,
-} from "echarts/components";
-import { CanvasRenderer } from "echarts/renderers";
-
-echarts.use([
-  BarChart,
-  CustomChart,
-  LineChart,
-  DataZoomInsideComponent,
-  DataZoomSliderComponent,
-  GridComponent,
-  LegendComponent,
-  TooltipComponent,
-  CanvasRenderer,
-]);
+import type { ECharts } from "./echarts_setup";
 
 export const FONT = "Roboto, sans-serif";
-export const graphic = echarts.graphic;
+
+type Lib = typeof import("./echarts_setup");
+let lib: Promise<Lib> | null = null;
+export function loadECharts(): Promise<Lib> {
+  return lib || (lib = import("./echarts_setup"));
+}
+
+// Chart work queued and run one job per macrotask (input events get in between).
+const queue: (() => void)[] = [];
+let pumping = false;
+function pump() {
+  const job = queue.shift();
+  if (!job) {
+    pumping = false;
+    return;
+  }
+  try {
+    job();
+  } finally {
+    setTimeout(pump, 0);
+  }
+}
+function schedule(job: () => void) {
+  queue.push(job);
+  if (!pumping) {
+    pumping = true;
+    setTimeout(pump, 0);
+  }
+}
+
+// ECharts is fetched and compiled when the page is idle (the table drawn, no input pending).
+const idle: (cb: () => void) => void =
+  typeof (window as any).requestIdleCallback === "function"
+    ? (cb) => (window as any).requestIdleCallback(cb, { timeout: 500 })
+    : (cb) => setTimeout(cb, 50);
 
 export function EChart(props: {
   option: any;
@@ -35,37 +50,57 @@ export function EChart(props: {
   attrs?: Record<string, string>;
 }) {
   const ref = useRef<HTMLDivElement>(null);
-  const chart = useRef<echarts.ECharts | null>(null);
+  const chart = useRef<ECharts | null>(null);
+  const option = useRef<any>(null);
   const onClick = useRef(props.onClick);
   onClick.current = props.onClick;
+  option.current = props.option;
+
+  const apply = () => {
+    const c = chart.current;
+    const el = ref.current;
+    if (!c || !el || option.current === null) return;
+    // Tooltips drawn on the canvas (richText): layer names are user data, never HTML.
+    const o = { textStyle: { fontFamily: FONT }, animation: false, ...option.current };
+    o.tooltip = { renderMode: "richText", ...(option.current.tooltip || {}) };
+    c.setOption(o, true);
+    el.dataset.rendered = String(Number(el.dataset.rendered || 0) + 1);
+  };
+
   useEffect(() => {
-    const el = ref.current!;
-    const c = echarts.init(el, undefined, { renderer: "canvas" });
-    chart.current = c;
-    // The instance, for the browser tests (convertToPixel to click a given data item).
-    (el as any).lpChart = c;
-    c.on("click", (p: any) => onClick.current && onClick.current(p));
-    // Large series are drawn progressively over several frames: `data-finished` catches up
-    // with `data-rendered` (the option's generation) once everything is drawn.
-    c.on("finished", () => {
-      el.dataset.finished = el.dataset.rendered || "0";
-    });
-    const ro = new ResizeObserver(() => chart.current && chart.current.resize());
-    ro.observe(el);
+    let live = true;
+    let ro: ResizeObserver | null = null;
+    idle(() =>
+      loadECharts().then((m) =>
+        schedule(() => {
+        const el = ref.current;
+        if (!live || !el) return;
+        const c = m.init(el, undefined, { renderer: "canvas" });
+        chart.current = c;
+        // The instance, for the browser tests (convertToPixel to click a given data item).
+        (el as any).lpChart = c;
+        c.on("click", (p: any) => onClick.current && onClick.current(p));
+        // Large series are drawn progressively over several frames: `data-finished` catches
+        // up with `data-rendered` (the option's generation) once everything is drawn.
+        c.on("finished", () => {
+          el.dataset.finished = el.dataset.rendered || "0";
+        });
+        ro = new ResizeObserver(() => chart.current && chart.current.resize());
+        ro.observe(el);
+          apply();
+        }),
+      ),
+    );
     return () => {
-      ro.disconnect();
-      c.dispose();
+      live = false;
+      if (ro) ro.disconnect();
+      if (chart.current) chart.current.dispose();
       chart.current = null;
-      (el as any).lpChart = null;
+      if (ref.current) (ref.current as any).lpChart = null;
     };
   }, []);
   useEffect(() => {
-    if (!chart.current) return;
-    // Tooltips drawn on the canvas (richText): layer names are user data, never HTML.
-    const option = { textStyle: { fontFamily: FONT }, animation: false, ...props.option };
-    option.tooltip = { renderMode: "richText", ...(props.option.tooltip || {}) };
-    chart.current.setOption(option, true);
-    ref.current!.dataset.rendered = String(Number(ref.current!.dataset.rendered || 0) + 1);
+    apply();
   }, [props.option]);
   useEffect(() => {
     chart.current && chart.current.resize();

@@ -24,6 +24,19 @@ export interface Layer {
   calls: number;
   ops_per_call: number;
   hints: Hint[];
+  /** Host op time vs device (GPU kernel) time, sublayers included (0 in older reports). */
+  forward_host_us?: number;
+  backward_host_us?: number;
+  forward_device_us?: number;
+  backward_device_us?: number;
+  /** Under tf.distribute (MirroredStrategy): this layer's own time on each replica. */
+  replicas?: Replica[];
+}
+
+export interface Replica {
+  replica: number;
+  self_forward_us: number;
+  self_backward_us: number;
 }
 
 export interface Window {
@@ -33,6 +46,13 @@ export interface Window {
   step_time_us: number;
   op_time_us?: number;
   mode?: string;
+  /** "device" when the window ran GPU kernels: times are kernel time; else "host". */
+  clock?: string;
+  host_op_time_us?: number;
+  device_op_time_us?: number;
+  /** Time of XLA fusions spanning several layers, split among them by share. */
+  xla_split_us?: number;
+  memory_allocators?: string[];
   memory_available?: boolean;
   warnings?: string[];
   layers: Layer[];
@@ -63,6 +83,10 @@ export type ColumnKey =
   | "backward_us"
   | "total_us"
   | "self_us"
+  | "forward_device_us"
+  | "backward_device_us"
+  | "forward_host_us"
+  | "backward_host_us"
   | "pct"
   | "forward_alloc_bytes"
   | "backward_alloc_bytes"
@@ -88,6 +112,10 @@ export const COLUMNS: Column[] = [
   { key: "backward_us", label: "Gradient", title: "Gradient (backward) time per step, including sublayers", numeric: true, kind: "time" },
   { key: "total_us", label: "Total", title: "Forward + gradient time per step, including sublayers", numeric: true, kind: "time" },
   { key: "self_us", label: "Self", title: "Forward + gradient time per step of this layer's own ops (sublayers excluded)", numeric: true, kind: "time" },
+  { key: "forward_device_us", label: "Fwd device", title: "Forward time on the device (GPU kernels) per step, including sublayers", numeric: true, kind: "time" },
+  { key: "backward_device_us", label: "Grad device", title: "Gradient time on the device (GPU kernels) per step, including sublayers", numeric: true, kind: "time" },
+  { key: "forward_host_us", label: "Fwd host", title: "Forward op time on the host (CPU) per step, including sublayers", numeric: true, kind: "time" },
+  { key: "backward_host_us", label: "Grad host", title: "Gradient op time on the host (CPU) per step, including sublayers", numeric: true, kind: "time" },
   { key: "pct", label: "% step", title: "Total time as a share of the step time", numeric: true, kind: "pct" },
   { key: "forward_alloc_bytes", label: "Alloc fwd", title: "Bytes allocated per step by the forward pass", numeric: true, kind: "bytes" },
   { key: "backward_alloc_bytes", label: "Alloc grad", title: "Bytes allocated per step by the gradient", numeric: true, kind: "bytes" },
@@ -104,11 +132,45 @@ export const OTHER_LABELS: [string, string][] = [
   ["loss_us", "Loss"],
   ["input_us", "Input pipeline"],
   ["metrics_us", "Metrics"],
+  ["collective_us", "Collective (cross-replica)"],
   ["framework_us", "Framework"],
   ["unattributed_us", "Unattributed"],
 ];
 
+/** Columns shown only when the window has device (GPU kernel) time. */
+export const DEVICE_COLUMN_KEYS: ColumnKey[] = ["forward_device_us", "backward_device_us", "forward_host_us", "backward_host_us"];
+
 const num = (x: unknown): number => (typeof x === "number" && Number.isFinite(x) ? x : 0);
+
+/** "some_new_us" -> "Some new": a label for a category this tab does not know yet. */
+export function otherLabel(key: string): string {
+  const known = OTHER_LABELS.find(([k]) => k === key);
+  if (known) return known[1];
+  const s = key.replace(/_us$/, "").replace(/_/g, " ").trim() || key;
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}
+
+/** The keys of a window's `other` in display order: the known ones first (in the report's
+ * order), then any category a newer report added, by name. Non-numeric values are skipped. */
+export function otherKeys(other: Record<string, unknown> | null | undefined): string[] {
+  const o = other && typeof other === "object" ? other : {};
+  const known = OTHER_LABELS.map(([k]) => k);
+  const extra = Object.keys(o)
+    .filter((k) => !known.includes(k) && typeof o[k] === "number")
+    .sort();
+  return [...known, ...extra];
+}
+
+/** True when the window ran device (GPU) kernels: device vs host columns are worth showing. */
+export function hasDeviceTime(w: Pick<Window, "clock" | "device_op_time_us" | "layers">): boolean {
+  if (w.clock === "device" || num(w.device_op_time_us) > 0) return true;
+  return (w.layers || []).some((l) => num(l.forward_device_us) > 0 || num(l.backward_device_us) > 0);
+}
+
+/** The table's columns for a window (device/host split only when it has device time). */
+export function columnsFor(w: Pick<Window, "clock" | "device_op_time_us" | "layers">): Column[] {
+  return hasDeviceTime(w) ? COLUMNS : COLUMNS.filter((c) => !DEVICE_COLUMN_KEYS.includes(c.key));
+}
 
 /** Microseconds -> "850 µs", "1.23 ms", "2.50 s". */
 export function fmtTime(us: number): string {
@@ -143,7 +205,8 @@ export function fmtPct(p: number): string {
 
 export function fmtCount(n: number): string {
   const v = num(n);
-  return Number.isInteger(v) ? v.toLocaleString("en-US") : v.toFixed(1);
+  // Thousands separators by hand: toLocaleString builds a formatter per call (slow in tables).
+  return Number.isInteger(v) ? String(v).replace(/\B(?=(\d{3})+(?!\d))/g, ",") : v.toFixed(1);
 }
 
 /** The step time a window's percentages are relative to. */
@@ -375,7 +438,7 @@ export function breakdown(w: Window): BreakdownItem[] {
     { key: "layers_forward", label: "Layers (forward)", us: fwd },
     { key: "layers_gradient", label: "Layers (gradient)", us: bwd },
   ];
-  for (const [key, label] of OTHER_LABELS) items.push({ key, label, us: num((w.other || {})[key]) });
+  for (const key of otherKeys(w.other)) items.push({ key, label: otherLabel(key), us: num((w.other || {})[key]) });
   return items;
 }
 
@@ -384,7 +447,8 @@ export function breakdown(w: Window): BreakdownItem[] {
 const EXPORT_FIELDS: (keyof Layer)[] = [
   "path", "class_name", "custom", "parent", "forward_us", "backward_us", "self_forward_us",
   "self_backward_us", "forward_alloc_bytes", "backward_alloc_bytes", "peak_live_bytes",
-  "param_bytes", "calls", "ops_per_call",
+  "param_bytes", "calls", "ops_per_call", "forward_device_us", "backward_device_us",
+  "forward_host_us", "backward_host_us",
 ];
 
 export function csvField(v: unknown): string {
@@ -416,7 +480,15 @@ export function toJson(run: string, w: Window, layers: Layer[]): string {
 
 // -- URL state (the iframe's hash) --------------------------------------------------------
 
+export type ViewName = "layers" | "compare";
+
 export interface ViewState {
+  /** "layers" (one window) or "compare" (base run/window vs `run`/`step`). */
+  view: ViewName;
+  /** Compare mode: the base run, its window and host (null = latest / first host). */
+  base: string | null;
+  baseStep: number | null;
+  baseHost: string | null;
   run: string | null;
   step: number | null;
   host: string | null;
@@ -439,7 +511,12 @@ export function parseHash(hash: string): ViewState {
   const stepStr = p.get("step");
   const step = stepStr !== null && /^\d+$/.test(stepStr) ? Number(stepStr) : null;
   const metric = p.get("metric") || "total";
+  const bstep = p.get("bstep");
   return {
+    view: p.get("view") === "compare" ? "compare" : "layers",
+    base: p.get("base"),
+    baseStep: bstep !== null && /^\d+$/.test(bstep) ? Number(bstep) : null,
+    baseHost: p.get("bhost"),
     run: p.get("run"),
     step,
     host: p.get("host"),
@@ -455,6 +532,10 @@ export function parseHash(hash: string): ViewState {
 
 export function formatHash(s: ViewState): string {
   const p = new URLSearchParams();
+  if (s.view !== "layers") p.set("view", s.view);
+  if (s.base !== null) p.set("base", s.base);
+  if (s.baseStep !== null) p.set("bstep", String(s.baseStep));
+  if (s.baseHost !== null) p.set("bhost", s.baseHost);
   if (s.run !== null) p.set("run", s.run);
   if (s.step !== null) p.set("step", String(s.step));
   if (s.host !== null) p.set("host", s.host);
@@ -643,4 +724,139 @@ export function revealPatch(tree: Tree, path: string, collapsed: string[], filte
   if (collapsed.some((c) => ancestors.has(c))) patch.collapsed = collapsed.filter((c) => !ancestors.has(c));
   if (filter && !matchesFilter(layer, filter)) patch.filter = "";
   return patch;
+}
+
+/** Intersection of two rectangles (x, y, width, height), or null when they do not overlap. */
+export function clipRect(
+  r: { x: number; y: number; width: number; height: number },
+  c: { x: number; y: number; width: number; height: number },
+): { x: number; y: number; width: number; height: number } | null {
+  const x0 = Math.max(r.x, c.x);
+  const y0 = Math.max(r.y, c.y);
+  const x1 = Math.min(r.x + r.width, c.x + c.width);
+  const y1 = Math.min(r.y + r.height, c.y + c.height);
+  if (!(x1 > x0 && y1 > y0)) return null;
+  return { x: x0, y: y0, width: x1 - x0, height: y1 - y0 };
+}
+
+// -- compare mode (/diff) ------------------------------------------------------------------
+
+export interface Compared {
+  base_us: number;
+  run_us: number;
+  delta_us: number;
+  ratio: number | null;
+}
+
+export interface DiffLayer {
+  path: string;
+  status: "both" | "added" | "removed";
+  base_us: number;
+  run_us: number;
+  delta_us: number;
+  ratio: number | null;
+  base_forward_us: number;
+  run_forward_us: number;
+  delta_forward_us: number;
+  base_backward_us: number;
+  run_backward_us: number;
+  delta_backward_us: number;
+  base_alloc_bytes: number | null;
+  run_alloc_bytes: number | null;
+  delta_alloc_bytes: number | null;
+  base_peak_live_bytes: number | null;
+  run_peak_live_bytes: number | null;
+  delta_peak_live_bytes: number | null;
+  class_name: string;
+  base_class_name: string | null;
+  custom: boolean;
+}
+
+export interface DiffDoc {
+  base: string;
+  run: string;
+  base_window: { step: number; steps: number; host: string; mode: string; memory_available: boolean };
+  run_window: { step: number; steps: number; host: string; mode: string; memory_available: boolean };
+  step_time: Compared;
+  op_time: Compared;
+  other: Record<string, Compared>;
+  memory_available: boolean;
+  layers: DiffLayer[];
+  counts: { both: number; added: number; removed: number };
+  base_hosts?: string[];
+  run_hosts?: string[];
+}
+
+/** A signed time: "+1.20 ms", "-850 µs", "0". */
+export function fmtDeltaTime(us: number): string {
+  const v = num(us);
+  return v > 0 ? `+${fmtTime(v)}` : fmtTime(v);
+}
+
+export function fmtDeltaBytes(b: number | null): string {
+  if (b == null) return "–";
+  const v = num(b);
+  return v > 0 ? `+${fmtBytes(v)}` : fmtBytes(v);
+}
+
+/** run / base as "×0.17"; "new" for an added layer, "–" with no base. */
+export function fmtRatio(ratio: number | null, status: string = "both"): string {
+  if (status === "added") return "new";
+  if (status === "removed") return "removed";
+  if (ratio == null || !Number.isFinite(ratio)) return "–";
+  return `×${ratio < 0.01 ? ratio.toFixed(4) : ratio < 10 ? ratio.toFixed(2) : ratio.toFixed(1)}`;
+}
+
+/** "2.3x faster" / "1.4x slower" / "no change" from a compared step time. */
+export function speedupText(c: Compared): string {
+  const b = num(c.base_us);
+  const r = num(c.run_us);
+  if (b <= 0 || r <= 0) return "";
+  const x = b / r;
+  if (Math.abs(x - 1) < 0.005) return "no change";
+  return x > 1 ? `${x.toFixed(2)}x faster` : `${(1 / x).toFixed(2)}x slower`;
+}
+
+/** Compare rows to show: name/class filter and status filter ("all", "changed" = both,
+ * "added", "removed"); the server's order (|delta| largest first) is kept. */
+export function diffRows(layers: DiffLayer[], filter: string, status: string): DiffLayer[] {
+  const f = filter.toLowerCase();
+  return layers.filter(
+    (l) =>
+      (status === "all" || (status === "changed" ? l.status === "both" : l.status === status)) &&
+      (!f || l.path.toLowerCase().includes(f) || String(l.class_name || "").toLowerCase().includes(f)),
+  );
+}
+
+/** The compared categories worth a row: every category with time on either side. */
+export function diffOther(doc: Pick<DiffDoc, "other">): { key: string; label: string; c: Compared }[] {
+  const other = doc.other || {};
+  return otherKeys(Object.fromEntries(Object.keys(other).map((k) => [k, 0])))
+    .filter((k) => other[k] && (num(other[k].base_us) > 0 || num(other[k].run_us) > 0))
+    .map((k) => ({ key: k, label: otherLabel(k), c: other[k] }));
+}
+
+// -- workers (/workers) ---------------------------------------------------------------------
+
+export interface WorkersDoc {
+  step: number;
+  hosts: { host: string; step_time_us: number; op_time_us: number; other: Record<string, number> }[];
+  slowest_host: string | null;
+  fastest_host: string | null;
+  layers: {
+    path: string;
+    by_host: Record<string, { forward_us: number; backward_us: number; total_us: number }>;
+    slowest_host: string | null;
+    spread_us: number;
+    ratio: number | null;
+  }[];
+  straggler: { host: string | null; layer: string | null; extra_us: number } | null;
+}
+
+/** The layers that differ most between workers (largest spread first), at most `n`. */
+export function stragglerLayers(doc: WorkersDoc, n: number): WorkersDoc["layers"] {
+  return (doc.layers || [])
+    .filter((l) => num(l.spread_us) > 0)
+    .sort((a, b) => num(b.spread_us) - num(a.spread_us) || (a.path < b.path ? -1 : 1))
+    .slice(0, n);
 }

@@ -68,5 +68,41 @@ a.lp-button { text-decoration: none; }
 .lp-legend { color: #616161; font-size: 12px; }
 .lp-legend i { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin: 0 3px 0 8px; vertical-align: -1px; }
 .lp-selected-spans { margin-top: 6px; color: #424242; word-break: break-all; }
+.lp-tabs { display: inline-flex; border: 1px solid #e0e0e0; border-radius: 3px; overflow: hidden; }
+.lp-tab { font: inherit; font-size: 12px; font-weight: 500; text-transform: uppercase; color: #616161; background: #fff; border: 0; padding: 4px 12px; cursor: pointer; }
+.lp-tab + .lp-tab { border-left: 1px solid #e0e0e0; }
+.lp-tab.lp-tab-on { color: #fff; background: #f57c00; }
+.lp-tab:disabled { color: #bdbdbd; cursor: default; }
+.lp-small-table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
+.lp-small-table th { text-align: left; font-weight: 500; color: #425066; padding: 3px 6px; border-bottom: 1px solid #e0e0e0; white-space: nowrap; }
+.lp-small-table td { padding: 3px 6px; border-bottom: 1px solid #f0f0f0; white-space: nowrap; }
+.lp-small-table .lp-num { text-align: right; }
+.lp-small-table tr.lp-clickable { cursor: pointer; }
+.lp-small-table tr.lp-clickable:hover { background: #fff3e0; }
+.lp-small-table tr.lp-selected { background: #ffe0b2; }
+.lp-path-cell { max-width: 420px; overflow: hidden; text-overflow: ellipsis; }
+.lp-better { color: #2e7d32; }
+.lp-worse { color: #c62828; }
+.lp-status { font-size: 11px; border-radius: 2px; padding: 0 4px; border: 1px solid; }
+.lp-status-added { color: #1565c0; border-color: #90caf9; }
+.lp-status-removed { color: #6d4c41; border-color: #bcaaa4; }
+.lp-row.lp-diff-removed .lp-cell:first-child { text-decoration: line-through; color: #757575; }
+.lp-speedup { margin: 8px 0 4px; font-weight: 500; color: #425066; }
+.lp-straggler { margin-bottom: 8px; line-height: 1.5; }
+.lp-straggler-layer { font-weight: 500; word-break: break-all; }
+.lp-hostbars { margin-bottom: 10px; }
+.lp-hostbar { display: grid; grid-template-columns: minmax(80px, 200px) minmax(0, 1fr) auto; gap: 8px; align-items: center; padding: 2px 0; }
+.lp-hostbar-name { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.lp-hostbar-track { background: #f5f5f5; height: 12px; border-radius: 2px; }
+.lp-hostbar .lp-bar, .lp-bar-cell .lp-bar { display: block; height: 12px; background: #425066; border-radius: 2px; }
+.lp-hostbar.lp-slowest .lp-bar { background: #f57c00; }
+.lp-hostbar.lp-slowest .lp-hostbar-name { font-weight: 500; color: #e65100; }
+.lp-hostbar-value { color: #616161; font-variant-numeric: tabular-nums; }
+.lp-bar-cell { width: 30%; }
+.lp-detail { display: grid; grid-template-columns: max-content minmax(0, 1fr); gap: 2px 14px; margin: 0 0 8px; }
+.lp-detail dt { color: #757575; }
+.lp-detail dd { margin: 0; font-variant-numeric: tabular-nums; }
+.lp-detail-path { word-break: break-all; }
+.lp-replicas h3 { font-size: 13px; font-weight: 500; color: #425066; margin: 10px 0 4px; }
 .lp-chip-x { border: 0; background: none; cursor: pointer; color: #616161; font-size: 14px; line-height: 1; }
 `;

@@ -24,8 +24,14 @@ const WIDTHS: Record<ColumnKey, string> = {
   ops_per_call: "64px",
   custom: "60px",
   hints: "50px",
+  forward_device_us: "82px",
+  backward_device_us: "82px",
+  forward_host_us: "78px",
+  backward_host_us: "78px",
 };
-export const GRID = COLUMNS.map((c) => WIDTHS[c.key]).join(" ");
+export function gridOf(columns: Column[]): string {
+  return columns.map((c) => WIDTHS[c.key]).join(" ");
+}
 
 function Cell(props: { row: Row; col: Column; stepUs: number; onToggle: (path: string) => void; traceUrl: string | null }) {
   const { row, col } = props;
@@ -97,8 +103,12 @@ export function LayerTable(props: {
   selected: string | null;
   onSelect: (path: string) => void;
   traceUrl: string | null;
+  /** The columns to show (default: every column; see columnsFor). */
+  columns?: Column[];
 }) {
   const { rows } = props;
+  const columns = props.columns || COLUMNS;
+  const GRID = gridOf(columns);
   const [scrollTop, setScrollTop] = useState(0);
   const [viewH, setViewH] = useState(MAX_BODY);
   const box = useRef<HTMLDivElement>(null);
@@ -137,7 +147,7 @@ export function LayerTable(props: {
       onScroll={(e) => setScrollTop((e.currentTarget as HTMLDivElement).scrollTop)}
     >
       <div class="lp-thead" role="row" style={{ gridTemplateColumns: GRID, height: `${HEADER_HEIGHT}px` }}>
-        {COLUMNS.map((c) => {
+        {columns.map((c) => {
           const active = props.sort.key === c.key;
           return (
             <div
@@ -173,7 +183,7 @@ export function LayerTable(props: {
             data-path={row.layer.path}
             style={{ top: `${(first + i) * ROW_HEIGHT}px`, gridTemplateColumns: GRID }}
           >
-            {COLUMNS.map((c) => (
+            {columns.map((c) => (
               <Cell row={row} col={c} stepUs={props.stepUs} onToggle={props.onToggle} traceUrl={props.traceUrl} />
             ))}
           </div>

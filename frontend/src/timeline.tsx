@@ -3,8 +3,8 @@
 // ECharts custom series (one rect per span; ECharts does the axes, zoom and hit testing),
 // so thousands of spans stay responsive. Clicking a span selects its layer.
 import { useMemo } from "preact/hooks";
-import { EChart, graphic } from "./chart";
-import { PHASE_LABEL, Timeline, Window, fmtTime, hasTimeline, timelineModel } from "./logic";
+import { EChart } from "./chart";
+import { PHASE_LABEL, Timeline, Window, clipRect, fmtTime, hasTimeline, timelineModel } from "./logic";
 
 const COLORS: Record<string, string> = { forward: "#f57c00", backward: "#425066" };
 const SELECTED = "#d50000";
@@ -25,7 +25,7 @@ export function StepTimeline(props: { w: Window; selected: string | null; onSele
       const b = api.coord([api.value(1), row]);
       const h = api.size([0, 1])[1] * 0.72;
       const cs = params.coordSys;
-      const shape = graphic.clipRectByRect(
+      const shape = clipRect(
         { x: a[0], y: a[1] - h / 2, width: Math.max(1, b[0] - a[0]), height: h },
         { x: cs.x, y: cs.y, width: cs.width, height: cs.height },
       );

@@ -1,0 +1,88 @@
+// The selected layer's figures in full, with its per-replica split under tf.distribute.
+import { Layer, Window, fmtBytes, fmtCount, fmtEvidence, fmtPct, fmtTime, hasDeviceTime } from "./logic";
+
+const n = (x: unknown) => (typeof x === "number" && Number.isFinite(x) ? x : 0);
+
+export function LayerDetail(props: { layer: Layer; w: Window; stepUs: number; onClose: () => void }) {
+  const { layer: l, w, stepUs } = props;
+  const total = n(l.forward_us) + n(l.backward_us);
+  const device = hasDeviceTime(w);
+  const facts: [string, string][] = [
+    ["Class", `${l.class_name || "–"}${l.custom ? " (custom)" : ""}`],
+    ["Forward", fmtTime(l.forward_us)],
+    ["Gradient", fmtTime(l.backward_us)],
+    ["Total", `${fmtTime(total)} (${fmtPct(stepUs > 0 ? (total / stepUs) * 100 : 0)} of the step)`],
+    ["Self (own ops)", `${fmtTime(l.self_forward_us)} forward · ${fmtTime(l.self_backward_us)} gradient`],
+  ];
+  if (device) {
+    facts.push(["Device (kernels)", `${fmtTime(n(l.forward_device_us))} forward · ${fmtTime(n(l.backward_device_us))} gradient`]);
+    facts.push(["Host (CPU ops)", `${fmtTime(n(l.forward_host_us))} forward · ${fmtTime(n(l.backward_host_us))} gradient`]);
+  }
+  facts.push(
+    ["Allocated", `${fmtBytes(l.forward_alloc_bytes)} forward · ${fmtBytes(l.backward_alloc_bytes)} gradient`],
+    ["Live at peak", fmtBytes(l.peak_live_bytes)],
+    ["Parameters", fmtBytes(l.param_bytes)],
+    ["Calls per step", fmtCount(l.calls)],
+    ["Ops per call", fmtCount(l.ops_per_call)],
+  );
+  const replicas = Array.isArray(l.replicas) ? l.replicas.filter((r) => r && typeof r === "object") : [];
+  const maxRep = Math.max(1e-9, ...replicas.map((r) => n(r.self_forward_us) + n(r.self_backward_us)));
+  return (
+    <section class="lp-card" data-testid="layer-detail">
+      <div class="lp-card-head">
+        <h2>Layer</h2>
+        <b class="lp-detail-path">{l.path}</b>
+        <span class="lp-spacer" />
+        <button class="lp-link" onClick={props.onClose}>
+          close
+        </button>
+      </div>
+      <dl class="lp-detail">
+        {facts.map(([k, v]) => (
+          <>
+            <dt>{k}</dt>
+            <dd>{v}</dd>
+          </>
+        ))}
+      </dl>
+      {(l.hints || []).map((h) => (
+        <div class={"lp-diag" + (h.severity === "info" ? " lp-info" : "")}>
+          <span class="lp-code">{h.code}</span> <span class="lp-diag-message">{h.message}</span>
+          {Object.keys(h.evidence || {}).length ? <div class="lp-evidence">{fmtEvidence(h.evidence)}</div> : null}
+        </div>
+      ))}
+      {replicas.length ? (
+        <div class="lp-replicas">
+          <h3>Per replica (own ops, per step)</h3>
+          <table class="lp-small-table" data-testid="replica-table">
+            <thead>
+              <tr>
+                <th>Replica</th>
+                <th class="lp-num">Forward</th>
+                <th class="lp-num">Gradient</th>
+                <th class="lp-num">Total</th>
+                <th />
+              </tr>
+            </thead>
+            <tbody>
+              {replicas.map((r) => {
+                const t = n(r.self_forward_us) + n(r.self_backward_us);
+                return (
+                  <tr data-replica={String(r.replica)}>
+                    <td>{`replica ${n(r.replica)}`}</td>
+                    <td class="lp-num">{fmtTime(r.self_forward_us)}</td>
+                    <td class="lp-num">{fmtTime(r.self_backward_us)}</td>
+                    <td class="lp-num">{fmtTime(t)}</td>
+                    <td class="lp-bar-cell">
+                      <span class="lp-bar" style={{ width: `${Math.round((t / maxRep) * 100)}%` }} />
+                    </td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
+      ) : null}
+    </section>
+  );
+}

@@ -1,0 +1,130 @@
+// Per-worker breakdown of one step (several hosts wrote it): step time per worker and the
+// layers that make the slow worker slow (/workers, docs/http_api.md).
+import { useEffect, useState } from "preact/hooks";
+import { ApiError, getJson } from "./api";
+import { WorkersDoc, fmtDeltaTime, fmtRatio, fmtTime, stragglerLayers } from "./logic";
+
+const n = (x: unknown) => (typeof x === "number" && Number.isFinite(x) ? x : 0);
+const MAX_HOST_COLUMNS = 8;
+
+type Load = { status: "loading" } | { status: "error"; message: string } | { status: "ok"; data: WorkersDoc };
+
+export function WorkersCard(props: { run: string; step: number; reloadKey: number; selected: string | null; onSelect: (path: string) => void }) {
+  const [data, setData] = useState<Load>({ status: "loading" });
+  useEffect(() => {
+    let live = true;
+    setData({ status: "loading" });
+    getJson<WorkersDoc>("workers", { run: props.run, step: String(props.step) })
+      .then((d) => live && setData({ status: "ok", data: d }))
+      .catch((e: ApiError) => live && setData({ status: "error", message: e.message }));
+    return () => {
+      live = false;
+    };
+  }, [props.run, props.step, props.reloadKey]);
+
+  let body: any;
+  if (data.status === "loading") body = <div class="lp-muted">Loading the workers of this step…</div>;
+  else if (data.status === "error")
+    body = (
+      <div class="lp-warning" role="alert">
+        Could not compare the workers: {data.message}
+      </div>
+    );
+  else {
+    const d = data.data;
+    const hosts = Array.isArray(d.hosts) ? d.hosts : [];
+    const maxStep = Math.max(1e-9, ...hosts.map((h) => n(h.step_time_us)));
+    const fastest = hosts.find((h) => h.host === d.fastest_host);
+    const slowest = hosts.find((h) => h.host === d.slowest_host);
+    const layers = stragglerLayers(d, 10);
+    const names = hosts.map((h) => h.host);
+    const perHost = names.length <= MAX_HOST_COLUMNS ? names : [d.fastest_host || "", d.slowest_host || ""];
+    const s = d.straggler;
+    body = (
+      <>
+        {s && s.host && slowest && fastest && slowest.host !== fastest.host ? (
+          <div class="lp-straggler" data-testid="straggler">
+            <b>{s.host}</b>
+            {` is the slowest worker: ${fmtTime(slowest.step_time_us)} per step, ${fmtDeltaTime(n(slowest.step_time_us) - n(fastest.step_time_us))} more than `}
+            <b>{fastest.host}</b>
+            {s.layer ? (
+              <>
+                {". The layer that adds most: "}
+                <button class="lp-link lp-straggler-layer" onClick={() => props.onSelect(s.layer!)}>
+                  {s.layer}
+                </button>
+                {` (${fmtDeltaTime(s.extra_us)}).`}
+              </>
+            ) : (
+              "."
+            )}
+          </div>
+        ) : (
+          <div class="lp-muted" data-testid="straggler">
+            No straggler: the workers take the same time.
+          </div>
+        )}
+        <div class="lp-hostbars" data-testid="worker-steps">
+          {hosts.map((h) => (
+            <div class={"lp-hostbar" + (h.host === d.slowest_host && hosts.length > 1 ? " lp-slowest" : "")} data-host={h.host}>
+              <span class="lp-hostbar-name" title={h.host}>
+                {h.host}
+              </span>
+              <span class="lp-hostbar-track">
+                <span class="lp-bar" style={{ width: `${Math.round((n(h.step_time_us) / maxStep) * 100)}%` }} />
+              </span>
+              <span class="lp-hostbar-value">{`${fmtTime(h.step_time_us)} step · ${fmtTime(h.op_time_us)} ops`}</span>
+            </div>
+          ))}
+        </div>
+        {layers.length ? (
+          <table class="lp-small-table" data-testid="straggler-layers">
+            <thead>
+              <tr>
+                <th>Layer (largest difference between workers first)</th>
+                {perHost.map((h) => (
+                  <th class="lp-num" title={h}>
+                    {h}
+                  </th>
+                ))}
+                <th class="lp-num">Spread</th>
+                <th class="lp-num">Slowest / fastest</th>
+                <th>Slowest on</th>
+              </tr>
+            </thead>
+            <tbody>
+              {layers.map((l) => (
+                <tr
+                  data-path={l.path}
+                  class={"lp-clickable" + (l.path === props.selected ? " lp-selected" : "")}
+                  onClick={() => props.onSelect(l.path)}
+                >
+                  <td class="lp-path-cell" title={l.path}>
+                    {l.path}
+                  </td>
+                  {perHost.map((h) => (
+                    <td class="lp-num">{l.by_host && l.by_host[h] ? fmtTime(l.by_host[h].total_us) : "–"}</td>
+                  ))}
+                  <td class="lp-num">{fmtTime(l.spread_us)}</td>
+                  <td class="lp-num">{fmtRatio(l.ratio)}</td>
+                  <td>{l.slowest_host || ""}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        ) : (
+          <div class="lp-muted">Every layer takes the same time on every worker.</div>
+        )}
+      </>
+    );
+  }
+  return (
+    <section class="lp-card" data-testid="workers">
+      <div class="lp-card-head">
+        <h2>Workers</h2>
+        <span class="lp-muted">{`step ${props.step}: every host that profiled it`}</span>
+      </div>
+      {body}
+    </section>
+  );
+}
