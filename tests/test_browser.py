@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
+from tb_layerprof.report import LayerStats
 from tests.plugin_helpers import (  # noqa: F401
     ARTIFACTS,
     CHROMIUM,
@@ -425,14 +426,16 @@ def test_older_report_without_timeline_says_so(tb, page):
 
 
 def test_host_picker_switches_host(browser, tmp_path):
-    # Two hosts wrote step 10 of one run. TensorBoard's fast data server keeps one sample per
-    # step and tag (the last write), so the legacy data path shows both hosts.
+    # Two hosts wrote step 10 of one run, each through its own writer (two worker
+    # processes). Every (step, host) is its own tag, so TensorBoard's default data path
+    # (the fast data server) keeps both.
     a, b = synthetic_window(10), synthetic_window(10, scale=3.0)
     b.host = "worker-1"
-    write_run(str(tmp_path), "multihost", [a, b])
+    write_run(str(tmp_path), "multihost", [a])
+    write_run(str(tmp_path), "multihost", [b])
     write_run(str(tmp_path), "single", [synthetic_window(30)])
     p = Page(browser)
-    with tensorboard(str(tmp_path), ["--load_fast=false"]) as proc:
+    with tensorboard(str(tmp_path)) as proc:
         try:
             proc.wait_for(f"{BASE}/window?run=multihost", lambda j: len(j["hosts"]) == 2)
             frame = p.open_iframe(proc.url, "#run=multihost")
@@ -564,3 +567,183 @@ def test_real_training_timeline_and_trace_viewer(browser, trained_logdir, tmp_pa
         finally:
             p.close()  # before TensorBoard stops: no request left hanging
     assert not p.errors and not p.dialogs, p.errors
+
+
+# -- compare mode, workers, GPU/XLA and tf.distribute fields ---------------------------------
+
+
+def vectorized_window(step):
+    """The `loop` model after the fix: block/slow replaced by block/vec (added), faster."""
+    w = synthetic_window(step)
+    w.layers = [x for x in w.layers if x.path != "block/slow"]
+    w.layers.insert(1, LayerStats(
+        path="block/vec", class_name="Vectorized", custom=True, parent="block",
+        forward_us=60.0, backward_us=90.0, self_forward_us=60.0, self_backward_us=90.0,
+        forward_alloc_bytes=4096, backward_alloc_bytes=8192, peak_live_bytes=4096,
+        calls=1, ops_per_call=2))
+    w.layers[0].forward_us, w.layers[0].backward_us = 260.0, 390.0
+    w.step_time_us, w.op_time_us = 3000.0, 2700.0
+    return w
+
+
+def gpu_window(step):
+    """A GPU/XLA window under MirroredStrategy: device clock, replicas, warnings, collective
+    time and a category this frontend does not know yet."""
+    w = synthetic_window(step)
+    w.clock, w.mode = "device", "xla"
+    w.device_op_time_us, w.host_op_time_us = 6100.0, 1300.0
+    w.xla_split_us = 420.0
+    w.memory_allocators = ["GPU_0_bfc"]
+    w.warnings = ["XLA fusions spanning several layers were split by share (420 µs per step)",
+                  "<b>not bold</b> memory unavailable"]
+    w.other["collective_us"] = 310.0
+    w.other["future_thing_us"] = 55.0
+    for layer in w.layers:
+        layer.forward_device_us, layer.backward_device_us = 0.8 * layer.forward_us, 0.8 * layer.backward_us
+        layer.forward_host_us, layer.backward_host_us = 0.2 * layer.forward_us, 0.2 * layer.backward_us
+    slow = next(x for x in w.layers if x.path == "block/slow")
+    slow.replicas = [{"replica": 0, "self_forward_us": 700.0, "self_backward_us": 1500.0},
+                     {"replica": 1, "self_forward_us": 800.0, "self_backward_us": 1600.0}]
+    return w
+
+
+@pytest.fixture(scope="module")
+def tb2(tmp_path_factory):
+    d = str(tmp_path_factory.mktemp("browser_compare"))
+    write_run(d, "loop", [synthetic_window(10), synthetic_window(30, scale=1.5)])
+    write_run(d, "vectorized", [vectorized_window(10), vectorized_window(30)])
+    write_run(d, XSS_RUN, [synthetic_window(10)])
+    write_run(d, "gpu", [gpu_window(10)])
+    # Two workers (two writers, as two processes would), worker-1 slower in block/slow.
+    for host, extra in (("worker-0", 0.0), ("worker-1", 2000.0)):
+        w = synthetic_window(20)
+        w.host = host
+        slow = next(x for x in w.layers if x.path == "block/slow")
+        slow.forward_us += extra
+        slow.self_forward_us += extra
+        w.layers[0].forward_us += extra
+        w.step_time_us += extra
+        w.op_time_us += extra
+        write_run(d, "workers", [w])
+    with tensorboard(d) as proc:  # the default data path (fast data server)
+        proc.wait_for(f"{BASE}/runs", lambda j: {r["run"]: r["windows"] for r in j["runs"]} == {
+            "loop": 2, "vectorized": 2, XSS_RUN: 1, "gpu": 1, "workers": 2})
+        yield proc
+
+
+def compare_rows(frame):
+    frame.wait_for_selector("[data-testid=compare-table] [role=row][data-path]", timeout=30000)
+    return frame.eval_on_selector_all(
+        "[data-testid=compare-table] [role=row][data-path]",
+        "els => els.map(e => [e.dataset.path, e.dataset.status])",
+    )
+
+
+def test_compare_mode_two_runs(tb2, page):
+    frame = page.open_iframe(tb2.url, "#view=compare&base=loop&run=vectorized")
+    got = compare_rows(frame)
+    # Latest windows (base at scale 1.5), largest |delta| first: block -7.00 ms, then the
+    # removed block/slow -6.90 ms; block/vec is added.
+    _, served = tb2.get_json(f"{BASE}/diff?base=loop&run=vectorized")
+    got = [list(x) for x in got]
+    assert [p for p, _ in got] == [l["path"] for l in served["layers"]]
+    assert got[:2] == [["block", "both"], ["block/slow", "removed"]]
+    assert ["block/vec", "added"] in got
+    facts = frame.inner_text("[data-testid=compare-facts]")
+    assert "loop" in facts and "vectorized" in facts and "step 30" in facts
+    step_row = frame.inner_text("[data-testid=cmp-step-time]")
+    assert "12.2 ms" in step_row.replace("12.21", "12.2") and "3.00 ms" in step_row
+    assert "faster" in frame.inner_text("[data-testid=speedup]")
+    assert "1 added" in frame.inner_text("[data-testid=compare-counts]")
+    removed = frame.eval_on_selector(
+        "[data-testid=compare-table] [role=row][data-path='block/slow']",
+        "r => Array.from(r.children).map(c => c.textContent)",
+    )
+    assert "removed" in removed and "-6.90 ms" in removed  # (1500+3100) x 1.5
+    chart_drawn(frame, "compare-chart")
+    # Filters.
+    frame.select_option("[data-testid=compare-status]", "added")
+    frame.wait_for_function("() => document.querySelectorAll('[data-testid=compare-table] [role=row][data-path]').length === 1")
+    frame.select_option("[data-testid=compare-status]", "all")
+    frame.fill("[data-testid=compare-filter]", "dense")
+    frame.wait_for_function("() => document.querySelectorAll('[data-testid=compare-table] [role=row][data-path]').length === 2")
+    # Pick the base window: selection kept in the URL, and a reload reproduces it.
+    frame.select_option("[data-testid=base-window-picker]", "10")
+    frame.wait_for_function("() => document.querySelector('[data-testid=compare-facts]')?.textContent.includes('step 10')")
+    url = frame.evaluate("location.href")
+    assert "view=compare" in url and "base=loop" in url and "bstep=10" in url and "run=vectorized" in url
+    page.screenshot("layer-profile-compare.png")
+    page.page.goto("about:blank")
+    page.page.goto(url)
+    again = page.page.main_frame
+    again.wait_for_function("() => document.querySelector('[data-testid=compare-facts]')?.textContent.includes('loop step 10')"
+                            " || document.querySelector('[data-testid=compare-facts]')?.innerText.includes('loop step 10')")
+    assert [p for p, _ in compare_rows(again)][0] == "block/slow"
+    # Back to the layers view of the run.
+    again.click("[data-testid=view-layers]")
+    wait_rows(again, ["dense", "block", "block/fast", "block/vec", "dense_1"])
+    assert "view=compare" not in again.evaluate("location.hash")
+
+
+def test_compare_mode_through_tensorboard_with_html_run_name(tb2, page):
+    frame = page.open_tab(tb2.url)
+    frame.wait_for_selector("[data-testid=view-compare]")
+    frame.click("[data-testid=view-compare]")
+    frame.select_option("[data-testid=base-run-picker]", XSS_RUN)
+    frame.select_option("[data-testid=run-picker]", "vectorized")
+    compare_rows(frame)
+    frame.wait_for_function(
+        "x => document.querySelector('[data-testid=compare-facts]')?.textContent.includes(x)", arg=XSS_RUN)
+    assert frame.evaluate("document.querySelectorAll('img').length") == 0
+    page.page.wait_for_timeout(300)  # an injected onerror would have fired
+
+
+def test_workers_straggler_on_the_default_data_path(tb2, page):
+    frame = page.open_iframe(tb2.url, "#run=workers")
+    rows(frame)
+    opts = frame.eval_on_selector_all("[data-testid=host-picker] option", "os => os.map(o => o.value)")
+    assert opts == ["worker-0", "worker-1"]
+    card = frame.wait_for_selector("[data-testid=workers] [data-testid=straggler] b")
+    text = frame.inner_text("[data-testid=straggler]")
+    assert "worker-1 is the straggler" in text and "block/slow" in text and "+2.00 ms" in text
+    bars = frame.eval_on_selector_all("[data-testid=worker-steps] [data-host]", "els => els.map(e => e.dataset.host)")
+    assert bars == ["worker-0", "worker-1"]
+    assert "lp-slowest" in frame.get_attribute("[data-testid=worker-steps] [data-host=worker-1]", "class")
+    layers = frame.eval_on_selector_all("[data-testid=straggler-layers] tr[data-path]", "els => els.map(e => e.dataset.path)")
+    assert layers[:2] == ["block", "block/slow"] or layers[:2] == ["block/slow", "block"]
+    # The straggler layer opens its row and detail.
+    frame.click("[data-testid=straggler-layer]")
+    frame.wait_for_selector("[data-testid=layer-detail]")
+    assert "block/slow" in frame.inner_text("[data-testid=layer-detail]")
+    assert selected_rows(frame) == ["block/slow"]
+    assert card is not None
+    page.screenshot("layer-profile-workers.png")
+
+
+def test_gpu_window_device_columns_replicas_warnings(tb2, page):
+    frame = page.open_iframe(tb2.url, "#run=gpu")
+    rows(frame)
+    keys = frame.eval_on_selector_all("[data-testid=layer-table] [role=columnheader]", "els => els.map(e => e.dataset.key)")
+    assert {"forward_device_us", "backward_device_us", "forward_host_us", "backward_host_us"} <= set(keys)
+    facts = frame.inner_text("[data-testid=window-facts]")
+    assert "clock device" in facts and "XLA fusions split" in facts and "GPU_0_bfc" in facts
+    warnings = frame.eval_on_selector_all("[data-testid=window-warning]", "els => els.map(e => e.textContent)")
+    assert warnings[1] == "<b>not bold</b> memory unavailable"  # text, not markup
+    assert frame.evaluate("document.querySelectorAll('[data-testid=window-facts] b').length") == 0
+    # Breakdown: the collective category and a category this tab does not know.
+    chart_drawn(frame, "breakdown-chart")
+    labels = frame.evaluate(
+        "() => document.querySelector('[data-testid=breakdown-chart]').lpChart.getOption().yAxis[0].data")
+    assert "Collective (cross-replica)" in labels and "Future thing" in labels
+    # Per-replica split of the selected layer.
+    frame.click("[data-testid=layer-table] [role=row][data-path='block/slow']")
+    frame.wait_for_selector("[data-testid=replica-table]")
+    reps = frame.eval_on_selector_all("[data-testid=replica-table] tr[data-replica]", "els => els.map(e => e.innerText)")
+    assert len(reps) == 2 and "2.20 ms" in reps[0] and "2.40 ms" in reps[1]
+    assert "Device (kernels)" in frame.inner_text("[data-testid=layer-detail]")
+    # A CPU window has no device columns.
+    frame.select_option("[data-testid=run-picker]", "loop")
+    frame.wait_for_function("() => document.querySelector('[data-testid=window-facts]')?.textContent.includes('steps 30')")
+    keys = frame.eval_on_selector_all("[data-testid=layer-table] [role=columnheader]", "els => els.map(e => e.dataset.key)")
+    assert "forward_device_us" not in keys
+    page.screenshot("layer-profile-gpu.png")

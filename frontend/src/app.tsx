@@ -64,6 +64,7 @@ interface RunsResponse {
 }
 interface TrendResponse {
   steps: number[];
+  hosts?: string[];
   step_time_us: number[];
   layers: ({ path: string; found: boolean } & Record<string, (number | null)[]>)[];
 }
@@ -436,6 +437,9 @@ function WindowView(props: { run: string; w: Window; hosts: string[]; state: Vie
           <Breakdown w={w} />
         </section>
       </div>
+      {props.hosts.length > 1 ? (
+        <WorkersCard run={props.run} step={w.step} reloadKey={props.reloadKey} selected={state.selected} onSelect={select} />
+      ) : null}
       <StepTimeline w={w} selected={state.selected} onSelect={select} onClear={() => select(null)} traceUrl={traceUrl} />
       <section class="lp-card" data-testid="layers">
         <div class="lp-card-head">
@@ -488,9 +492,7 @@ function WindowView(props: { run: string; w: Window; hosts: string[]; state: Vie
         )}
       </section>
       {selectedLayer ? <LayerDetail layer={selectedLayer} w={w} stepUs={stepUs} onClose={() => select(null)} /> : null}
-      {props.hosts.length > 1 ? (
-        <WorkersCard run={props.run} step={w.step} reloadKey={props.reloadKey} selected={state.selected} onSelect={select} />
-      ) : null}
+
       <Trend run={props.run} w={w} state={state} update={update} hot={hot} reloadKey={props.reloadKey} />
     </div>
   );
@@ -668,7 +670,12 @@ function Trend(props: { run: string; w: Window; state: ViewState; update: (p: Pa
       grid: { left: 8, right: 24, top: 36, bottom: 8, containLabel: true },
       legend: { top: 0, type: "scroll" },
       tooltip: { trigger: "axis", valueFormatter: (v: number) => (v == null ? "–" : fmt(v)) },
-      xAxis: { type: "category", name: "step", data: d.steps.map(String) },
+      // Several hosts per step (multi-worker): one point per window, labelled "step host".
+      xAxis: {
+        type: "category",
+        name: "step",
+        data: d.steps.map((s, i) => (d.hosts && new Set(d.hosts).size > 1 ? `${s} ${d.hosts[i] ?? ""}` : String(s))),
+      },
       yAxis: { type: "value", axisLabel: { formatter: (v: number) => fmt(v) } },
       series: d.layers.map((l) => ({
         name: l.path,

@@ -27,6 +27,20 @@ import {
   revealPatch,
   timelineModel,
   traceViewerUrl,
+  clipRect,
+  columnsFor,
+  diffOther,
+  diffRows,
+  fmtCount,
+  fmtDeltaTime,
+  fmtRatio,
+  hasDeviceTime,
+  otherKeys,
+  otherLabel,
+  speedupText,
+  stragglerLayers,
+  DiffLayer,
+  WorkersDoc,
 } from "./logic";
 
 function layer(path: string, parent: string | null, fwd: number, bwd: number, extra: Partial<Layer> = {}): Layer {
@@ -326,4 +340,103 @@ test("trace viewer URL: TensorBoard root with run, tag and host in the query, #p
   assert.equal(traceViewerUrl("http://localhost:6006/", "train", "", "vm"), null);
   assert.equal(new URL(traceViewerUrl("http://h/", "<img>", "plugins/profile/s", "")!).searchParams.get("run"), "<img>/s");
   assert.equal(new URL(traceViewerUrl("http://h/", "r", "plugins/profile/s", "")!).searchParams.has("host"), false);
+});
+
+// -- report fields added later: collective, unknown categories, device time -------------------
+
+test("other categories: known ones in order (collective included), unknown ones after, by name", () => {
+  assert.deepEqual(otherKeys({ zeta_us: 1, optimizer_us: 2, alpha_us: 3, junk: "x" }).slice(-2), ["alpha_us", "zeta_us"]);
+  assert.ok(otherKeys({}).includes("collective_us"));
+  assert.equal(otherLabel("collective_us"), "Collective (cross-replica)");
+  assert.equal(otherLabel("new_category_us"), "New category");
+  const w: Window = {
+    step: 1, steps: 1, host: "", step_time_us: 0, layers: [],
+    other: { optimizer_us: 1, collective_us: 310, future_thing_us: 5 },
+  };
+  const keys = breakdown(w).map((i) => i.key);
+  assert.ok(keys.indexOf("collective_us") < keys.indexOf("framework_us"));
+  assert.equal(keys[keys.length - 1], "future_thing_us");
+  // No empty collective row outside tf.distribute.
+  assert.ok(!breakdown({ ...w, other: { optimizer_us: 1 } }).some((i) => i.key === "collective_us"));
+});
+
+test("device vs host columns only when the window has device time", () => {
+  const cpu: Window = { step: 1, steps: 1, host: "", step_time_us: 0, layers: LAYERS, other: {} };
+  assert.equal(hasDeviceTime(cpu), false);
+  assert.ok(!columnsFor(cpu).some((c) => c.key === "forward_device_us"));
+  assert.equal(hasDeviceTime({ ...cpu, clock: "device" }), true);
+  assert.equal(hasDeviceTime({ ...cpu, layers: [layer("g", null, 1, 1, { forward_device_us: 3 })] }), true);
+  const keys = columnsFor({ ...cpu, device_op_time_us: 10 }).map((c) => c.key);
+  assert.ok(keys.includes("forward_device_us") && keys.includes("backward_host_us"));
+});
+
+test("counts and clipping", () => {
+  assert.equal(fmtCount(1234567), "1,234,567");
+  assert.equal(fmtCount(12), "12");
+  assert.equal(fmtCount(2.25), "2.3");
+  assert.deepEqual(clipRect({ x: 0, y: 0, width: 10, height: 10 }, { x: 5, y: 2, width: 10, height: 4 }), { x: 5, y: 2, width: 5, height: 4 });
+  assert.equal(clipRect({ x: 0, y: 0, width: 4, height: 4 }, { x: 5, y: 5, width: 1, height: 1 }), null);
+});
+
+// -- compare mode and workers ------------------------------------------------------------------
+
+function drow(path: string, status: "both" | "added" | "removed", delta: number): DiffLayer {
+  return {
+    path, status, base_us: 10, run_us: 10 + delta, delta_us: delta, ratio: 1, base_forward_us: 0, run_forward_us: 0,
+    delta_forward_us: 0, base_backward_us: 0, run_backward_us: 0, delta_backward_us: 0, base_alloc_bytes: null,
+    run_alloc_bytes: null, delta_alloc_bytes: null, base_peak_live_bytes: null, run_peak_live_bytes: null,
+    delta_peak_live_bytes: null, class_name: "Dense", base_class_name: "Dense", custom: false,
+  };
+}
+
+test("compare: signed deltas, ratios, speedup, filters", () => {
+  assert.equal(fmtDeltaTime(1200), "+1.20 ms");
+  assert.equal(fmtDeltaTime(-850), "-850 µs");
+  assert.equal(fmtDeltaTime(0), "0");
+  assert.equal(fmtRatio(0.1743), "×0.17");
+  assert.equal(fmtRatio(null), "–");
+  assert.equal(fmtRatio(null, "added"), "new");
+  assert.equal(speedupText({ base_us: 300, run_us: 100, delta_us: -200, ratio: 1 / 3 }), "3.00x faster");
+  assert.equal(speedupText({ base_us: 100, run_us: 200, delta_us: 100, ratio: 2 }), "2.00x slower");
+  assert.equal(speedupText({ base_us: 0, run_us: 200, delta_us: 200, ratio: null }), "");
+  const rows = [drow("block/slow", "removed", -9), drow("Dense_a", "both", 3), drow("vec", "added", 1)];
+  assert.deepEqual(diffRows(rows, "", "all").map((r) => r.path), ["block/slow", "Dense_a", "vec"]);
+  assert.deepEqual(diffRows(rows, "", "added").map((r) => r.path), ["vec"]);
+  assert.deepEqual(diffRows(rows, "", "changed").map((r) => r.path), ["Dense_a"]);
+  assert.deepEqual(diffRows(rows, "SLOW", "all").map((r) => r.path), ["block/slow"]);
+  assert.equal(diffRows(rows, "dense", "all").length, 3); // the class matches too
+  const other = diffOther({
+    other: {
+      unattributed_us: { base_us: 1, run_us: 0, delta_us: -1, ratio: 0 },
+      optimizer_us: { base_us: 5, run_us: 5, delta_us: 0, ratio: 1 },
+      loss_us: { base_us: 0, run_us: 0, delta_us: 0, ratio: null },
+      brand_new_us: { base_us: 0, run_us: 2, delta_us: 2, ratio: null },
+    },
+  });
+  assert.deepEqual(other.map((o) => o.key), ["optimizer_us", "unattributed_us", "brand_new_us"]);
+});
+
+test("workers: layers that differ most between hosts first", () => {
+  const doc = {
+    step: 3, hosts: [], slowest_host: "w1", fastest_host: "w0", straggler: null,
+    layers: [
+      { path: "a", by_host: {}, slowest_host: "w1", spread_us: 5, ratio: 1.1 },
+      { path: "b", by_host: {}, slowest_host: "w1", spread_us: 50, ratio: 2 },
+      { path: "c", by_host: {}, slowest_host: null, spread_us: 0, ratio: 1 },
+    ],
+  } as WorkersDoc;
+  assert.deepEqual(stragglerLayers(doc, 10).map((l) => l.path), ["b", "a"]);
+  assert.deepEqual(stragglerLayers(doc, 1).map((l) => l.path), ["b"]);
+});
+
+test("URL state of the compare mode round-trips", () => {
+  const s = parseHash("#view=compare&base=loop&bstep=10&bhost=worker-1&run=vec&step=30");
+  assert.equal(s.view, "compare");
+  assert.equal(s.base, "loop");
+  assert.equal(s.baseStep, 10);
+  assert.equal(s.baseHost, "worker-1");
+  assert.deepEqual(parseHash(formatHash(s)), s);
+  assert.equal(parseHash("#view=junk").view, "layers");
+  assert.equal(parseHash("#bstep=x").baseStep, null);
+  assert.ok(!formatHash(parseHash("#run=a")).includes("view="));
 });

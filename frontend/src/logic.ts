@@ -438,7 +438,12 @@ export function breakdown(w: Window): BreakdownItem[] {
     { key: "layers_forward", label: "Layers (forward)", us: fwd },
     { key: "layers_gradient", label: "Layers (gradient)", us: bwd },
   ];
-  for (const key of otherKeys(w.other)) items.push({ key, label: otherLabel(key), us: num((w.other || {})[key]) });
+  for (const key of otherKeys(w.other)) {
+    const us = num((w.other || {})[key]);
+    // Collective time exists only under tf.distribute: no empty row for other runs.
+    if (key === "collective_us" && us === 0) continue;
+    items.push({ key, label: otherLabel(key), us });
+  }
   return items;
 }
 
@@ -840,17 +845,42 @@ export function diffOther(doc: Pick<DiffDoc, "other">): { key: string; label: st
 
 export interface WorkersDoc {
   step: number;
-  hosts: { host: string; step_time_us: number; op_time_us: number; other: Record<string, number> }[];
+  hosts: {
+    host: string;
+    step_time_us: number;
+    op_time_us: number;
+    /** Op time outside collectives: what differs between synchronous workers. */
+    compute_us?: number;
+    /** Collective time: under synchronous training, mostly waiting for the slowest worker. */
+    collective_us?: number;
+    /** Compute beyond the fastest worker's. */
+    excess_us?: number;
+    other: Record<string, number>;
+  }[];
   slowest_host: string | null;
   fastest_host: string | null;
   layers: {
     path: string;
-    by_host: Record<string, { forward_us: number; backward_us: number; total_us: number }>;
+    by_host: Record<string, { forward_us: number; backward_us: number; total_us: number; self_us?: number }>;
+    missing_on?: string[];
     slowest_host: string | null;
     spread_us: number;
     ratio: number | null;
   }[];
-  straggler: { host: string | null; layer: string | null; extra_us: number } | null;
+  straggler: {
+    host: string | null;
+    fastest_host?: string | null;
+    layer: string | null;
+    extra_us: number;
+    excess_us?: number;
+    share?: number | null;
+    causes?: { name: string; kind: string; extra_us: number }[];
+  } | null;
+}
+
+/** A straggler cause in words: a layer's path, or a category's label ("Optimizer"). */
+export function causeLabel(c: { name: string; kind: string }): string {
+  return c.kind === "layer" ? c.name : otherLabel(c.name);
 }
 
 /** The layers that differ most between workers (largest spread first), at most `n`. */

@@ -93,9 +93,10 @@ a.lp-button { text-decoration: none; }
 .lp-hostbars { margin-bottom: 10px; }
 .lp-hostbar { display: grid; grid-template-columns: minmax(80px, 200px) minmax(0, 1fr) auto; gap: 8px; align-items: center; padding: 2px 0; }
 .lp-hostbar-name { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
-.lp-hostbar-track { background: #f5f5f5; height: 12px; border-radius: 2px; }
+.lp-hostbar-track { display: flex; background: #f5f5f5; height: 12px; border-radius: 2px; overflow: hidden; }
 .lp-hostbar .lp-bar, .lp-bar-cell .lp-bar { display: block; height: 12px; background: #425066; border-radius: 2px; }
 .lp-hostbar.lp-slowest .lp-bar { background: #f57c00; }
+.lp-hostbar .lp-bar.lp-bar-wait { background: #cfd8dc; border-radius: 0; }
 .lp-hostbar.lp-slowest .lp-hostbar-name { font-weight: 500; color: #e65100; }
 .lp-hostbar-value { color: #616161; font-variant-numeric: tabular-nums; }
 .lp-bar-cell { width: 30%; }

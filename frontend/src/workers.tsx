@@ -2,7 +2,7 @@
 // layers that make the slow worker slow (/workers, docs/http_api.md).
 import { useEffect, useState } from "preact/hooks";
 import { ApiError, getJson } from "./api";
-import { WorkersDoc, fmtDeltaTime, fmtRatio, fmtTime, stragglerLayers } from "./logic";
+import { WorkersDoc, causeLabel, fmtDeltaTime, fmtRatio, fmtTime, stragglerLayers } from "./logic";
 
 const n = (x: unknown) => (typeof x === "number" && Number.isFinite(x) ? x : 0);
 const MAX_HOST_COLUMNS = 8;
@@ -33,35 +33,43 @@ export function WorkersCard(props: { run: string; step: number; reloadKey: numbe
   else {
     const d = data.data;
     const hosts = Array.isArray(d.hosts) ? d.hosts : [];
-    const maxStep = Math.max(1e-9, ...hosts.map((h) => n(h.step_time_us)));
+    const maxStep = Math.max(1e-9, ...hosts.map((h) => Math.max(n(h.step_time_us), n(h.op_time_us))));
     const fastest = hosts.find((h) => h.host === d.fastest_host);
-    const slowest = hosts.find((h) => h.host === d.slowest_host);
     const layers = stragglerLayers(d, 10);
     const names = hosts.map((h) => h.host);
     const perHost = names.length <= MAX_HOST_COLUMNS ? names : [d.fastest_host || "", d.slowest_host || ""];
     const s = d.straggler;
+    const causes = s && Array.isArray(s.causes) ? s.causes : [];
+    const compute = (h: WorkersDoc["hosts"][number]) => (h.compute_us !== undefined ? n(h.compute_us) : n(h.op_time_us));
     body = (
       <>
-        {s && s.host && slowest && fastest && slowest.host !== fastest.host ? (
+        {s && s.host ? (
           <div class="lp-straggler" data-testid="straggler">
             <b>{s.host}</b>
-            {` is the slowest worker: ${fmtTime(slowest.step_time_us)} per step, ${fmtDeltaTime(n(slowest.step_time_us) - n(fastest.step_time_us))} more than `}
-            <b>{fastest.host}</b>
+            {` is the straggler: its ops take ${fmtDeltaTime(n(s.excess_us !== undefined ? s.excess_us : s.extra_us))} per step more than on `}
+            <b>{s.fastest_host || (fastest ? fastest.host : "")}</b>
             {s.layer ? (
               <>
-                {". The layer that adds most: "}
-                <button class="lp-link lp-straggler-layer" onClick={() => props.onSelect(s.layer!)}>
+                {", most of it in layer "}
+                <button class="lp-link lp-straggler-layer" data-testid="straggler-layer" onClick={() => props.onSelect(s.layer!)}>
                   {s.layer}
                 </button>
-                {` (${fmtDeltaTime(s.extra_us)}).`}
+                {` (${fmtDeltaTime(s.extra_us)}${s.share != null && Number.isFinite(s.share) ? `, ${Math.round(n(s.share) * 100)}%` : ""}).`}
               </>
             ) : (
               "."
             )}
+            {causes.length > 1 ? (
+              <div class="lp-muted">{"Where the extra time goes: " + causes.map((c) => `${causeLabel(c)} ${fmtDeltaTime(c.extra_us)}`).join(" · ")}</div>
+            ) : null}
+            <div class="lp-muted">
+              Synchronous workers wait for the slowest at each all-reduce, so step times even out; the waiting shows as collective time
+              on the fast workers.
+            </div>
           </div>
         ) : (
           <div class="lp-muted" data-testid="straggler">
-            No straggler: the workers take the same time.
+            No straggler: no layer is slower on one worker than on another.
           </div>
         )}
         <div class="lp-hostbars" data-testid="worker-steps">
@@ -70,10 +78,15 @@ export function WorkersCard(props: { run: string; step: number; reloadKey: numbe
               <span class="lp-hostbar-name" title={h.host}>
                 {h.host}
               </span>
-              <span class="lp-hostbar-track">
-                <span class="lp-bar" style={{ width: `${Math.round((n(h.step_time_us) / maxStep) * 100)}%` }} />
+              <span class="lp-hostbar-track" title="compute (ops outside collectives), then collective time">
+                <span class="lp-bar" style={{ width: `${((compute(h) / maxStep) * 100).toFixed(1)}%` }} />
+                <span class="lp-bar lp-bar-wait" style={{ width: `${((n(h.collective_us) / maxStep) * 100).toFixed(1)}%` }} />
               </span>
-              <span class="lp-hostbar-value">{`${fmtTime(h.step_time_us)} step · ${fmtTime(h.op_time_us)} ops`}</span>
+              <span class="lp-hostbar-value">
+                {`step ${fmtTime(h.step_time_us)} · compute ${fmtTime(compute(h))}` +
+                  (n(h.collective_us) ? ` · collective ${fmtTime(n(h.collective_us))}` : "") +
+                  (n(h.excess_us) > 0 ? ` · ${fmtDeltaTime(n(h.excess_us))}` : "")}
+              </span>
             </div>
           ))}
         </div>
