@@ -66,14 +66,14 @@ def _kill(proc):
         pass
 
 
-def run_job(mode, logdir, timeout=TIMEOUT_S):
+def run_job(mode, logdir, timeout=TIMEOUT_S, procs=None):
     """Run one two-worker job; returns [(returncode, stdout, stderr)] per worker.
 
     The workers are killed if the job fails or overruns `timeout`, and always before
-    returning."""
+    returning. `procs`, if given, receives the worker processes."""
     ports = free_ports(N_WORKERS)
     cluster = {"worker": [f"localhost:{p}" for p in ports]}
-    procs = []
+    procs = [] if procs is None else procs
     outputs = []
     try:
         for index in range(N_WORKERS):
@@ -207,3 +207,16 @@ def test_cli_on_the_shared_log_dir(job):
     doc = json.loads(out.getvalue())
     assert [(w["step"], w["host"]) for w in doc["runs"][0]["windows"]] == [
         (3, "worker-0"), (3, "worker-1")]
+
+
+def test_a_job_that_overruns_is_killed(tmp_path):
+    procs = []
+    started = time.monotonic()
+    with pytest.raises(pytest.fail.Exception, match="did not finish in 2 s"):
+        run_job("keras3-loop", str(tmp_path), timeout=2, procs=procs)
+    assert time.monotonic() - started < 20
+    assert len(procs) == N_WORKERS
+    for proc in procs:
+        assert proc.poll() is not None  # reaped: no worker left running
+        with pytest.raises(ProcessLookupError):
+            os.killpg(proc.pid, 0)  # nor anything it started
