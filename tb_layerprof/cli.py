@@ -560,12 +560,19 @@ def read_runs(
         raise CommandError(f"log directory not found: {logdir}")
     if not os.path.isdir(logdir):
         raise CommandError(f"not a directory: {logdir}")
-    try:
-        runs, errors = load_reports(logdir)
-    except ReportReadError as e:
-        raise CommandError(str(e)) from None
-    except OSError as e:
-        raise CommandError(f"cannot read {logdir}: {e.strerror or e}") from None
+    def load(only: Optional[str]):
+        try:
+            return load_reports(logdir, only)
+        except ReportReadError as e:
+            raise CommandError(str(e)) from None
+        except OSError as e:
+            raise CommandError(f"cannot read {logdir}: {e.strerror or e}") from None
+
+    # One run asked for: read only its event files (a log directory may hold hundreds of
+    # runs); all of them only to list the known runs when it has no reports.
+    runs, errors = load(run) if run is not None else ([], [])
+    if not runs:
+        runs, errors = load(None)
     for message in errors:
         warn.write(f"{PROG}: warning: skipped unreadable file: {safe_text(message)}\n")
 
@@ -973,13 +980,9 @@ class DiffCommand:
         )
 
     def run(self, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-        runs = {r.run: r for r in read_runs(args.logdir, None, "all", err)}
-        for name in (args.base, args.run):
-            if name not in runs:
-                raise CommandError(
-                    f"unknown run {safe_text(name)}; runs with reports: "
-                    + ", ".join(safe_text(k) for k in runs)
-                )
+        runs = {}
+        for name in dict.fromkeys((args.base, args.run)):  # only the two runs' files
+            runs.update((r.run, r) for r in read_runs(args.logdir, name, "all", err))
         base, base_notes = pick_window(runs[args.base], args.window)
         new, run_notes = pick_window(runs[args.run], args.window)
         doc = layer_diff.diff_windows(base, new, args.base, args.run)
