@@ -443,6 +443,21 @@ def test_corrupt_file_in_the_same_run_keeps_the_good_windows(make_logdir, make_w
     assert "warning: skipped unreadable file" in err and str(bad) in err
 
 
+def test_one_run_asked_for_reads_only_its_files(make_logdir, make_window):
+    """--run (and diff's two runs) read only those runs' event files: a log directory of
+    hundreds of runs stays fast, and a broken run elsewhere is not even opened."""
+    logdir = make_logdir({"a": [make_window(10)], "b": [make_window(10, scale=0.5)]})
+    os.makedirs(os.path.join(logdir, "broken"))
+    write_garbage_report(pathlib.Path(logdir, "broken", "events.out.tfevents.9.host"))
+    code, out, err = run_cli("report", logdir, "--run", "a")
+    assert code == 0 and err == "" and "Run a |" in out
+    code, out, err = run_cli("diff", logdir, "--base", "a", "--run", "b")
+    assert code == 0 and err == "", err
+    # An unknown run still lists the runs that exist (reading everything to say so).
+    code, out, err = run_cli("report", logdir, "--run", "nope")
+    assert code == 1 and "unknown run nope; runs with reports: a, b" in err
+
+
 def test_truncated_file_keeps_complete_windows(make_logdir, make_window):
     logdir = make_logdir({"train": [make_window(10), make_window(20)]})
     (name,) = os.listdir(os.path.join(logdir, "train"))
