@@ -5,10 +5,17 @@ then measures:
   * each route's response time (cold = first request, warm = median of the next ones) and
     its size on the wire (gzip, as TensorBoard sends it) and uncompressed;
   * in headless Chromium: time from opening the Layer Profile tab to the layers table being
-    interactive (rows rendered, and a click on a column header re-sorted them).
+    interactive (rows rendered, and a click on a column header re-sorted them): opening the
+    tab's iframe URL directly (`iframe`), and TensorBoard's page on the tab (`tab`, which
+    includes TensorBoard's own app starting; `tab_plugin` is the part from the moment
+    TensorBoard creates the tab's iframe);
+  * with --compare-base RUN: the compare mode (`compare`: iframe opened on
+    `#view=compare&base=RUN&run=<run>` until the compared layers are listed) and `/diff`.
 
     python benchmarks/make_big_logdir.py /tmp/big_logdir
     python benchmarks/bench_frontend.py /tmp/big_logdir [--repeat 5] [--full-report] [--json out.json]
+    # many runs (issue 5: 50 runs, 500 windows):
+    python benchmarks/bench_frontend.py /tmp/many --run run_49 --compare-base run_00
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ import urllib.request
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+
+from urllib.parse import quote  # noqa: E402
 
 from tests.plugin_helpers import CHROMIUM, CHROMIUM_ARGS, tensorboard  # noqa: E402
 
@@ -54,20 +63,31 @@ def bench_route(tb, path: str, repeat: int):
     }
 
 
-def bench_browser(tb, repeat: int):
+def bench_browser(tb, repeat: int, run: str, compare_base=None):
     from playwright.sync_api import sync_playwright
 
-    out = {"iframe_ms": [], "tab_ms": []}
+    out = {"iframe_ms": [], "tab_ms": [], "tab_plugin_ms": []}
+    kinds = ["iframe", "tab"]
+    if compare_base is not None:
+        out["compare_ms"] = []
+        kinds.append("compare")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             for _ in range(repeat):
-                for kind in ("iframe", "tab"):
+                for kind in kinds:
                     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
                     page = ctx.new_page()
                     t0 = time.perf_counter()
+                    if kind == "compare":
+                        page.goto(tb.url + "/data/plugin_entry.html?name=layerprof#view=compare&base="
+                                  + quote(compare_base, safe="") + "&run=" + quote(run, safe=""))
+                        page.wait_for_selector("[data-testid=compare-table] [role=row][data-path]", timeout=60000)
+                        out["compare_ms"].append((time.perf_counter() - t0) * 1000)
+                        ctx.close()
+                        continue
                     if kind == "iframe":
-                        page.goto(tb.url + "/data/plugin_entry.html?name=layerprof#run=train")
+                        page.goto(tb.url + "/data/plugin_entry.html?name=layerprof#run=" + quote(run, safe=""))
                         frame = page.main_frame
                     else:
                         page.goto(tb.url + "/#layerprof")
@@ -80,6 +100,9 @@ def bench_browser(tb, repeat: int):
                         "f => document.querySelector('[role=row][data-path]').dataset.path !== f", arg=first, timeout=60000
                     )
                     out[f"{kind}_ms"].append((time.perf_counter() - t0) * 1000)
+                    if kind == "tab":
+                        # The iframe's own clock starts when TensorBoard navigates it.
+                        out["tab_plugin_ms"].append(frame.evaluate("performance.now()"))
                     ctx.close()
         finally:
             browser.close()
@@ -93,6 +116,9 @@ def main(argv=None) -> int:
     ap.add_argument("--full-report", action="store_true", help="also time the full-run /report (hundreds of MB)")
     ap.add_argument("--load-fast-false", action="store_true", help="run TensorBoard with --load_fast=false")
     ap.add_argument("--json", help="write the results to this file")
+    ap.add_argument("--run", default=None, help="the run the tab opens (default: the first)")
+    ap.add_argument("--compare-base", default=None, metavar="RUN",
+                    help="also time the compare mode and /diff against this base run")
     args = ap.parse_args(argv)
 
     extra = ["--load_fast=false"] if args.load_fast_false else []
@@ -104,21 +130,27 @@ def main(argv=None) -> int:
         n = None
         while True:
             _, runs = tb.get_json(f"{BASE}/runs")
-            if runs["runs"][0]["windows"] == n:
+            total = (len(runs["runs"]), sum(r["windows"] for r in runs["runs"]))
+            if total == n:
                 break
-            n = runs["runs"][0]["windows"]
+            n = total
             time.sleep(5)
         results["tensorboard_load_s"] = time.perf_counter() - t0
-        run = runs["runs"][0]
-        print(f"run {run['run']!r}: {run['windows']} windows, loaded in {results['tensorboard_load_s']:.1f}s")
-        _, window = tb.get_json(f"{BASE}/window?run=train")
+        name = args.run or runs["runs"][0]["run"]
+        run = next(r for r in runs["runs"] if r["run"] == name)
+        q = quote(name, safe="")
+        print(f"{n[0]} runs, {n[1]} windows, loaded in {results['tensorboard_load_s']:.1f}s; "
+              f"run {name!r}: {run['windows']} windows")
+        _, window = tb.get_json(f"{BASE}/window?run={q}")
         layers = [l["path"] for l in window["window"]["layers"]]
         print(f"layers per window: {len(layers)}")
-        results["browser"] = bench_browser(tb, args.repeat)
-        trend_q = "&".join(f"layer={l}" for l in layers[:5])
-        paths = ["/runs", "/window?run=train", f"/window?run=train&step={run['first_step']}", "/windows?run=train", f"/trend?run=train&{trend_q}"]
+        results["browser"] = bench_browser(tb, args.repeat, name, args.compare_base)
+        trend_q = "&".join(f"layer={quote(l, safe='')}" for l in layers[:5])
+        paths = ["/runs", f"/window?run={q}", f"/window?run={q}&step={run['first_step']}", f"/windows?run={q}", f"/trend?run={q}&{trend_q}"]
+        if args.compare_base is not None:
+            paths.append(f"/diff?base={quote(args.compare_base, safe='')}&run={q}")
         if args.full_report:
-            paths.append("/report?run=train")
+            paths.append(f"/report?run={q}")
         for path in paths:
             r = bench_route(tb, path, 0 if path.startswith("/report") else args.repeat)
             results["routes"].append(r)

@@ -2,6 +2,7 @@
 //   node build.mjs                 -> ../tb_layerprof/static/index.js
 //   node build.mjs --outdir DIR    -> DIR/index.js (check_bundle.sh compares with the committed one)
 //   node build.mjs --tests         -> build/tests/*.test.mjs (run with node --test)
+//   LP_NOMINIFY=1 node build.mjs   -> unminified (readable CPU profiles; never commit it)
 import * as esbuild from "esbuild";
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
