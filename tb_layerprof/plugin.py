@@ -379,12 +379,17 @@ class LayerProfPlugin(base_plugin.TBPlugin):
         out.sort(key=lambda x: (x[2].summary["step"], x[1]))
         return out
 
-    def _full_windows(self, ctx, experiment: str, run: str, tags: List[str]) -> List[Dict[str, Any]]:
+    def _full_windows(
+        self, ctx, experiment: str, run: str, tags: List[str], normalize: bool = True
+    ) -> List[Dict[str, Any]]:
+        """Every window of `tags`, sorted by (step, host): normalized to the contract shape,
+        or (normalize=False) as stored, for `WindowReport.from_json`."""
         windows = []
         for start in range(0, len(tags), 20):
             data = self._read(ctx, experiment, run, tags[start : start + 20])
             for tag in tags[start : start + 20]:
-                by_host = {str(w.get("host", "")): w for w in _tag_windows(run, tag, data.get(tag, []))}
+                found = _tag_windows(run, tag, data.get(tag, []), normalize=normalize)
+                by_host = {str(w.get("host", "")): w for w in found}
                 windows.extend(by_host.values())
         windows.sort(key=lambda w: (w.get("step", 0), w.get("host", "")))
         return windows
@@ -427,7 +432,8 @@ class LayerProfPlugin(base_plugin.TBPlugin):
         return {"schema": SCHEMA, "run": run, "windows": [e.summary for _, _, e in entries]}
 
     def _step_windows(
-        self, ctx, experiment: str, run: Optional[str], step: Optional[str], name: str = "step"
+        self, ctx, experiment: str, run: Optional[str], step: Optional[str], name: str = "step",
+        normalize: bool = True,
     ) -> Tuple[int, List[Dict[str, Any]]]:
         """(step, every host's window at that step, sorted by host). `step` defaults to the
         latest window of the run; `name` is the query parameter named in errors."""
@@ -445,7 +451,7 @@ class LayerProfPlugin(base_plugin.TBPlugin):
             tags = [t for t in series if series[t].max_step == wanted][:1]
         if not tags:
             raise ApiError(404, f"run {run!r} has no window at step {wanted}")
-        windows = self._full_windows(ctx, experiment, run, tags)
+        windows = self._full_windows(ctx, experiment, run, tags, normalize)
         if not windows:
             raise ApiError(404, f"run {run!r} has no readable window at step {wanted}")
         return wanted, windows
@@ -487,7 +493,7 @@ class LayerProfPlugin(base_plugin.TBPlugin):
             (base, base_step, base_host, "base_step", "base_host"),
             (run, step, host, "step", "host"),
         ):
-            at, windows = self._step_windows(ctx, experiment, name, which, step_param)
+            at, windows = self._step_windows(ctx, experiment, name, which, step_param, normalize=False)
             hosts = [str(w.get("host", "")) for w in windows]
             if wanted_host is not None:
                 windows = [w for w in windows if w.get("host") == wanted_host]
@@ -504,7 +510,7 @@ class LayerProfPlugin(base_plugin.TBPlugin):
     def workers_impl(self, ctx, experiment: str, run: Optional[str], step: Optional[str]) -> Dict[str, Any]:
         """Per-worker breakdown of one step (`workers.compare_hosts` over every host's window
         at that step): step times per host, the slowest layers per host, the straggler."""
-        at, windows = self._step_windows(ctx, experiment, run, step)
+        at, windows = self._step_windows(ctx, experiment, run, step, normalize=False)
         from tb_layerprof import workers  # pure; imported on use
 
         doc = workers.compare_hosts([_window_report(w) for w in windows])
@@ -645,7 +651,7 @@ def _window_report(window: Dict[str, Any]) -> WindowReport:
     """A normalized window dict as the dataclass the pure modules (diff, workers) take."""
     try:
         return WindowReport.from_json(window)
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, AttributeError) as e:
         raise ApiError(422, f"malformed layerprof report at step {window.get('step')}: {e}") from None
 
 
