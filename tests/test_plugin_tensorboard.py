@@ -169,3 +169,19 @@ def test_real_training_logdir_in_tensorboard(trained_logdir):  # noqa: F811
             assert "python-loop" in {h["code"] for h in slow["hints"]}
             status, windows = proc.get_json(f"{BASE}/windows?run=train")
             assert windows["windows"][0]["top"][0]["path"] == "slow"
+
+
+def test_diff_and_workers_routes_on_both_data_paths(tb):
+    status, doc = tb.get_json(f"{BASE}/diff?base=train&run=train&base_step=10")
+    assert status == 200 and doc["base_window"]["step"] == 10
+    assert doc["run_window"]["step"] == 10 + 20 * (WINDOWS - 1)
+    assert doc["step_time"]["ratio"] > 1  # the synthetic run grows slower
+    status, doc = tb.get_json(f"{BASE}/diff?base=workers&run=workers&base_host=worker-0&host=worker-1")
+    assert status == 200 and doc["base_hosts"] == doc["run_hosts"] == ["worker-0", "worker-1"]
+    assert doc["layers"][0]["path"] == "slow_double" and doc["layers"][0]["ratio"] == pytest.approx(3.0)
+    status, workers = tb.get_json(f"{BASE}/workers?run=workers&step=20")
+    assert status == 200 and [h["host"] for h in workers["hosts"]] == ["worker-0", "worker-1"]
+    assert workers["slowest_host"] == "worker-1"
+    assert workers["straggler"]["host"] == "worker-1" and workers["straggler"]["layer"] == "slow_double"
+    status, err = tb.get_json(f"{BASE}/diff?base=train")
+    assert status == 400 and err["error"]["code"] == 400
