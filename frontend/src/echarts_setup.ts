@@ -1,6 +1,7 @@
 // ECharts, imported modularly (only what the tab uses). Loaded on demand by chart.tsx as a
 // separate chunk, after the layers table is on screen, so it never delays the table.
-import * as echarts from "echarts/core";
+import { init as initChart, use } from "echarts/core";
+import type { ECharts as EChartsInstance } from "echarts/core";
 import { BarChart, CustomChart, LineChart } from "echarts/charts";
 import {
   DataZoomInsideComponent,
@@ -11,7 +12,7 @@ import {
 } from "echarts/components";
 import { CanvasRenderer } from "echarts/renderers";
 
-echarts.use([
+use([
   BarChart,
   CustomChart,
   LineChart,
@@ -23,5 +24,5 @@ echarts.use([
   CanvasRenderer,
 ]);
 
-export const init = echarts.init;
-export type ECharts = echarts.ECharts;
+export const init = initChart;
+export type ECharts = EChartsInstance;
