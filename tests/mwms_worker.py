@@ -8,6 +8,11 @@ worker's task. Both workers share LOGDIR. `keras3-loop` trains with a Keras 3 cu
 `fit` does not run under this strategy, keras-team/keras#20585); `tf_keras-fit` uses
 tf_keras `model.fit` (`TF_USE_LEGACY_KERAS=1`). Prints one JSON line: the worker identity
 the callback picked and its reports.
+
+The model: Dense -> `slow` (a Python loop over the columns) -> `fast` -> `busy` -> Dense.
+On worker MWMS_BUSY_WORKER (default 1) `busy` sleeps MWMS_BUSY_MS (default 4) ms per call
+in a `tf.numpy_function`: the straggler, with its layer known. MWMS_FEATURES (default 96)
+sets the width.
 """
 
 import json
