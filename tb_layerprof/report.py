@@ -24,6 +24,24 @@ OTHER_KEYS = (
 )
 
 
+def _plain(value: Any) -> Any:
+    """A copy of JSON-like data (dicts, lists, scalars): cheap, unlike dataclasses.asdict."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _fields_json(obj: Any, nested: str = "") -> Dict[str, Any]:
+    """Fields in declaration order; the `nested` list of dataclasses via their to_json."""
+    return {
+        f.name: [x.to_json() for x in getattr(obj, f.name)] if f.name == nested
+        else _plain(getattr(obj, f.name))
+        for f in dataclasses.fields(obj)
+    }
+
+
 @dataclasses.dataclass
 class Hint:
     """One diagnosis: a stable machine `code`, a plain `message`, and the figures behind it."""
@@ -34,7 +52,7 @@ class Hint:
     severity: str = "warning"  # "warning" (likely slow) or "info" (worth a look)
 
     def to_json(self) -> Dict[str, Any]:
-        return dataclasses.asdict(self)
+        return _fields_json(self)
 
     @classmethod
     def from_json(cls, d: Dict[str, Any]) -> "Hint":
@@ -92,9 +110,7 @@ class LayerStats:
         return self.forward_us + self.backward_us
 
     def to_json(self) -> Dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["hints"] = [h.to_json() for h in self.hints]
-        return d
+        return _fields_json(self, nested="hints")
 
     @classmethod
     def from_json(cls, d: Dict[str, Any]) -> "LayerStats":
@@ -134,9 +150,7 @@ class WindowReport:
     timeline: Dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def to_json(self) -> Dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["layers"] = [layer.to_json() for layer in self.layers]
-        return d
+        return _fields_json(self, nested="layers")
 
     @classmethod
     def from_json(cls, d: Dict[str, Any]) -> "WindowReport":
