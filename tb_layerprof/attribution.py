@@ -89,6 +89,8 @@ class OwnerIndex:
         self._cache: Dict[str, Owner] = {}
         self.scopes: List[Tuple[str, str]] = []  # (scope, layer path), longest first
         self.optimizer_scopes = tuple(s for s in layer_map.optimizer_scopes if s)
+        # Top-level scopes of ops that loss/metrics/optimizer code created (recorded ranges).
+        self.category_scopes: Dict[str, str] = {}
         scope_set = {}
         for call in layer_map.calls:
             if call.scope and call.path in layer_map.layers:
@@ -136,6 +138,8 @@ class OwnerIndex:
                 owner = (COLLECTIVE, "")
             elif path in _CATEGORY_KEYS:
                 owner = (path, "")
+                if "/" in name:  # e.g. tf_keras' "mean_squared_error/...": its gradient too
+                    self.category_scopes.setdefault(name.split("/", 1)[0], path)
             elif path is not None:
                 owner = (path, FORWARD)
             else:
@@ -217,6 +221,9 @@ class OwnerIndex:
             path = self._scope_owner(rest)
             if path is not None:
                 return (path, BACKWARD)
+            category = self.category_scopes.get(rest.split("/", 1)[0])
+            if category is not None:
+                return (category, "")
             return self._category(rest, op_type)
         path = self._scope_owner(name)
         if path is not None:

@@ -313,3 +313,24 @@ def test_eager_gradient_without_end_marker_ends_with_the_tape(tmp_path):
     assert layers["dense"].self_backward_us == pytest.approx(6)
     assert w.other["optimizer_us"] == pytest.approx(9)
     assert w.other["unattributed_us"] == pytest.approx(2)
+
+
+def test_gradient_of_a_recorded_loss_scope_is_loss():
+    """tf_keras names its loss ops after the loss ("mean_squared_error/..."); its gradient
+    ops exist only in the tape ("gradient_tape/mean_squared_error/DynamicStitch")."""
+    graph = [
+        ("m/dense_1/MatMul", "MatMul", []),
+        ("mean_squared_error/SquaredDifference", "SquaredDifference", ["m/dense_1/MatMul"]),
+        ("mean_squared_error/Mean", "Mean", ["mean_squared_error/SquaredDifference"]),
+        ("gradient_tape/mean_squared_error/DynamicStitch", "DynamicStitch", []),
+        ("gradient_tape/mean_squared_error/Tile", "Tile", ["gradient_tape/mean_squared_error/DynamicStitch"]),
+        ("gradient_tape/m/dense_1/MatMul/MatMul", "MatMul", ["gradient_tape/mean_squared_error/Tile"]),
+    ]
+    lm = LayerMap()
+    lm.layers["dense"] = LayerInfo("dense")
+    lm.calls.append(CallRecord("dense", 1, "m/dense_1", 0, 1))
+    lm.calls.append(CallRecord("loss_us", 1, "", 1, 3))
+    index = attribution.OwnerIndex(lm, {1: graph}, 1)
+    assert index.owner("gradient_tape/mean_squared_error/DynamicStitch") == ("loss_us", "")
+    assert index.owner("StatefulPartitionedCall/gradient_tape/mean_squared_error/Tile") == ("loss_us", "")
+    assert index.owner("gradient_tape/m/dense_1/MatMul/MatMul") == ("dense", "backward")
