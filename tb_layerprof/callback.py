@@ -460,11 +460,20 @@ def worker_identity() -> Optional[str]:
 
 
 def _move_to_run(path: str, run_dir: str, worker: str, first: int, last: int) -> str:
-    """Move a worker's capture to `<run>/plugins/profile/<session>_steps<a>-<b>/<worker>.xplane.pb`."""
-    session = os.path.basename(os.path.dirname(path)) + f"_steps{first}-{last}"
-    target_dir = os.path.join(run_dir, "plugins", "profile", session)
-    os.makedirs(target_dir, exist_ok=True)
+    """Move a worker's capture to `<run>/plugins/profile/steps<a>-<b>/<worker>.xplane.pb`.
+
+    The session is named by the window alone so that every worker's capture of the same
+    steps lands in one session (XProf then shows them as hosts of one profile). If that
+    worker's file is already there (a log_dir reused by another training), the session
+    gets TensorFlow's timestamp too.
+    """
+    target_dir = os.path.join(run_dir, "plugins", "profile", f"steps{first}-{last}")
     target = os.path.join(target_dir, f"{worker}.xplane.pb")
+    if os.path.exists(target):
+        session = os.path.basename(os.path.dirname(path)) + f"_steps{first}-{last}"
+        target_dir = os.path.join(run_dir, "plugins", "profile", session)
+        target = os.path.join(target_dir, f"{worker}.xplane.pb")
+    os.makedirs(target_dir, exist_ok=True)
     try:
         os.replace(path, target)
     except OSError:

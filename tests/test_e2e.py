@@ -440,6 +440,7 @@ def test_workers_sharing_a_log_dir_keep_their_own_captures(tmp_path, monkeypatch
     assert not errors
     assert [(w.step, w.host) for w in runs[0].windows] == [(2, "worker-0"), (2, "worker-1")]
     profile = tmp_path / "train" / "plugins" / "profile"
-    files = sorted(p.name for p in profile.glob("*/*.xplane.pb"))
-    assert files == ["worker-0.xplane.pb", "worker-1.xplane.pb"]
+    files = sorted(str(p.relative_to(profile)) for p in profile.glob("*/*.xplane.pb"))
+    # One session for the window, one host per worker: XProf shows them side by side.
+    assert files == ["steps2-3/worker-0.xplane.pb", "steps2-3/worker-1.xplane.pb"]
     assert not (tmp_path / "train" / ".layerprof-capture").exists()
