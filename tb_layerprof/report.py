@@ -8,6 +8,7 @@ keep their names and meaning; new fields may be added.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from typing import Any, Dict, List, Optional
 
@@ -31,6 +32,11 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
+
+
+@functools.lru_cache(maxsize=None)
+def _field_names(cls: type) -> frozenset:
+    return frozenset(f.name for f in dataclasses.fields(cls))
 
 
 def _fields_json(obj: Any, nested: str = "") -> Dict[str, Any]:
@@ -114,7 +120,7 @@ class LayerStats:
 
     @classmethod
     def from_json(cls, d: Dict[str, Any]) -> "LayerStats":
-        known = {f.name for f in dataclasses.fields(cls)}
+        known = _field_names(cls)
         kwargs = {k: v for k, v in d.items() if k in known and k != "hints"}
         stats = cls(**kwargs)
         stats.hints = [Hint.from_json(h) for h in d.get("hints") or []]
@@ -154,7 +160,7 @@ class WindowReport:
 
     @classmethod
     def from_json(cls, d: Dict[str, Any]) -> "WindowReport":
-        known = {f.name for f in dataclasses.fields(cls)}
+        known = _field_names(cls)
         kwargs = {k: v for k, v in d.items() if k in known and k != "layers"}
         window = cls(**kwargs)
         window.layers = [LayerStats.from_json(x) for x in d.get("layers") or []]
