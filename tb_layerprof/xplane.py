@@ -52,7 +52,6 @@ class ProfileEvents:
     #               kind "forward"/"grad_begin"/"grad_end"/"category")
     spans: List[Tuple[int, int, int, str, str]] = dataclasses.field(default_factory=list)
     event_count: int = 0
-    eager: bool = False
     # Device (GPU) kernels and copies: (device, line key, start_ps, end_ps, self_ps, op name,
     # op type, correlation id or 0). Names are TF op names, from the `tf_op` stat or, for
     # XLA kernels, from the HLO instruction's op_name metadata.
@@ -368,7 +367,6 @@ class _PlaneExtractor:
                         if is_func or not op_type:
                             continue  # a tf.function call: its ops appear on their own
                         a, b = "eager/" + op_type, op_type
-                        out.eager = True
                     dur = ev.duration_ps
                     end = start + dur
                     while stack and stack[-1][0] <= start:
