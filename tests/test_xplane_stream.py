@@ -14,7 +14,8 @@ from tests.xspace_builder import XSpaceBuilder
 
 US = 1_000_000
 
-FIELDS = ("host", "ops", "steps", "memory", "spans", "event_count", "eager")
+FIELDS = ("host", "ops", "steps", "memory", "spans", "event_count", "device_ops", "launches",
+          "xla_splits", "hlo_ops")
 
 
 def both(path):
@@ -77,7 +78,8 @@ def test_eager_spans_and_eager_execute(tmp_path):
     path = b.write(str(tmp_path / "eager.xplane.pb"))
     streamed, parsed = both(path)
     assert_same(streamed, parsed)
-    assert streamed.eager and [s[4] for s in streamed.spans] == ["forward", "category"]
+    assert [s[4] for s in streamed.spans] == ["forward", "category"]
+    assert [op[4] for op in streamed.ops] == ["eager/Relu"]  # a function call is not an op
 
 
 def test_many_batches_and_line_fields_after_events(tmp_path, monkeypatch):
