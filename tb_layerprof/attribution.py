@@ -346,21 +346,89 @@ def _replay_allocator(trace, mem_owner, alloc_bytes, peak_live) -> None:
         peak_live[owner[0]] += nbytes
 
 
+@dataclasses.dataclass
+class _Ledger:
+    """Op time of one window per owner, on one clock (host op events or device kernels)."""
+
+    self_time: Dict[Owner, float] = dataclasses.field(default_factory=lambda: collections.defaultdict(float))
+    per_op: Dict[Tuple[Owner, str, str], float] = dataclasses.field(
+        default_factory=lambda: collections.defaultdict(float))
+    total_ps: float = 0
+    # (layer, phase, step index, device or "") -> [first op start, last op end]
+    extent: Dict[Tuple[str, str, int, str], List[int]] = dataclasses.field(default_factory=dict)
+    op_events: Dict[Owner, int] = dataclasses.field(default_factory=lambda: collections.defaultdict(int))
+    replica_time: Dict[Tuple[Owner, int], float] = dataclasses.field(
+        default_factory=lambda: collections.defaultdict(float))
+    executed_types: Dict[str, collections.Counter] = dataclasses.field(
+        default_factory=lambda: collections.defaultdict(collections.Counter))
+
+    def add(self, owner: Owner, name: str, op_type: str, self_ps: float) -> None:
+        self.self_time[owner] += self_ps
+        self.per_op[(owner, name, op_type)] += self_ps
+        self.total_ps += self_ps
+
+    def extend(self, key: Tuple[str, str, int, str], s: int, e: int) -> None:
+        span = self.extent.get(key)
+        if span is None:
+            self.extent[key] = [s, e]
+        else:
+            if s < span[0]:
+                span[0] = s
+            if e > span[1]:
+                span[1] = e
+
+
+def _eager_owner_at(spans: "SpanIndex", grads: "SpanIndex", line: Optional[int], s: int,
+                    e: int) -> Optional[Owner]:
+    """Eager mode: the owner of [s, e] by the innermost layer/category span, then by the
+    gradient spans; `line` None searches every line (allocations carry no thread)."""
+    for index, phase in ((spans, FORWARD), (grads, BACKWARD)):
+        for key in (index if line is None else (line,)):
+            path = _eager_owner(index, key, s, e)
+            if path is not None:
+                return (path, "") if path in _CATEGORY_KEYS else (path, phase)
+    return None
+
+
+def _host_ledger(window_ops, op_step: List[int], index: "OwnerIndex", spans: "SpanIndex",
+                 grads: "SpanIndex", eager: bool) -> _Ledger:
+    """Self time of host op events per owner, with per-step spans and per-replica time."""
+    ledger = _Ledger()
+    by_name_get = index.by_name.get
+    replica_of: Dict[str, int] = {}
+    use_spans = bool(spans or grads)
+    for i, (line, s, e, self_ps, name, op_type) in enumerate(window_ops):
+        owner = _eager_owner_at(spans, grads, line, s, e) if use_spans else None
+        if owner is None:
+            owner = by_name_get(name) or index.owner(name, op_type)
+        ledger.add(owner, name, op_type, self_ps)
+        ledger.op_events[owner] += 1
+        if not owner[1]:
+            continue
+        replica = replica_of.get(name)
+        if replica is None:
+            m = _REPLICA_RE.search(name)
+            replica = replica_of[name] = int(m.group(1)) if m else 0
+        ledger.replica_time[(owner, replica)] += self_ps
+        if eager and owner[1] == FORWARD:
+            ledger.executed_types[owner[0]][op_type] += 1
+        ledger.extend((owner[0], owner[1], op_step[i], ""), s, e)
+    return ledger
+
+
 DEVICE_SLACK = 0.5  # kernels may finish after the host step ends: accept half a step more
 
 
-def _device_ledger(events: ProfileEvents, index: "OwnerIndex", starts: List[int], ends: List[int]):
+def _device_ledger(events: ProfileEvents, index: "OwnerIndex", starts: List[int],
+                   ends: List[int]) -> _Ledger:
     """Kernel self time per owner on device planes, for kernels of the window's steps.
 
     A kernel belongs to the step whose host thread launched it (same correlation id);
     without launch events, to the step its start falls in (or just after).
     """
-    self_time: Dict[Owner, float] = collections.defaultdict(float)
-    per_op: Dict[Tuple[Owner, str, str], float] = collections.defaultdict(float)
-    extent: Dict[Tuple[str, str, int, str], List[int]] = {}
-    total = 0
+    ledger = _Ledger()
     if not events.device_ops:
-        return self_time, total, per_op, extent
+        return ledger
     launches = events.launches
     lo = starts[0] if starts else None
     hi = None
@@ -375,14 +443,37 @@ def _device_ledger(events: ProfileEvents, index: "OwnerIndex", starts: List[int]
             elif not (lo <= t <= hi):
                 continue
         owner = index.owner(name, op_type) if name else (UNATTRIBUTED, "")
-        self_time[owner] += self_ps
-        per_op[(owner, name, op_type)] += self_ps
-        total += self_ps
+        ledger.add(owner, name, op_type, self_ps)
         if owner[1]:
             k = max(0, bisect.bisect_right(starts, t) - 1) if starts else 0
-            span = extent.setdefault((owner[0], owner[1], k, device), [s, e])
-            span[0], span[1] = min(span[0], s), max(span[1], e)
-    return self_time, total, per_op, extent
+            ledger.extend((owner[0], owner[1], k, device), s, e)
+    return ledger
+
+
+def _memory(window_mem, mem_owner):
+    """(allocators reported, bytes allocated per owner, per layer bytes live at the peak).
+
+    On a GPU run only the device allocators count (the host's are bookkeeping then).
+    """
+    allocators = sorted({m[5] for m in window_mem})
+    primary = [a for a in allocators if _is_device_allocator(a)] or allocators
+    alloc_bytes: Dict[Owner, int] = collections.defaultdict(int)
+    peak_live: Dict[str, int] = collections.defaultdict(int)
+    for allocator in primary:
+        trace = [m for m in window_mem if m[5] == allocator]
+        _replay_allocator(trace, mem_owner, alloc_bytes, peak_live)
+    return primary, alloc_bytes, peak_live
+
+
+def _nest_extents(extent: Dict[Tuple[str, str, int, str], List[int]],
+                  layers: Dict[str, LayerStats]) -> None:
+    """Widen every ancestor's span to cover its sublayers' (they nest in the trace viewer)."""
+    for (path, phase, k, device), (s0, e0) in list(extent.items()):
+        parent = layers[path].parent if path in layers else None
+        while parent is not None and parent in layers:
+            span = extent.setdefault((parent, phase, k, device), [s0, e0])
+            span[0], span[1] = min(span[0], s0), max(span[1], e0)
+            parent = layers[parent].parent
 
 
 def choose_active_graph(graphs: GraphTables, op_names: Iterable[str]) -> Optional[int]:
@@ -560,89 +651,21 @@ def attribute(
     index = OwnerIndex(layer_map, graphs, active)
 
     spans_by_line, grad_by_line = _eager_span_index(events.spans, ends[-1] if ends else None)
-
     eager_calls = mode == "eager"
-    executed_types: Dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
-    self_time: Dict[Owner, float] = collections.defaultdict(float)
-    op_events: Dict[Owner, int] = collections.defaultdict(int)
-    per_op: Dict[Tuple[Owner, str, str], float] = collections.defaultdict(float)
-    # (layer, phase, step index) -> [first op start, last op end]: the layer's span.
-    extent: Dict[Tuple[str, str, int], List[int]] = {}
-    total_ps = 0
-    by_name_get = index.by_name.get
-    replica_of: Dict[str, int] = {}
-    replica_time: Dict[Tuple[Owner, int], float] = collections.defaultdict(float)
-    eager_spans = bool(spans_by_line or grad_by_line)
-    for i, (line, s, e, self_ps, name, op_type) in enumerate(window_ops):
-        owner = None
-        if eager_spans:
-            path = _eager_owner(spans_by_line, line, s, e)
-            if path in _CATEGORY_KEYS:
-                owner = (path, "")
-            elif path is not None:
-                owner = (path, FORWARD)
-            else:
-                path = _eager_owner(grad_by_line, line, s, e)
-                if path in _CATEGORY_KEYS:
-                    owner = (path, "")
-                elif path is not None:
-                    owner = (path, BACKWARD)
-        if owner is None:
-            owner = by_name_get(name) or index.owner(name, op_type)
-        self_time[owner] += self_ps
-        op_events[owner] += 1
-        if owner[1]:
-            replica = replica_of.get(name)
-            if replica is None:
-                m = _REPLICA_RE.search(name)
-                replica = replica_of[name] = int(m.group(1)) if m else 0
-            replica_time[(owner, replica)] += self_ps
-        if eager_calls and owner[1] == FORWARD:
-            executed_types[owner[0]][op_type] += 1
-        per_op[(owner, name, op_type)] += self_ps
-        total_ps += self_ps
-        if owner[1]:
-            key = (owner[0], owner[1], op_step[i])
-            span = extent.get(key)
-            if span is None:
-                extent[key] = [s, e]
-            else:
-                if s < span[0]:
-                    span[0] = s
-                if e > span[1]:
-                    span[1] = e
-
-    host_self_time = self_time
-    device_self_time, device_total_ps, device_per_op, device_extent = _device_ledger(
-        events, index, starts, ends)
-    on_device = bool(device_total_ps)
-    if on_device:
-        # On an accelerator the work is the kernels' time; host op events only launch
-        # them. The host view stays available in the *_host_us fields.
-        self_time, total_ps, per_op = device_self_time, device_total_ps, device_per_op
+    host = _host_ledger(window_ops, op_step, index, spans_by_line, grad_by_line, eager_calls)
+    device = _device_ledger(events, index, starts, ends)
+    on_device = bool(device.total_ps)
+    # On an accelerator the work is the kernels' time; host op events only launch them.
+    # The host view stays available in the *_host_us fields.
+    main = device if on_device else host
 
     def mem_owner(t: int, tf_op: str) -> Owner:
         if tf_op:
             return index.owner(tf_op)
         # Eager allocations carry no op name: the innermost span around them owns them.
-        for line in spans_by_line:
-            path = _eager_owner(spans_by_line, line, t, t)
-            if path is not None:
-                return (path, "") if path in _CATEGORY_KEYS else (path, FORWARD)
-        for line in grad_by_line:
-            path = _eager_owner(grad_by_line, line, t, t)
-            if path is not None:
-                return (path, "") if path in _CATEGORY_KEYS else (path, BACKWARD)
-        return (UNATTRIBUTED, "")
+        return _eager_owner_at(spans_by_line, grad_by_line, None, t, t) or (UNATTRIBUTED, "")
 
-    # Memory: bytes allocated per owner, and what each owner holds at its allocator's peak.
-    allocators = sorted({m[5] for m in window_mem})
-    primary = [a for a in allocators if _is_device_allocator(a)] or allocators
-    alloc_bytes: Dict[Owner, int] = collections.defaultdict(int)
-    peak_live: Dict[str, int] = collections.defaultdict(int)
-    for allocator in primary:
-        trace = [m for m in window_mem if m[5] == allocator]
-        _replay_allocator(trace, mem_owner, alloc_bytes, peak_live)
+    primary, alloc_bytes, peak_live = _memory(window_mem, mem_owner)
 
     us = lambda ps: ps / 1e6 / n_steps  # noqa: E731  picoseconds total -> µs per step
 
@@ -655,8 +678,13 @@ def attribute(
             calls_by_path[c.path].append(c)
 
     ops_by_path: Dict[str, List[Tuple[float, str, str, str]]] = collections.defaultdict(list)
-    for (owner, name, op_type), t in per_op.items():
+    for (owner, name, op_type), t in main.per_op.items():
         ops_by_path[owner[0]].append((t, name, op_type, owner[1]))
+
+    replicas_of: Dict[str, List[int]] = collections.defaultdict(list)
+    for (owner, replica) in sorted(host.replica_time, key=lambda k: k[1]):
+        if replica not in replicas_of[owner[0]]:
+            replicas_of[owner[0]].append(replica)
 
     layers: Dict[str, LayerStats] = {}
     # Self figures not kept in LayerStats: (peak live bytes, host fwd/bwd, device fwd/bwd µs).
@@ -675,8 +703,8 @@ def attribute(
             class_name=info.class_name,
             custom=info.custom,
             parent=info.parent,
-            self_forward_us=us(self_time.get(f, 0)),
-            self_backward_us=us(self_time.get(b, 0)),
+            self_forward_us=us(main.self_time.get(f, 0)),
+            self_backward_us=us(main.self_time.get(b, 0)),
             self_forward_alloc_bytes=int(alloc_bytes.get(f, 0) / n_steps),
             self_backward_alloc_bytes=int(alloc_bytes.get(b, 0) / n_steps),
             param_bytes=info.param_bytes,
@@ -684,13 +712,13 @@ def attribute(
             ops_per_call=int(round(created / n_calls)) if n_calls and created else 0,
             trace_count=len(graphs_by_path.get(path, ())),
             output_elements=int(sum(c.output_elements for c in calls) / len(calls)) if calls else 0,
-            forward_op_events=op_events.get(f, 0) / n_steps,
-            backward_op_events=op_events.get(b, 0) / n_steps,
+            forward_op_events=host.op_events.get(f, 0) / n_steps,
+            backward_op_events=host.op_events.get(b, 0) / n_steps,
         )
         own[path] = (
             peak_live.get(path, 0),
-            us(host_self_time.get(f, 0)), us(host_self_time.get(b, 0)),
-            us(device_self_time.get(f, 0)), us(device_self_time.get(b, 0)),
+            us(host.self_time.get(f, 0)), us(host.self_time.get(b, 0)),
+            us(device.self_time.get(f, 0)), us(device.self_time.get(b, 0)),
         )
         stats.output_bytes = int(sum(c.output_bytes for c in calls) / len(calls) * n_calls) if calls else 0
         stats.input_bytes = int(sum(c.input_bytes for c in calls) / len(calls) * n_calls) if calls else 0
@@ -698,17 +726,17 @@ def attribute(
         if eager_calls:
             # No graph: count the ops each call executed instead of the ops it created.
             types = collections.Counter(
-                {t: c / n_steps for t, c in executed_types.get(path, {}).items()}
+                {t: c / n_steps for t, c in host.executed_types.get(path, {}).items()}
             )
             stats.ops_per_call = int(round(sum(types.values()) / n_calls)) if n_calls else 0
         if n_calls:
             stats.self_ops_per_call = int(round(sum(types.values()) / n_calls))
             stats.op_types = {t: int(round(c / n_calls)) for t, c in types.most_common(8)}
-        replicas = sorted({r for (o, r) in replica_time if o[0] == path})
+        replicas = replicas_of.get(path, ())
         if len(replicas) > 1 and not on_device:
             stats.replicas = [
-                {"replica": r, "self_forward_us": round(us(replica_time.get((f, r), 0)), 3),
-                 "self_backward_us": round(us(replica_time.get((b, r), 0)), 3)}
+                {"replica": r, "self_forward_us": round(us(host.replica_time.get((f, r), 0)), 3),
+                 "self_backward_us": round(us(host.replica_time.get((b, r), 0)), 3)}
                 for r in replicas
             ]
         ops_here = sorted(ops_by_path.get(path, ()), reverse=True)[:TOP_OPS]
@@ -732,26 +760,11 @@ def attribute(
             lyr.forward_device_us += df
             lyr.backward_device_us += db
 
-    # A layer's span covers its sublayers' spans (so they nest in the trace viewer).
-    for (path, phase, k), (s0, e0) in list(extent.items()):
-        parent = layers[path].parent if path in layers else None
-        while parent is not None and parent in layers:
-            span = extent.setdefault((parent, phase, k), [s0, e0])
-            span[0], span[1] = min(span[0], s0), max(span[1], e0)
-            parent = layers[parent].parent
-    for (path, phase, k, device), (s0, e0) in list(device_extent.items()):
-        parent = layers[path].parent if path in layers else None
-        while parent is not None and parent in layers:
-            span = device_extent.setdefault((parent, phase, k, device), [s0, e0])
-            span[0], span[1] = min(span[0], s0), max(span[1], e0)
-            parent = layers[parent].parent
+    extent = {**host.extent, **device.extent}
+    _nest_extents(extent, layers)
     layer_spans = [
-        LayerSpan(path, phase, steps[k][0] if steps else 0, s0, e0)
-        for (path, phase, k), (s0, e0) in extent.items()
-        if path in layers
-    ] + [
-        LayerSpan(path, phase, steps[k][0] if steps else 0, s0, e0, device)
-        for (path, phase, k, device), (s0, e0) in device_extent.items()
+        LayerSpan(path, phase, steps[k][0] if steps else 0, s0, e0, dev)
+        for (path, phase, k, dev), (s0, e0) in extent.items()
         if path in layers
     ]
     layer_spans.sort(key=lambda sp: (sp.start_ps, -sp.end_ps))
@@ -764,7 +777,7 @@ def attribute(
             del layers[p]
 
     other = {k: 0.0 for k in OTHER_KEYS}
-    for owner, t in self_time.items():
+    for owner, t in main.self_time.items():
         if owner[0] in _CATEGORY_KEYS:
             other[owner[0]] += us(t)
         elif owner[0] not in layers:
@@ -781,9 +794,9 @@ def attribute(
         step_time_us=step_time,
         layers=sorted(layers.values(), key=lambda s: -(s.forward_us + s.backward_us)),
         other=other,
-        op_time_us=us(total_ps),
-        host_op_time_us=us(sum(host_self_time.values())),
-        device_op_time_us=us(device_total_ps),
+        op_time_us=us(main.total_ps),
+        host_op_time_us=us(host.total_ps),
+        device_op_time_us=us(device.total_ps),
         clock="device" if on_device else "host",
         memory_allocators=primary,
         mode=mode,

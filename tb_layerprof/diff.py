@@ -35,7 +35,7 @@ Conventions:
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 from tb_layerprof.report import OTHER_KEYS, SCHEMA, LayerStats, WindowReport
 

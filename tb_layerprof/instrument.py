@@ -8,7 +8,6 @@ trace span per call (only while a window is capturing) so ops can be attributed 
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import sys
 import threading

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tb_layerprof import attribution, diagnosis, xplane
+from tb_layerprof import attribution, xplane
 from tb_layerprof.layermap import CallRecord, LayerInfo, LayerMap
 from tests.xspace_builder import XSpaceBuilder
 

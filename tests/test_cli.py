@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import csv
 import io
 import json
@@ -19,7 +18,6 @@ import pytest
 from tb_layerprof import cli
 from tb_layerprof.report import Hint, LayerStats, WindowReport, reports_to_json
 from tb_layerprof.summary import (
-    PLUGIN_NAME,
     ReportWriter,
     create_metadata,
     load_reports,

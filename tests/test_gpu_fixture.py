@@ -10,7 +10,6 @@ plane with `allocator_name` "GPU_0_bfc". XProf's own converter must accept them 
 
 from __future__ import annotations
 
-import json
 
 import pytest
 
