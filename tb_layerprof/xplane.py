@@ -266,6 +266,23 @@ _SPAN_LABELS = {_SPAN: "forward", _GRAD_BEGIN: "grad_begin", _GRAD_END: "grad_en
 _NOT_FOUND = (_OTHER, "", "")
 
 
+# The stats the extractors read: attribute `sid_<key>` holds the plane's id for each name.
+_STATS = {
+    "step": "step_num", "bytes": "allocation_bytes", "addr": "addr", "tf_op": "tf_op",
+    "eager_op": "eager_op", "is_func": "is_func", "allocator": "allocator_name",
+    "hlo_op": "hlo_op", "program_id": "program_id", "correlation": "correlation_id",
+    "kernel": "kernel_details", "memcpy": "memcpy_details",
+}
+
+
+def _read_stat_ids(extractor, plane) -> None:
+    """Set `stat_names` (id -> name) and a `sid_<key>` id (or None) for every `_STATS` name."""
+    extractor.stat_names = {k: v.name for k, v in plane.stat_metadata.items()}
+    ids = {v: k for k, v in extractor.stat_names.items()}
+    for key, name in _STATS.items():
+        setattr(extractor, f"sid_{key}", ids.get(name))
+
+
 class _PlaneExtractor:
     """Turns the events of one plane's lines into ProfileEvents records.
 
@@ -277,18 +294,7 @@ class _PlaneExtractor:
 
     def __init__(self, plane, out: ProfileEvents):
         self.out = out
-        self.stat_names = {k: v.name for k, v in plane.stat_metadata.items()}
-        stat_id = {v: k for k, v in self.stat_names.items()}
-        self.sid_step = stat_id.get("step_num")
-        self.sid_bytes = stat_id.get("allocation_bytes")
-        self.sid_addr = stat_id.get("addr")
-        self.sid_tf_op = stat_id.get("tf_op")
-        self.sid_eager_op = stat_id.get("eager_op")
-        self.sid_is_func = stat_id.get("is_func")
-        self.sid_allocator = stat_id.get("allocator_name")
-        self.sid_hlo_op = stat_id.get("hlo_op")
-        self.sid_program_id = stat_id.get("program_id")
-        self.sid_correlation = stat_id.get("correlation_id")
+        _read_stat_ids(self, plane)
         self.kinds = {mid: _classify(md.name) for mid, md in plane.event_metadata.items()}
         # Learned stat layout (position of bytes, addr, tf_op or -1; stat count; position of
         # allocator_name or -1) for allocations and for frees.
@@ -441,14 +447,7 @@ class _DeviceExtractor:
     def __init__(self, plane, out: ProfileEvents, device: str):
         self.out = out
         self.device = device
-        self.stat_names = {k: v.name for k, v in plane.stat_metadata.items()}
-        stat_id = {v: k for k, v in self.stat_names.items()}
-        self.sid_tf_op = stat_id.get("tf_op")
-        self.sid_hlo_op = stat_id.get("hlo_op")
-        self.sid_program_id = stat_id.get("program_id")
-        self.sid_correlation = stat_id.get("correlation_id")
-        self.sid_kernel = stat_id.get("kernel_details")
-        self.sid_memcpy = stat_id.get("memcpy_details")
+        _read_stat_ids(self, plane)
 
     @staticmethod
     def wants(line_name: str) -> bool:
