@@ -85,8 +85,12 @@ class OwnerIndex:
         self.layer_map = layer_map
         self.by_name: Dict[str, Owner] = {}
         self.op_type: Dict[str, str] = {}
+        self.inputs_of: Dict[str, Sequence[str]] = {}
+        # Executed fused kernels whose ops belong to several owners: name -> owners.
+        self.fused_across: Dict[str, Tuple[Owner, ...]] = {}
+        root_of = graph_roots(layer_map)
         self.self_ops: Dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
-        self._cache: Dict[str, Owner] = {}
+        self._cache: Dict[Tuple[str, bool], Owner] = {}
         self.scopes: List[Tuple[str, str]] = []  # (scope, layer path), longest first
         self.optimizer_scopes = tuple(s for s in layer_map.optimizer_scopes if s)
         # Top-level scopes of ops that loss/metrics/optimizer code created (recorded ranges).
@@ -96,10 +100,10 @@ class OwnerIndex:
             if call.scope and call.path in layer_map.layers:
                 scope_set.setdefault(call.scope, call.path)
         self.scopes = sorted(scope_set.items(), key=lambda kv: -len(kv[0]))
-        # Graphs in ascending preference: the active graph last so its names win.
-        order = sorted(graphs, key=lambda g: (g == active_graph, g))
+        # Graphs in ascending preference: the active step's graphs last so their names win.
+        order = sorted(graphs, key=lambda g: (root_of.get(g, g) == active_graph, g))
         for gid in order:
-            self._index_graph(gid, graphs[gid], is_active=gid == active_graph)
+            self._index_graph(gid, graphs[gid], is_active=root_of.get(gid, gid) == active_graph)
 
     def _index_graph(
         self, gid: int, table: List[Tuple[str, str, Sequence[str]]], is_active: bool
@@ -132,6 +136,7 @@ class OwnerIndex:
         backprop_from = None
         for i, (name, op_type, inputs) in enumerate(table):
             self.op_type[name] = op_type
+            self.inputs_of[name] = inputs
             index_of[name] = i
             path = owner_at[i]
             if is_collective(op_type):
@@ -211,14 +216,15 @@ class OwnerIndex:
     def _owner_by_name(self, name: str, op_type: str, known: Dict[str, Owner]) -> Owner:
         if name.startswith(GRADIENT_PREFIX):
             rest = name[len(GRADIENT_PREFIX):]
-            parts = rest.split("/")
-            for k in range(len(parts) - 1, 0, -1):
-                fwd = known.get("/".join(parts[:k])) or self.by_name.get("/".join(parts[:k]))
+            for fwd_name in _forward_names(rest):
+                fwd = known.get(fwd_name) or self.by_name.get(fwd_name)
                 if fwd is not None and fwd[1] == FORWARD:
                     return (fwd[0], BACKWARD)
                 if fwd is not None and fwd[0] in (OPTIMIZER, LOSS, METRICS):
                     return fwd  # the gradient of the loss is loss work
-            path = self._scope_owner(rest)
+            path = self._scope_owner(_after_gradients(rest))
+            if path is None:
+                path = self._scope_owner(rest)
             if path is not None:
                 return (path, BACKWARD)
             category = self.category_scopes.get(rest.split("/", 1)[0])
@@ -250,46 +256,127 @@ class OwnerIndex:
     def owner(self, name: str, op_type: str = "") -> Owner:
         """Owner of an executed op (or allocation) by its name.
 
-        Executed names can differ from traced ones: Grappler inlines the inner train-step
-        function into its caller, prefixing names with the call node
-        (`StatefulPartitionedCall/...`), and its rewriters rename some nodes.
+        Executed names differ from traced ones: Grappler inlines functions into their
+        callers, prefixing names with the call node (`StatefulPartitionedCall/...`), and
+        lowers while loops and conds, prefixing a body's ops with `<loop>/body/_N/` (or
+        `<cond>/then/_N/`); its rewriters rename some nodes and fuse others.
         """
-        hit = self.by_name.get(name)
-        if hit is not None:
-            return hit
-        hit = self._cache.get(name)
+        key = (name, _is_fused_contraction(op_type))
+        hit = self._cache.get(key)
         if hit is None:
             hit = self._resolve(name, op_type)
-            self._cache[name] = hit
+            self._cache[key] = hit
         return hit
 
     def _resolve(self, name: str, op_type: str) -> Owner:
-        stripped = _strip_call_prefix(name)
-        hit = self.by_name.get(stripped)
-        if hit is not None:
-            return hit
-        stripped = _strip_rewrites(stripped)
-        hit = self.by_name.get(stripped)
-        if hit is not None:
-            return hit
-        owner = self._owner_by_name(stripped, op_type or self.op_type.get(stripped, ""), self.by_name)
+        cuts = _control_flow_cuts(name)
+        for candidate in [name] + [local for _, local in cuts]:
+            for form in (candidate, _strip_rewrites(candidate)):
+                hit = self.by_name.get(form)
+                if hit is not None:
+                    return self._unfuse(name, form, op_type, hit)
+        inner = _strip_rewrites(cuts[-1][1] if cuts else name)
+        owner = self._owner_by_name(inner, op_type or self.op_type.get(inner, ""), self.by_name)
+        if owner[0] in (UNATTRIBUTED, FRAMEWORK) and cuts:
+            # An op of a loop body or cond branch no layer call was traced in (a loss-scale
+            # cond around the optimizer, a tf.map_fn body): it is the work of the op that
+            # runs the loop or branch.
+            enclosing = self.owner(cuts[-1][0])
+            if enclosing[0] not in (UNATTRIBUTED, FRAMEWORK):
+                if enclosing[1] == FORWARD and GRADIENT_PREFIX in name:
+                    return (enclosing[0], BACKWARD)
+                return enclosing
         if owner[0] == UNATTRIBUTED and self.by_name and op_type != XLA_UNMAPPED_TYPE:
             # Not an op of any traced train step: Keras' own loop around it (iterator
             # plumbing, step counters), i.e. framework, not a layer we failed to find.
             return (FRAMEWORK, "")
         return owner
 
+    def _unfuse(self, name: str, traced: str, op_type: str, owner: Owner) -> Owner:
+        """A Grappler-fused kernel (MatMul/Conv + BiasAdd + activation) runs under the name
+        of the last op it fused, often the activation of the next layer: it belongs to the
+        layer of its contraction (the matmul or convolution, nearly all its cost)."""
+        if not _is_fused_contraction(op_type) or self.op_type.get(traced) in _CONTRACTIONS:
+            return owner
+        frontier, seen = [traced], {traced}
+        for _ in range(4):
+            following = []
+            for node in frontier:
+                for inp in self.inputs_of.get(node, ()):
+                    if inp in seen:
+                        continue
+                    seen.add(inp)
+                    if self.op_type.get(inp) in _CONTRACTIONS:
+                        contraction = self.by_name.get(inp)
+                        if contraction is None or contraction == owner:
+                            return owner
+                        self.fused_across[name] = (contraction, owner)
+                        return contraction
+                    following.append(inp)
+            frontier = following
+        return owner
+
+
+_CONTRACTIONS = {"MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3", "Conv2D", "Conv3D",
+                 "Conv1D", "DepthwiseConv2dNative", "Einsum"}
+
+
+def _is_fused_contraction(op_type: str) -> bool:
+    """Grappler/oneDNN fused kernels: _FusedMatMul, _MklNativeFusedConv2D, ..."""
+    return op_type.startswith("_") and "Fused" in op_type and ("MatMul" in op_type or "Conv" in op_type)
+
+
+_INLINED_BODY = re.compile(r"^_\d+$")
+_BODY_PARTS = {"body", "cond", "then", "else"}
+
+
+def _control_flow_cuts(name: str) -> List[Tuple[str, str]]:
+    """(enclosing op, name inside it) at each function-call or control-flow boundary of an
+    executed name, outermost first: `a/while/body/_3/a/while/mul` -> [("a/while",
+    "a/while/mul")]; `StatefulPartitionedCall/x/y` -> [("StatefulPartitionedCall", "x/y")]."""
+    parts = name.split("/")
+    cuts: List[Tuple[str, str]] = []
+    i = 0
+    while i < len(parts) - 1:
+        p = parts[i]
+        if p in _BODY_PARTS and i >= 1 and i + 2 < len(parts) and _INLINED_BODY.match(parts[i + 1]):
+            cuts.append(("/".join(parts[:i]), "/".join(parts[i + 2:])))
+            i += 2
+            continue
+        if _CALL_RE.match(p):
+            cuts.append(("/".join(parts[:i + 1]), "/".join(parts[i + 1:])))
+        i += 1
+    return cuts
+
+
+def _forward_names(rest: str) -> List[str]:
+    """Forward op names a gradient op name points at, most specific first.
+
+    Tape gradients are named `gradient_tape/<forward op>/...`; gradients built inside a
+    while loop's gradient body use graph-mode names, `.../gradients/<forward op>_grad/...`.
+    """
+    names: List[str] = []
+    inner = _after_gradients(rest)
+    if inner is not rest:
+        parts = inner.split("/")
+        for j, part in enumerate(parts):
+            if part.endswith("_grad") and len(part) > 5:
+                names.append("/".join(parts[:j] + [part[:-5]]))
+                break
+    parts = rest.split("/")
+    names.extend("/".join(parts[:k]) for k in range(len(parts) - 1, 0, -1))
+    return names
+
+
+def _after_gradients(rest: str) -> str:
+    """What follows the last `gradients/` component (graph-mode gradient names), or `rest`."""
+    if rest.startswith("gradients/"):
+        return _after_gradients(rest[len("gradients/"):])
+    idx = rest.rfind("/gradients/")
+    return rest[idx + len("/gradients/"):] if idx >= 0 else rest
+
 
 _CALL_RE = re.compile(r"^(Stateful)?PartitionedCall(_\d+)?$|^.*_inlined$")
-
-
-def _strip_call_prefix(name: str) -> str:
-    """Remove leading function-call components added by function inlining."""
-    parts = name.split("/")
-    i = 0
-    while i < len(parts) - 1 and _CALL_RE.match(parts[i]):
-        i += 1
-    return "/".join(parts[i:]) if i else name
 
 
 def _strip_rewrites(name: str) -> str:
@@ -299,6 +386,15 @@ def _strip_rewrites(name: str) -> str:
     if kept and kept[-1].startswith(("AddOpsRewrite_", "ReorderCastLikeAndValuePreserving_")):
         kept[-1] = kept[-1].split("_", 1)[1]
     return "/".join(kept) if kept else name
+
+
+def graph_roots(layer_map: LayerMap) -> Dict[int, int]:
+    """Graph id -> id of the step function graph it belongs to (itself for a root)."""
+    roots: Dict[int, int] = {}
+    for c in layer_map.calls:
+        if c.graph_id:
+            roots.setdefault(c.graph_id, c.root)
+    return roots
 
 
 def _self_and_ancestors(layer: LayerStats, layers: Dict[str, LayerStats]):
@@ -314,9 +410,15 @@ def _is_device_allocator(name: str) -> bool:
     return name.upper().startswith(("GPU_", "GPU:", "TPU_", "/DEVICE:GPU"))
 
 
-def _replay_allocator(trace, mem_owner, alloc_bytes, peak_live) -> None:
-    """Bytes allocated per owner, and per layer what it held when `trace` peaked."""
-    live: Dict[int, Tuple[Owner, int]] = {}
+def _replay_allocator(trace, mem_owner, alloc_bytes, peak_live, kept_bytes=None,
+                      op_end=None) -> None:
+    """Bytes allocated per owner, and per layer what it held when `trace` peaked.
+
+    `kept_bytes` (if given) receives, per owner, the bytes of allocations that outlive the
+    op that made them (`op_end(tf_op, t)`: when that op's execution ended); scratch
+    buffers a kernel allocates and frees within its own run are not churn.
+    """
+    live: Dict[int, Tuple[Owner, int, int, str]] = {}
     in_use = peak = 0
     peak_at = -1
     owners = []
@@ -325,7 +427,7 @@ def _replay_allocator(trace, mem_owner, alloc_bytes, peak_live) -> None:
             owner = mem_owner(t, tf_op)
             owners.append(owner)
             alloc_bytes[owner] += nbytes
-            live[addr] = (owner, nbytes)
+            live[addr] = (owner, nbytes, t, tf_op)
             in_use += nbytes
             if in_use > peak:
                 peak, peak_at = in_use, i
@@ -334,6 +436,13 @@ def _replay_allocator(trace, mem_owner, alloc_bytes, peak_live) -> None:
             held = live.pop(addr, None)
             if held is not None:
                 in_use -= held[1]
+                if kept_bytes is not None:
+                    end = op_end(held[3], held[2]) if op_end is not None and held[3] else None
+                    if end is None or t > end:
+                        kept_bytes[held[0]] += held[1]
+    if kept_bytes is not None:
+        for owner, nbytes, _, _ in live.values():
+            kept_bytes[owner] += nbytes  # still held at the window's end: outlived its op
     if peak_at < 0:
         return
     live = {}
@@ -394,13 +503,13 @@ def _host_ledger(window_ops, op_step: List[int], index: "OwnerIndex", spans: "Sp
                  grads: "SpanIndex", eager: bool) -> _Ledger:
     """Self time of host op events per owner, with per-step spans and per-replica time."""
     ledger = _Ledger()
-    by_name_get = index.by_name.get
+    owner_of = index.owner
     replica_of: Dict[str, int] = {}
     use_spans = bool(spans or grads)
     for i, (line, s, e, self_ps, name, op_type) in enumerate(window_ops):
         owner = _eager_owner_at(spans, grads, line, s, e) if use_spans else None
         if owner is None:
-            owner = by_name_get(name) or index.owner(name, op_type)
+            owner = owner_of(name, op_type)
         ledger.add(owner, name, op_type, self_ps)
         ledger.op_events[owner] += 1
         if not owner[1]:
@@ -450,19 +559,43 @@ def _device_ledger(events: ProfileEvents, index: "OwnerIndex", starts: List[int]
     return ledger
 
 
-def _memory(window_mem, mem_owner):
-    """(allocators reported, bytes allocated per owner, per layer bytes live at the peak).
+def _memory(window_mem, mem_owner, op_end=None):
+    """(allocators reported, bytes allocated per owner, per layer bytes live at the peak,
+    bytes per owner that outlived the op that allocated them).
 
     On a GPU run only the device allocators count (the host's are bookkeeping then).
     """
     allocators = sorted({m[5] for m in window_mem})
     primary = [a for a in allocators if _is_device_allocator(a)] or allocators
     alloc_bytes: Dict[Owner, int] = collections.defaultdict(int)
+    kept_bytes: Dict[Owner, int] = collections.defaultdict(int)
     peak_live: Dict[str, int] = collections.defaultdict(int)
     for allocator in primary:
         trace = [m for m in window_mem if m[5] == allocator]
-        _replay_allocator(trace, mem_owner, alloc_bytes, peak_live)
-    return primary, alloc_bytes, peak_live
+        _replay_allocator(trace, mem_owner, alloc_bytes, peak_live, kept_bytes, op_end)
+    return primary, alloc_bytes, peak_live, kept_bytes
+
+
+def _op_end_index(window_ops):
+    """`op_end(name, t)`: when the execution of op `name` running at time t ended."""
+    runs: Dict[str, Tuple[List[int], List[int]]] = {}
+    for _, s, e, _, name, _ in window_ops:  # sorted by start
+        entry = runs.get(name)
+        if entry is None:
+            entry = runs[name] = ([], [])
+        entry[0].append(s)
+        entry[1].append(e)
+
+    def op_end(name: str, t: int) -> Optional[int]:
+        entry = runs.get(name)
+        if entry is None:
+            return None
+        i = bisect.bisect_right(entry[0], t) - 1
+        if i < 0 or entry[1][i] < t:
+            return None
+        return entry[1][i]
+
+    return op_end
 
 
 def _nest_extents(extent: Dict[Tuple[str, str, int, str], List[int]],
@@ -476,17 +609,105 @@ def _nest_extents(extent: Dict[Tuple[str, str, int, str], List[int]],
             parent = layers[parent].parent
 
 
-def choose_active_graph(graphs: GraphTables, op_names: Iterable[str]) -> Optional[int]:
-    """The traced graph whose op names best match what ran (train vs eval functions...)."""
+def choose_active_graph(graphs: GraphTables, op_names: Iterable[str],
+                        roots: Optional[Dict[int, int]] = None) -> Optional[int]:
+    """The traced step function whose op names best match what ran (train vs eval
+    functions, a retrace...); graphs nested in it (loop bodies) count towards it."""
     if not graphs:
         return None
-    names = set(op_names)
+    roots = roots or {}
+    names = set()
+    for name in op_names:
+        names.add(name)
+        for _, local in _control_flow_cuts(name):
+            names.add(local)
+    hits: Dict[int, int] = collections.defaultdict(int)
+    for gid in graphs:
+        hits[roots.get(gid, gid)] += sum(1 for row in graphs[gid] if row[0] in names)
     best, best_hits = None, -1
-    for gid in sorted(graphs):
-        hits = sum(1 for row in graphs[gid] if row[0] in names)
-        if hits >= best_hits:
-            best, best_hits = gid, hits
+    for root in sorted(hits):
+        if hits[root] >= best_hits:
+            best, best_hits = root, hits[root]
     return best
+
+
+COVERAGE_MAX_UNATTRIBUTED = 0.02  # of op time, before the report warns
+COVERAGE_MAX_FRAMEWORK = 0.03
+UNOWNED_LISTED = 10
+
+
+def _coverage(window: WindowReport, per_op, us, index: "OwnerIndex") -> None:
+    """Coverage figures of a window: the share of op time that has an owner (a layer or a
+    named category), the largest ops without a layer, warnings past the thresholds, and
+    how much fused-kernel time crossed a layer boundary."""
+    op = window.op_time_us
+    unattributed = window.other.get(UNATTRIBUTED, 0.0)
+    window.coverage = round(1.0 - unattributed / op, 4) if op > 0 else 1.0
+    unowned = sorted(((t, name, op_type, owner[0]) for (owner, name, op_type), t in per_op.items()
+                      if owner[0] in (UNATTRIBUTED, FRAMEWORK)), reverse=True)[:UNOWNED_LISTED]
+    window.unowned_ops = [{"name": name, "type": op_type, "category": cat, "us": round(us(t), 3)}
+                          for t, name, op_type, cat in unowned]
+    for key, limit, what in ((UNATTRIBUTED, COVERAGE_MAX_UNATTRIBUTED, "has no owner"),
+                             (FRAMEWORK, COVERAGE_MAX_FRAMEWORK, "is framework work (Keras' loop, "
+                                                                 "TensorFlow plumbing)")):
+        share = window.other.get(key, 0.0) / op if op > 0 else 0.0
+        if share > limit:
+            names = ", ".join(f"{o['name']} ({o['type']})" for o in window.unowned_ops
+                              if o["category"] == key)[:300]
+            window.warnings.append(f"{share:.1%} of op time {what}; largest: {names}")
+    fused = sum(t for (owner, name, _), t in per_op.items() if name in index.fused_across)
+    window.fused_across_us = us(fused)
+    if fused:
+        window.warnings.append(
+            f"Grappler fused a matmul/convolution with the next layer's ops into one kernel "
+            f"({us(fused):.1f} µs per step); its time is charged to the layer of the "
+            "matmul/convolution"
+        )
+
+
+def trace_counts(layer_map: LayerMap) -> Dict[str, int]:
+    """Per layer, how many different traces of the step it took part in.
+
+    A trace is counted once per distinct set of call signatures (input shapes, Python
+    arguments): the variable-creating first trace of a tf.function, the profiler's own
+    retrace, a second `fit`, the evaluation function and loop bodies (counted with the step
+    they belong to) repeat a signature and are not retraces; a new input shape or Python
+    value is.
+    """
+    per_root: Dict[Tuple[str, int], List[str]] = collections.defaultdict(list)
+    for c in layer_map.calls:
+        if c.graph_id:
+            per_root[(c.path, c.root)].append(c.signature)
+    distinct: Dict[str, set] = collections.defaultdict(set)
+    for (path, _), sigs in per_root.items():
+        distinct[path].add(tuple(sorted(set(sigs))))
+    return {path: len(v) for path, v in distinct.items()}
+
+
+def executed_batch(calls: Sequence[CallRecord], active: Optional[int], window_mem,
+                   index: "OwnerIndex") -> int:
+    """The batch size the window ran: bytes the ops producing layer outputs allocated,
+    over their static size with the unknown (batch) dimension counted as 1. The most common
+    whole ratio over the layers; 0 when no output allocation can be matched."""
+    wanted: Dict[str, int] = {}
+    for c in calls:
+        if c.root == active and c.batch_unknown and c.output_bytes and len(c.output_ops) == 1:
+            wanted.setdefault(c.output_ops[0], c.output_bytes)
+    if not wanted or not window_mem:
+        return 0
+    ratios: collections.Counter = collections.Counter()
+    local_of: Dict[str, str] = {}
+    for _, sign, nbytes, _, tf_op, _ in window_mem:
+        if sign <= 0 or not tf_op:
+            continue
+        local = local_of.get(tf_op)
+        if local is None:
+            cuts = _control_flow_cuts(tf_op)
+            local = local_of[tf_op] = cuts[-1][1] if cuts else tf_op
+        static = wanted.get(local)
+        if static and nbytes >= static and nbytes % static == 0:
+            ratios[nbytes // static] += 1
+    return ratios.most_common(1)[0][0] if ratios else 0
 
 
 def _slice_steps(records, time_at: int, starts: List[int], ends: List[int]):
@@ -628,6 +849,7 @@ def attribute(
     graphs: GraphTables,
     mode: str = "graph",
     spans_out: Optional[List["LayerSpan"]] = None,
+    batches: int = 0,
 ) -> WindowReport:
     """Per-layer figures (no hints yet) of the window captured in `events`.
 
@@ -635,7 +857,10 @@ def attribute(
     trace viewer's "Keras Layers" line).
     """
     steps = sorted(events.steps, key=lambda s: s[1])
-    n_steps = max(1, len(steps))
+    # With steps_per_execution > 1 one profiled step (one execution) runs several
+    # batches: `batches` (how many the window ran) turns every figure into per batch.
+    per_step_batches = batches / len(steps) if steps and batches > len(steps) else 1.0
+    n_steps = max(1, len(steps)) * per_step_batches
     starts = [s[1] for s in steps]
     ends = [s[2] for s in steps]
     if steps:
@@ -647,7 +872,7 @@ def attribute(
         window_mem = list(events.memory)
         op_step = [0] * len(window_ops)
 
-    active = choose_active_graph(graphs, {o[4] for o in window_ops})
+    active = choose_active_graph(graphs, {o[4] for o in window_ops}, graph_roots(layer_map))
     index = OwnerIndex(layer_map, graphs, active)
 
     spans_by_line, grad_by_line = _eager_span_index(events.spans, ends[-1] if ends else None)
@@ -665,17 +890,19 @@ def attribute(
         # Eager allocations carry no op name: the innermost span around them owns them.
         return _eager_owner_at(spans_by_line, grad_by_line, None, t, t) or (UNATTRIBUTED, "")
 
-    primary, alloc_bytes, peak_live = _memory(window_mem, mem_owner)
+    primary, alloc_bytes, peak_live, kept_bytes = _memory(window_mem, mem_owner,
+                                                          _op_end_index(window_ops))
 
     us = lambda ps: ps / 1e6 / n_steps  # noqa: E731  picoseconds total -> µs per step
 
-    # Calls, op counts and output sizes from the active graph's call records.
+    # Calls, op counts and output sizes from the active step's call records (its loop
+    # bodies included).
     calls_by_path: Dict[str, List[CallRecord]] = collections.defaultdict(list)
-    graphs_by_path: Dict[str, set] = collections.defaultdict(set)
     for c in layer_map.calls:
-        graphs_by_path[c.path].add(c.graph_id)
-        if c.graph_id == active or (active is None and c.graph_id == 0):
+        if c.root == active or (active is None and c.graph_id == 0):
             calls_by_path[c.path].append(c)
+    traces = trace_counts(layer_map)
+    batch = executed_batch(layer_map.calls, active, window_mem, index)
 
     ops_by_path: Dict[str, List[Tuple[float, str, str, str]]] = collections.defaultdict(list)
     for (owner, name, op_type), t in main.per_op.items():
@@ -707,10 +934,11 @@ def attribute(
             self_backward_us=us(main.self_time.get(b, 0)),
             self_forward_alloc_bytes=int(alloc_bytes.get(f, 0) / n_steps),
             self_backward_alloc_bytes=int(alloc_bytes.get(b, 0) / n_steps),
+            self_kept_alloc_bytes=int((kept_bytes.get(f, 0) + kept_bytes.get(b, 0)) / n_steps),
             param_bytes=info.param_bytes,
             calls=n_calls,
             ops_per_call=int(round(created / n_calls)) if n_calls and created else 0,
-            trace_count=len(graphs_by_path.get(path, ())),
+            trace_count=traces.get(path, 0),
             output_elements=int(sum(c.output_elements for c in calls) / len(calls)) if calls else 0,
             forward_op_events=host.op_events.get(f, 0) / n_steps,
             backward_op_events=host.op_events.get(b, 0) / n_steps,
@@ -720,8 +948,11 @@ def attribute(
             us(host.self_time.get(f, 0)), us(host.self_time.get(b, 0)),
             us(device.self_time.get(f, 0)), us(device.self_time.get(b, 0)),
         )
-        stats.output_bytes = int(sum(c.output_bytes for c in calls) / len(calls) * n_calls) if calls else 0
-        stats.input_bytes = int(sum(c.input_bytes for c in calls) / len(calls) * n_calls) if calls else 0
+        # Static sizes count an unknown (batch) dimension as 1: scale those by the batch
+        # size the executed allocations show.
+        scale = [batch if c.batch_unknown and batch else 1 for c in calls]
+        stats.output_bytes = int(sum(c.output_bytes * k for c, k in zip(calls, scale)) / len(calls) * n_calls) if calls else 0
+        stats.input_bytes = int(sum(c.input_bytes * k for c, k in zip(calls, scale)) / len(calls) * n_calls) if calls else 0
         types = index.self_ops.get(path, collections.Counter())
         if eager_calls:
             # No graph: count the ops each call executed instead of the ops it created.
@@ -731,7 +962,8 @@ def attribute(
             stats.ops_per_call = int(round(sum(types.values()) / n_calls)) if n_calls else 0
         if n_calls:
             stats.self_ops_per_call = int(round(sum(types.values()) / n_calls))
-            stats.op_types = {t: int(round(c / n_calls)) for t, c in types.most_common(8)}
+            # Every type (rules read complete data; views show the first few).
+            stats.op_types = {t: int(round(c / n_calls)) for t, c in types.most_common()}
         replicas = replicas_of.get(path, ())
         if len(replicas) > 1 and not on_device:
             stats.replicas = [
@@ -784,7 +1016,7 @@ def attribute(
             # a layer we dropped (an empty model row) or do not know: no owner
             other[UNATTRIBUTED] += us(t)
 
-    step_time = (sum(e - s for _, s, e in steps) / len(steps) / 1e6) if steps else 0.0
+    step_time = (sum(e - s for _, s, e in steps) / len(steps) / 1e6 / per_step_batches) if steps else 0.0
     if spans_out is not None:
         spans_out.extend(sp for sp in layer_spans if sp.path in layers)
     window = WindowReport(
@@ -809,6 +1041,13 @@ def attribute(
         if len(owners & set(layers)) > 1:
             split_ps += ps
     window.xla_split_us = us(split_ps)
+    window.batches_per_step = per_step_batches
+    if per_step_batches > 1:
+        window.warnings.append(
+            f"steps_per_execution: each profiled step ran {per_step_batches:g} batches; every "
+            "time and byte figure here is per batch (step time included)"
+        )
+    _coverage(window, main.per_op, us, index)
     if split_ps:
         window.warnings.append(
             f"XLA fused ops of several layers into single kernels ({us(split_ps):.1f} µs per "

@@ -145,6 +145,8 @@ class LayerProfiler(_callback_base()):
         self._window_stop = 0
         self._step_trace = None
         self._capture_began = 0.0
+        self._batch_begin = 0
+        self._window_batches = 0  # batches the window ran (more than its steps under steps_per_execution)
         self._known_profiles: set = set()
         self._instrumenter: Optional[Instrumenter] = None
         self._mode = "graph"
@@ -206,6 +208,7 @@ class LayerProfiler(_callback_base()):
         if self._step == self._next_start:
             self._start_window()
         if self._capturing:
+            self._batch_begin = batch
             try:
                 self._step_trace = tf.profiler.experimental.Trace("train", step_num=self._step, _r=1)
                 self._step_trace.__enter__()
@@ -215,6 +218,11 @@ class LayerProfiler(_callback_base()):
     def on_train_batch_end(self, batch, logs=None):
         if not self._capturing:
             return
+        # Keras passes the first and last batch of an execution (steps_per_execution).
+        try:
+            self._window_batches += max(1, int(batch) - int(self._batch_begin) + 1)
+        except (TypeError, ValueError):
+            self._window_batches += 1
         if self._step_trace is not None:
             try:
                 self._step_trace.__exit__(None, None, None)
@@ -281,6 +289,7 @@ class LayerProfiler(_callback_base()):
         self._windows_started += 1
         self._capturing = True
         self._window_first, self._window_stop = first, stop
+        self._window_batches = 0
         self._capture_began = time.time()
 
     def _schedule_next(self) -> None:
@@ -320,7 +329,8 @@ class LayerProfiler(_callback_base()):
             # Layers ran eagerly during the window: a custom loop without tf.function.
             mode = "eager"
             layer_map.calls = [c for c in layer_map.calls if c.graph_id == 0]
-        job = (new[-1], layer_map, dict(self._instrumenter.graphs), first, last, mode)
+        job = (new[-1], layer_map, dict(self._instrumenter.graphs), first, last, mode,
+               self._window_batches)
         if self.background:
             if self._executor is None:
                 self._executor = concurrent.futures.ThreadPoolExecutor(
@@ -347,9 +357,10 @@ class LayerProfiler(_callback_base()):
             tables[gid] = self._graph_cache[gid]
         return tables
 
-    def _analyse_safely(self, path, layer_map, graphs, first, last, mode) -> Optional[WindowReport]:
+    def _analyse_safely(self, path, layer_map, graphs, first, last, mode,
+                        batches=0) -> Optional[WindowReport]:
         try:
-            return self._analyse(path, layer_map, graphs, first, last, mode)
+            return self._analyse(path, layer_map, graphs, first, last, mode, batches)
         except xplane.ProfileError as e:
             logger.warning("layerprof: window steps %d-%d not analysed: %s (raw profile kept)",
                            first, last, e)
@@ -358,12 +369,13 @@ class LayerProfiler(_callback_base()):
                            first, last, type(e).__name__, _one_line(e), path)
         return None
 
-    def _analyse(self, path, layer_map, graphs, first, last, mode) -> WindowReport:
+    def _analyse(self, path, layer_map, graphs, first, last, mode, batches=0) -> WindowReport:
         events = xplane.read_profile(path)
         events.steps = innermost_steps(events.steps)
         spans: List[attribution.LayerSpan] = []
         window = attribution.attribute(
-            events, layer_map, self._graph_tables(graphs), mode=mode, spans_out=spans
+            events, layer_map, self._graph_tables(graphs), mode=mode, spans_out=spans,
+            batches=batches,
         )
         diagnosis.diagnose(window)
         del events

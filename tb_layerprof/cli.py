@@ -193,16 +193,14 @@ def display_name(layer: LayerStats, depth: int) -> str:
 
 
 def hot_layers(window: WindowReport, limit: int = 5) -> List[LayerStats]:
-    """Layers worth reading about first: with a diagnosis, or ≥10% of the op time on their
-    own; ranked by their own (self) time."""
-    op = window_op_time(window)
-    picked = [
-        x
-        for x in window.layers
-        if x.hints or (op > 0 and layer_self_total(x) >= 0.10 * op)
-    ]
-    picked.sort(key=lambda x: (-layer_self_total(x), str(x.path)))
-    return picked[:limit]
+    """Layers worth reading about first, ranked by their own (self) time: the `limit`
+    costliest, with or without a diagnosis, and any other layer with a warning."""
+    ranked = sorted(window.layers, key=lambda x: (-layer_self_total(x), str(x.path)))
+    top = [x for x in ranked[:limit] if layer_self_total(x) > 0]
+    chosen = {id(x) for x in top}
+    flagged = [x for x in ranked[limit:]
+               if any(h.severity == "warning" for h in x.hints) and id(x) not in chosen]
+    return sorted(top + flagged[:limit], key=lambda x: (-layer_self_total(x), str(x.path)))
 
 
 def format_evidence(evidence: Dict[str, object], units: Units, limit: int = 5) -> str:

@@ -36,6 +36,8 @@ HOST_ROUND_TRIP_TYPES = {"PyFunc", "EagerPyFunc", "PyFuncStateless"}
 
 def _loop_hint(layer: LayerStats) -> List[Hint]:
     own = layer.self_ops_per_call
+    if not layer.custom:
+        return []  # a stock layer's graph is Keras' code: nothing the user can vectorize
     if own < LOOP_MIN_OPS_PER_CALL or not layer.op_types:
         return []
     repeated = {
@@ -64,9 +66,11 @@ def _loop_hint(layer: LayerStats) -> List[Hint]:
 
 
 def _churn_hint(layer: LayerStats) -> List[Hint]:
-    allocated = layer.self_forward_alloc_bytes + layer.self_backward_alloc_bytes
-    if layer.output_bytes == 0:
-        return []  # no size to compare with
+    # Only allocations that outlive the op that made them: a kernel's scratch buffers
+    # (convolution workspaces, attention temporaries) are the kernel's business.
+    allocated = layer.self_kept_alloc_bytes
+    if layer.output_bytes == 0 or not layer.custom:
+        return []  # no size to compare with; a stock layer's allocations are not the user's code
     needed = layer.output_bytes + layer.input_bytes + layer.param_bytes
     ratio = allocated / needed
     if allocated < CHURN_MIN_BYTES or ratio < CHURN_MIN_RATIO:
@@ -82,6 +86,7 @@ def _churn_hint(layer: LayerStats) -> List[Hint]:
             ),
             evidence={
                 "alloc_bytes_per_step": allocated,
+                "all_alloc_bytes_per_step": layer.self_forward_alloc_bytes + layer.self_backward_alloc_bytes,
                 "forward_alloc_bytes": layer.self_forward_alloc_bytes,
                 "backward_alloc_bytes": layer.self_backward_alloc_bytes,
                 "output_bytes": layer.output_bytes,
@@ -95,8 +100,8 @@ def _churn_hint(layer: LayerStats) -> List[Hint]:
 
 def _gradient_hint(layer: LayerStats, op_time_us: float) -> List[Hint]:
     fwd, bwd = layer.self_forward_us, layer.self_backward_us
-    if fwd <= 0 or bwd <= 0 or op_time_us <= 0:
-        return []
+    if fwd <= 0 or bwd <= 0 or op_time_us <= 0 or not layer.custom:
+        return []  # a stock layer's gradient is Keras' and TensorFlow's code
     ratio = bwd / fwd
     share = bwd / op_time_us
     if ratio < GRAD_MIN_RATIO or share < GRAD_MIN_SHARE:

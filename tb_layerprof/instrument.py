@@ -59,10 +59,12 @@ def _param_bytes(layer: Any) -> int:
     return total
 
 
-def _tensor_sizes(outputs: Any) -> Tuple[int, int]:
-    """(elements, bytes) of the statically known part of `outputs`; unknown dims count 1."""
+def _tensor_sizes(outputs: Any) -> Tuple[int, int, bool]:
+    """(elements, bytes, any dimension unknown) of the statically known part of `outputs`;
+    unknown dimensions count 1 (the analysis scales them by the executed sizes)."""
     elements = 0
     nbytes = 0
+    unknown = False
     for t in tf.nest.flatten(outputs):
         shape = getattr(t, "shape", None)
         dtype = getattr(t, "dtype", None)
@@ -71,12 +73,57 @@ def _tensor_sizes(outputs: Any) -> Tuple[int, int]:
         try:
             n = 1
             for d in shape:
+                if d is None:
+                    unknown = True
                 n *= int(d) if d is not None else 1
             elements += n
             nbytes += n * tf.as_dtype(dtype).size
         except (TypeError, ValueError):
             continue
-    return elements, nbytes
+    return elements, nbytes, unknown
+
+
+_SIGNATURE_SKIP = {"training", "mask"}
+
+
+def _call_signature(args: Any, kwargs: Dict[str, Any]) -> str:
+    """Input shapes/dtypes and Python scalar arguments: what makes tf.function retrace."""
+    def one(x: Any) -> str:
+        shape = getattr(x, "shape", None)
+        dtype = getattr(x, "dtype", None)
+        if shape is not None and dtype is not None:
+            try:
+                return f"{getattr(dtype, 'name', dtype)}{list(shape.as_list()) if hasattr(shape, 'as_list') else list(shape)}"
+            except (TypeError, ValueError):
+                return "tensor"
+        if isinstance(x, (bool, int, float, str)) or x is None:
+            return repr(x)[:40]
+        return type(x).__name__
+
+    try:
+        parts = [one(x) for x in tf.nest.flatten(args)]
+        for k in sorted(kwargs):
+            if k not in _SIGNATURE_SKIP:
+                parts.append(f"{k}=" + ",".join(one(x) for x in tf.nest.flatten(kwargs[k])))
+        return ";".join(parts)[:2000]
+    except Exception:
+        return ""
+
+
+def _producers(outputs: Any) -> Tuple[str, ...]:
+    names = []
+    for t in tf.nest.flatten(outputs):
+        op = getattr(t, "op", None)
+        name = getattr(op, "name", None)
+        if isinstance(name, str):
+            names.append(name)
+    return tuple(names[:16])
+
+
+def _is_control_flow_graph(graph: Any) -> bool:
+    """A while-loop body/condition or cond branch graph (control_flow_v2_func_graphs)."""
+    return any(c.__name__ in ("ControlFlowFuncGraph", "WhileBodyFuncGraph", "WhileCondFuncGraph",
+                              "CondBranchFuncGraph") for c in type(graph).__mro__)
 
 
 def _marker(event_name: str) -> Callable:
@@ -363,27 +410,48 @@ class Instrumenter:
                 self.layer_map.graph_count += 1
             return gid
 
+    def _root_graph_id(self, graph: Any) -> int:
+        """The function graph `graph` is part of: up through control-flow bodies (while
+        loops, cond branches) and through functions called inside a graph we already saw
+        (a tf.function a layer calls), never past the step function itself."""
+        root = graph
+        g = graph
+        while getattr(g, "building_function", False):
+            outer = getattr(g, "outer_graph", None)
+            if outer is None or not getattr(outer, "building_function", False):
+                break
+            if _is_control_flow_graph(g) or outer in self._graphs:
+                root = outer
+            g = outer
+        return self._graph_id(root)
+
     def _traced_call(self, call, info, args, kwargs):
         graph = tf.compat.v1.get_default_graph()
         try:
             start = graph.num_operations()
             scope = graph.get_name_scope()
+            gid = self._graph_id(graph)  # before the call: graphs nested in it find it
+            root = self._root_graph_id(graph)
         except Exception:  # not a TF graph we understand: still run the layer
             return call(*args, **kwargs)
         outputs = call(*args, **kwargs)
         try:
             end = graph.num_operations()
-            elements, nbytes = _tensor_sizes(outputs)
-            _, in_bytes = _tensor_sizes(args)
+            elements, nbytes, unknown = _tensor_sizes(outputs)
+            _, in_bytes, _ = _tensor_sizes(args)
             record = CallRecord(
                 path=info.path,
-                graph_id=self._graph_id(graph),
+                graph_id=gid,
                 scope=scope,
                 op_start=start,
                 op_end=end,
                 output_elements=elements,
                 output_bytes=nbytes,
                 input_bytes=in_bytes,
+                root_graph_id=root,
+                signature=_call_signature(args, kwargs),
+                output_ops=_producers(outputs),
+                batch_unknown=unknown,
             )
             with self._lock:
                 self.layer_map.calls.append(record)
@@ -399,8 +467,8 @@ class Instrumenter:
             outputs = call(*args, **kwargs)
         outputs = _mark(outputs, EAGER_GRAD_BEGIN + info.path)
         try:
-            elements, nbytes = _tensor_sizes(outputs)
-            _, in_bytes = _tensor_sizes(args)
+            elements, nbytes, _ = _tensor_sizes(outputs)
+            _, in_bytes, _ = _tensor_sizes(args)
             with self._lock:
                 self.layer_map.calls.append(
                     CallRecord(

@@ -6,7 +6,7 @@ Pure data (no TensorFlow) so attribution can be tested on hand-built maps.
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 
 @dataclasses.dataclass
@@ -37,6 +37,21 @@ class CallRecord:
     output_elements: int = 0
     output_bytes: int = 0
     input_bytes: int = 0
+    # The function graph this call belongs to: `graph_id` itself, or, for a call traced in
+    # a control-flow body (an RNN cell in its while loop, a tf.cond branch), the function
+    # whose loop or branch it is. One root graph = one trace of the step.
+    root_graph_id: int = 0
+    # Input shapes and Python arguments of the call (training/mask left out): two traces
+    # with the same signature are not a retrace.
+    signature: str = ""
+    # Sizes above count an unknown (None) dimension as 1; the executed size of the ops
+    # named here (the outputs' producers) gives the real one.
+    output_ops: Tuple[str, ...] = ()
+    batch_unknown: bool = False
+
+    @property
+    def root(self) -> int:
+        return self.root_graph_id or self.graph_id
 
 
 @dataclasses.dataclass

@@ -100,6 +100,9 @@ class LayerStats:
     backward_op_events: float = 0.0
     self_forward_alloc_bytes: int = 0
     self_backward_alloc_bytes: int = 0
+    # Of those, bytes of allocations that outlived the op that made them (not a kernel's
+    # scratch buffer), per step: what memory-churn measures.
+    self_kept_alloc_bytes: int = 0
     top_ops: List[Dict[str, Any]] = dataclasses.field(default_factory=list)
     # Host op time vs device (GPU kernel) time, including sublayers. forward_us/backward_us
     # are the device figures when the window ran kernels (window.clock == "device").
@@ -154,6 +157,15 @@ class WindowReport:
     # The last profiled step's layer spans relative to its start:
     # {"step": N, "step_time_us": T, "spans": [{"path", "phase", "start_us", "end_us"}]}
     timeline: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    # Share of op time owned by a layer or a named category (1 - unattributed / op time),
+    # and the largest ops owned by no layer: [{"name", "type", "category", "us"}].
+    coverage: float = 1.0
+    unowned_ops: List[Dict[str, Any]] = dataclasses.field(default_factory=list)
+    # Time of fused kernels whose fused ops came from two layers (charged to the layer of
+    # the matmul/convolution), per step.
+    fused_across_us: float = 0.0
+    # Batches per profiled step (steps_per_execution); figures are per batch.
+    batches_per_step: float = 1.0
 
     def to_json(self) -> Dict[str, Any]:
         return _fields_json(self, nested="layers")

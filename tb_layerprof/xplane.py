@@ -222,14 +222,68 @@ def hlo_index(metadata_plane) -> Dict[Tuple[int, str], List[Tuple[str, str, floa
             return counts
 
         for comp in proto.hlo_module.computations:
+            named: Dict[int, List[Tuple[str, str, float]]] = {}
+            unnamed = []
             for instr in comp.instructions:
                 counts = sources(instr)
                 total = sum(counts.values())
                 if total:
-                    index[(program_id, instr.name)] = [
+                    named[instr.id] = index[(program_id, instr.name)] = [
                         (n, t, c / total) for (n, t), c in sorted(counts.items(), key=lambda kv: -kv[1])
                     ]
+                elif instr.opcode not in _NOT_OPS:
+                    unnamed.append(instr)
+            if unnamed:
+                _name_by_neighbours(comp, named, unnamed, program_id, index)
     return index
+
+
+def _name_by_neighbours(comp, named, unnamed, program_id: int, index) -> None:
+    """Give instructions without `op_name` metadata (layout copies, a max-pool gradient's
+    reduce-window, a convolution's weight gradient, iotas) the TF op of their neighbours in
+    the dataflow, in this order: a gradient op they consume (work on a gradient continues
+    it), a gradient op they feed, any op they feed (a layout copy of a weight for the
+    convolution using it), any op they consume. Neighbours without a name are looked
+    through, a few levels deep."""
+    users: Dict[int, List[int]] = {}
+    by_id = {}
+    for instr in comp.instructions:
+        by_id[instr.id] = instr
+        for o in instr.operand_ids:
+            users.setdefault(o, []).append(instr.id)
+
+    def nearest(start, step) -> List[List[Tuple[str, str, float]]]:
+        found, frontier, seen = [], [start], {start}
+        for _ in range(_NEIGHBOUR_DEPTH):
+            following = []
+            for i in frontier:
+                for j in step(i):
+                    if j in seen:
+                        continue
+                    seen.add(j)
+                    if j in named:
+                        found.append(named[j])
+                    else:
+                        following.append(j)
+            if found or not following:
+                return found
+            frontier = following
+        return found
+
+    def is_gradient(sources) -> bool:
+        return any("gradient_tape/" in n or n.startswith("gradients/") for n, _, _ in sources)
+
+    for instr in unnamed:
+        consumed = nearest(instr.id, lambda i: by_id[i].operand_ids if i in by_id else ())
+        fed = nearest(instr.id, lambda i: users.get(i, ()))
+        pick = (next((s for s in consumed if is_gradient(s)), None)
+                or next((s for s in fed if is_gradient(s)), None)
+                or (fed[0] if fed else None) or (consumed[0] if consumed else None))
+        if pick is not None:
+            index[(program_id, instr.name)] = pick
+
+
+_NEIGHBOUR_DEPTH = 6
 
 
 _BY_0 = operator.itemgetter(0)

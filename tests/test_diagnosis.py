@@ -11,7 +11,7 @@ def codes(layer, op_time=1000.0):
 
 
 def loop_layer(**kw):
-    base = dict(path="slow", self_ops_per_call=193, op_types={"StridedSlice": 64, "Mul": 64, "Const": 64, "Pack": 1},
+    base = dict(path="slow", custom=True, self_ops_per_call=193, op_types={"StridedSlice": 64, "Mul": 64, "Const": 64, "Pack": 1},
                 output_elements=4096)
     base.update(kw)
     return LayerStats(**base)
@@ -34,27 +34,55 @@ def test_python_loop_silent_for_vectorized_and_for_bookkeeping_repeats():
 
 
 def test_memory_churn_needs_both_volume_and_ratio():
-    churn = LayerStats(path="a", self_backward_alloc_bytes=4 << 20, output_bytes=64 << 10)
+    churn = LayerStats(path="a", custom=True, self_backward_alloc_bytes=4 << 20,
+                       self_kept_alloc_bytes=4 << 20, output_bytes=64 << 10)
     assert "memory-churn" in codes(churn)
-    proportionate = LayerStats(path="b", self_forward_alloc_bytes=1 << 20, output_bytes=512 << 10)
+    proportionate = LayerStats(path="b", custom=True, self_forward_alloc_bytes=1 << 20,
+                               self_kept_alloc_bytes=1 << 20, output_bytes=512 << 10)
     assert "memory-churn" not in codes(proportionate)
-    tiny = LayerStats(path="c", self_forward_alloc_bytes=10 << 10, output_bytes=16)
+    tiny = LayerStats(path="c", custom=True, self_forward_alloc_bytes=10 << 10,
+                      self_kept_alloc_bytes=10 << 10, output_bytes=16)
     assert "memory-churn" not in codes(tiny)
     # A Dense head's gradient allocates its input's gradient: expected, not churn.
-    head = LayerStats(path="head", self_backward_alloc_bytes=257 << 10, output_bytes=1 << 10,
+    head = LayerStats(path="head", custom=True, self_backward_alloc_bytes=257 << 10,
+                      self_kept_alloc_bytes=257 << 10, output_bytes=1 << 10,
                       input_bytes=256 << 10, param_bytes=1 << 10)
     assert "memory-churn" not in codes(head)
 
 
+def test_memory_churn_counts_only_allocations_that_outlive_their_op():
+    # A convolution's workspace: 4 MiB allocated and freed inside the kernel's own run.
+    scratch = LayerStats(path="conv", custom=True, self_forward_alloc_bytes=4 << 20,
+                         self_kept_alloc_bytes=64 << 10, output_bytes=64 << 10)
+    assert "memory-churn" not in codes(scratch)
+
+
+def test_stock_layers_get_no_advice_about_code_they_do_not_own():
+    stock = dict(custom=False, self_ops_per_call=193,
+                 op_types={"StridedSlice": 64, "Mul": 64}, self_forward_us=100,
+                 self_backward_us=900, self_kept_alloc_bytes=4 << 20, output_bytes=64 << 10)
+    assert codes(LayerStats(path="conv", **stock), 2000.0) == set()
+    assert codes(LayerStats(path="mine", **dict(stock, custom=True)), 2000.0) == {
+        "python-loop", "expensive-gradient", "memory-churn"}
+    # Retracing comes from the user's inputs, so stock layers keep it.
+    assert "retracing" in codes(LayerStats(path="conv", trace_count=6))
+
+
+def test_host_round_trip_reads_every_op_type_not_the_first_few():
+    types = {f"Op{i}": 20 - i for i in range(12)}
+    types["EagerPyFunc"] = 1  # the 13th type by count
+    assert "host-round-trip" in codes(LayerStats(path="p", op_types=types))
+
+
 def test_expensive_gradient_ratio_and_share():
-    heavy = LayerStats(path="g", self_forward_us=100, self_backward_us=900,
+    heavy = LayerStats(path="g", custom=True, self_forward_us=100, self_backward_us=900,
                        top_ops=[{"name": "x/grad", "type": "AddN", "phase": "backward", "us": 500}])
     hint = next(h for h in diagnosis.diagnose_layer(heavy, 2000.0) if h.code == "expensive-gradient")
     assert hint.evidence["backward_forward_ratio"] == 9.0
     assert hint.evidence["top_backward_ops"] == ["x/grad (AddN)"]
-    matmul_like = LayerStats(path="m", self_forward_us=100, self_backward_us=370)
+    matmul_like = LayerStats(path="m", custom=True, self_forward_us=100, self_backward_us=370)
     assert "expensive-gradient" not in codes(matmul_like, 2000.0)
-    negligible = LayerStats(path="n", self_forward_us=1, self_backward_us=20)
+    negligible = LayerStats(path="n", custom=True, self_forward_us=1, self_backward_us=20)
     assert "expensive-gradient" not in codes(negligible, 10000.0)
 
 
