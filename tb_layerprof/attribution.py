@@ -24,7 +24,7 @@ import dataclasses
 import re
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-from tb_layerprof.layermap import CallRecord, LayerMap
+from tb_layerprof.layermap import STEP_PATH, CallRecord, LayerMap
 from tb_layerprof.report import OTHER_KEYS, LayerStats, WindowReport
 from tb_layerprof.xplane import TAPE_SPAN, XLA_UNMAPPED_TYPE, ProfileEvents
 
@@ -113,7 +113,12 @@ class OwnerIndex:
         calls.sort(key=lambda c: (c.op_start, -(c.op_end - c.op_start)))
         owner_at: List[Optional[str]] = [None] * len(table)
         scope_at: List[str] = [""] * len(table)
+        in_step = [False] * len(table)
         for call in calls:
+            if call.path == STEP_PATH:
+                for i in range(call.op_start, min(call.op_end, len(table))):
+                    in_step[i] = True
+                continue
             for i in range(call.op_start, min(call.op_end, len(table))):
                 owner_at[i] = call.path
                 scope_at[i] = call.scope
@@ -155,6 +160,12 @@ class OwnerIndex:
                     unowned.append(i)
             graph_owner[name] = owner
         self._own_gradient_groups(table, unowned, graph_owner, index_of)
+        self._own_sparse_gradients(table, graph_owner)
+        model_path = next((p for p, info in self.layer_map.layers.items() if info.is_model), None)
+        if model_path is not None and any(in_step):
+            for i, (name, _, _) in enumerate(table):
+                if in_step[i] and graph_owner[name][0] == UNATTRIBUTED:
+                    graph_owner[name] = (model_path, FORWARD)
         for i, (name, op_type, _) in enumerate(table):
             owner = graph_owner[name]
             self.by_name[name] = owner
@@ -175,6 +186,15 @@ class OwnerIndex:
         is not gradient work and keeps its category.
         """
         groups: List[List[int]] = []
+        # Ops reading each unowned op (by the index of the group's last member, below).
+        unowned_set = {table[i][0]: i for i in unowned}
+        readers: Dict[int, List[int]] = collections.defaultdict(list)
+        if unowned_set:
+            for j, (_, _, inputs) in enumerate(table):
+                for inp in inputs:
+                    k = unowned_set.get(inp)
+                    if k is not None:
+                        readers[k].append(j)
         for i in unowned:
             if groups and groups[-1][-1] == i - 1:
                 groups[-1].append(i)
@@ -182,6 +202,7 @@ class OwnerIndex:
                 groups.append([i])
         for group in groups:
             members = {table[i][0] for i in group}
+            users = {group[-1]: sorted({j for i in group for j in readers.get(i, ())})}
             latest_forward: Tuple[int, Optional[str]] = (-1, None)
             votes: collections.Counter = collections.Counter()
             for i in group:
@@ -198,10 +219,37 @@ class OwnerIndex:
                     elif owner[1] == BACKWARD:
                         votes[owner[0]] += 1
             if not votes:
-                continue  # consumes no gradient: not gradient work (e.g. function outputs)
+                # Consumes no gradient, but may seed one: a zeros_like a loop's gradient
+                # starts from belongs to the gradient it feeds.
+                fed = collections.Counter(
+                    graph_owner[table[j][0]][0] for j in users.get(group[-1], ())
+                    if graph_owner.get(table[j][0], ("", ""))[1] == BACKWARD
+                    and any(inp in members for inp in table[j][2]))
+                if not fed:
+                    continue  # not gradient work (e.g. function outputs)
+                path = fed.most_common(1)[0][0]
+                for i in group:
+                    graph_owner[table[i][0]] = (path, BACKWARD)
+                continue
             path = latest_forward[1] or votes.most_common(1)[0][0]
             for i in group:
                 graph_owner[table[i][0]] = (path, BACKWARD)
+
+    def _own_sparse_gradients(self, table, graph_owner: Dict[str, Owner]) -> None:
+        """An embedding's gradient is sparse (IndexedSlices): the tape only reshapes the
+        rows, and the optimizer sums them into the table's shape (UnsortedSegmentSum under
+        its scope). That sum is the layer's gradient, not the optimizer's update."""
+        for name, op_type, inputs in table:
+            if op_type not in _SPARSE_GRADIENT_SUMS or graph_owner.get(name, ("", ""))[0] != OPTIMIZER:
+                continue
+            node, hops = (inputs[0] if inputs else None), 0
+            while node is not None and hops < 4:
+                owner = graph_owner.get(node)
+                if owner is not None and owner[1] == BACKWARD:
+                    graph_owner[name] = owner
+                    break
+                inputs_of = self.inputs_of.get(node) or ()
+                node, hops = (inputs_of[0] if inputs_of else None), hops + 1
 
     def _scope_owner(self, name: str) -> Optional[str]:
         for scope, path in self.scopes:
@@ -316,6 +364,8 @@ class OwnerIndex:
             frontier = following
         return owner
 
+
+_SPARSE_GRADIENT_SUMS = {"UnsortedSegmentSum", "SparseSegmentSum", "SegmentSum"}
 
 _CONTRACTIONS = {"MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3", "Conv2D", "Conv3D",
                  "Conv1D", "DepthwiseConv2dNative", "Einsum"}

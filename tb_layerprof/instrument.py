@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import tensorflow as tf
 
-from tb_layerprof.layermap import CallRecord, LayerInfo, LayerMap
+from tb_layerprof.layermap import STEP_PATH, CallRecord, LayerInfo, LayerMap
 
 # Names of the profiler events opened in eager mode; xplane.py reads them back.
 from tb_layerprof.xplane import (  # noqa: E402
@@ -118,6 +118,14 @@ def _producers(outputs: Any) -> Tuple[str, ...]:
         if isinstance(name, str):
             names.append(name)
     return tuple(names[:16])
+
+
+def _overrides_train_step(model: Any) -> bool:
+    """True when the model's class defines its own train_step (not Keras' trainer's)."""
+    for cls in type(model).__mro__:
+        if "train_step" in cls.__dict__:
+            return (cls.__module__ or "").split(".")[0] not in _BUILTIN_ROOTS
+    return False
 
 
 def _is_control_flow_graph(graph: Any) -> bool:
@@ -301,6 +309,9 @@ class Instrumenter:
         optimizer = getattr(model, "optimizer", None)
         if optimizer is not None:
             targets.append((optimizer, ("apply_gradients",), "optimizer_us"))
+        if _overrides_train_step(model):
+            # A custom train_step: ops it creates outside layers are the model's work.
+            targets.append((model, ("train_step",), STEP_PATH))
         for obj, methods, key in targets:
             for method in methods:
                 bound = getattr(obj, method, None)
@@ -372,7 +383,7 @@ class Instrumenter:
         def layerprof_call(*args, **kwargs):
             if tf.inside_function():
                 return instrumenter._traced_call(call, info, args, kwargs)
-            if instrumenter.eager_spans:
+            if instrumenter.eager_spans and info.path != STEP_PATH:
                 if category:
                     return _eager_category_call(call, info, args, kwargs)
                 return instrumenter._eager_call(call, info, args, kwargs)

@@ -9,6 +9,12 @@ import dataclasses
 from typing import Dict, List, Optional, Tuple
 
 
+# Path of the call records of a custom `train_step`: its ops that no layer, loss, metric or
+# optimizer owns (noise sampled for a GAN, a concat of real and fake batches) are the
+# model's own work.
+STEP_PATH = "__train_step__"
+
+
 @dataclasses.dataclass
 class LayerInfo:
     """Static facts about one layer, keyed by its path below the model."""

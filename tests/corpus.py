@@ -306,10 +306,10 @@ def case_gan():
     L = keras.layers
     latent = 16
     generator = keras.Sequential([
-        keras.Input((latent,)), L.Dense(128), L.LeakyReLU(0.2), L.Dense(64, activation="tanh"),
+        keras.Input((latent,)), L.Dense(256), L.LeakyReLU(0.2), L.Dense(128, activation="tanh"),
     ], name="generator")
     discriminator = keras.Sequential([
-        keras.Input((64,)), L.Dense(128), L.LeakyReLU(0.2), L.Dense(1),
+        keras.Input((128,)), L.Dense(256), L.LeakyReLU(0.2), L.Dense(1),
     ], name="discriminator")
 
     class GAN(keras.Model):
@@ -354,10 +354,10 @@ def case_gan():
     gan = GAN(discriminator, generator, name="gan")
     gan.compile(keras.optimizers.Adam(1e-4), keras.optimizers.Adam(1e-4),
                 keras.losses.BinaryCrossentropy(from_logits=True))
-    gan.build((None, 64))
+    gan.build((None, 128))
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((256, 64)).astype("float32")
-    return gan, (x, None), {"batch_size": 32}
+    x = rng.standard_normal((512, 128)).astype("float32")
+    return gan, (x, None), {"batch_size": 64}
 
 
 def case_planted_loop_cnn():
@@ -505,7 +505,17 @@ def figures(result: Dict[str, Any]) -> Dict[str, Any]:
     found = sorted(p for p, code in planted.items()
                    if any(x.path.endswith(p) and code in {h.code for h in x.hints}
                           and x.path in hot for x in w.layers))
+    rows = {x.path: x for x in w.layers}
+    # Informative, not an invariant: on oneDNN CPUs a small Dense head's forward (with its
+    # softmax) or a first convolution (3 input channels, no input gradient) can outlast
+    # its gradient.
+    grad_below_forward = sorted(
+        f"{p} {rows[p].backward_us:.0f}<{rows[p].forward_us:.0f}"
+        for p, f in result["facts"].items()
+        if f["trainable"] and f["class_name"] in WEIGHTED_GRAD_CLASSES and p in rows
+        and rows[p].backward_us < rows[p].forward_us)
     return {
+        "grad_below_forward": grad_below_forward,
         "coverage": 1.0 - w.other.get("unattributed_us", 0.0) / op,
         "framework": w.other.get("framework_us", 0.0) / op,
         "stock_hints": stock_hints,
@@ -545,10 +555,6 @@ def violations(result: Dict[str, Any]) -> List[str]:
             out.append(f"{path} ({f['class_name']}): forward 0")
         if f["trainable"] and row.backward_us <= 0:
             out.append(f"{path} ({f['class_name']}): trainable but gradient 0")
-        if (f["trainable"] and f["class_name"] in WEIGHTED_GRAD_CLASSES
-                and row.backward_us < 0.8 * row.forward_us):
-            out.append(f"{path} ({f['class_name']}): gradient {row.backward_us:.0f} µs < "
-                       f"forward {row.forward_us:.0f} µs")
     own = sum(x.self_forward_us + x.self_backward_us for x in w.layers) + sum(w.other.values())
     if abs(own - w.op_time_us) > 0.01 * max(1.0, w.op_time_us):
         out.append(f"own times + other {own:.1f} != op time {w.op_time_us:.1f}")
