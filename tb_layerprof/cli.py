@@ -403,6 +403,16 @@ def render_window_table(
             f" ({units.time(op_time - unattributed)} of {units.time(op_time)}/step);"
             f" in layers: {units.percent(in_layers, op_time)}"
         )
+        framework = _num(other.get("framework_us"))
+        if unattributed > 0.02 * op_time or framework > 0.03 * op_time:
+            listed = [o for o in (getattr(window, "unowned_ops", None) or []) if isinstance(o, dict)][:5]
+            lines.append(
+                f"! Coverage: unattributed {units.percent(unattributed, op_time)} (limit 2%),"
+                f" framework {units.percent(framework, op_time)} (limit 3%); largest ops without"
+                " a layer: " + ("; ".join(
+                    f"{safe_text(o.get('name', ''))} ({safe_text(o.get('type', ''))},"
+                    f" {safe_text(str(o.get('category', ''))[:-3])}) {units.time(_num(o.get('us')))}"
+                    for o in listed) or "n/a"))
     else:
         lines.append("Attributed: no op time recorded in this window")
     return "\n".join(lines)

@@ -28,6 +28,7 @@ from tb_layerprof.xplane import (  # noqa: E402
 )
 
 _BUILTIN_ROOTS = {"keras", "tf_keras", "tensorflow", "tensorflow_core"}
+MARKER_CATEGORY = "framework_us"  # where the eager gradient markers' own ops go
 
 
 def is_custom_layer(layer: Any) -> bool:
@@ -160,7 +161,10 @@ def _mark(structure: Any, event_name: str) -> Any:
         return t
 
     try:
-        return tf.nest.map_structure(mark, structure)
+        # The markers' identity ops are the profiler's cost, not the layer's (nor its
+        # parent's): a span of their own puts them in the framework category.
+        with tf.profiler.experimental.Trace(EAGER_CATEGORY_PREFIX + MARKER_CATEGORY):
+            return tf.nest.map_structure(mark, structure)
     except Exception:  # exotic structures: skip the marker rather than break the layer
         return structure
 

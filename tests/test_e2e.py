@@ -216,6 +216,9 @@ def test_eager_mode_attributes_by_spans(tmp_path):
     assert window.other["unattributed_us"] < 0.10 * window.op_time_us
     assert "python-loop" in {h.code for h in layers["slow"].hints}
     assert "python-loop" not in {h.code for h in layers["fast"].hints}
+    # The gradient markers' own identity ops are the profiler's cost, never the model's.
+    for row in window.layers:
+        assert not any(op["type"] == "Identity" for op in row.top_ops), (row.path, row.top_ops)
 
 
 def test_second_fit_retraces_only_when_a_window_is_due(tmp_path):
