@@ -13,7 +13,7 @@ FRONTEND_STAMP := frontend/node_modules/.package-lock.json
 HAS_FRONTEND := $(wildcard frontend/package.json)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup browser tf-keras frontend-deps demo demo-run test test-py test-frontend bundle check-bundle clean
+.PHONY: help setup browser tf-keras keras-hub frontend-deps demo demo-run test test-py test-frontend bundle check-bundle clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z_-]+:.*?## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -32,6 +32,7 @@ $(STAMP): setup.py pyproject.toml
 		$(PIP) install -e '.[test,tensorflow-cpu]'; \
 	fi
 	@$(MAKE) --no-print-directory tf-keras
+	@$(MAKE) --no-print-directory keras-hub
 	@$(MAKE) --no-print-directory browser
 	@touch $@
 
@@ -45,6 +46,17 @@ tf-keras: ## Install tf_keras matching the installed TensorFlow (for the tf_kera
 		tfv=$$($(PYTHON) -c "import tensorflow as tf; print('.'.join(tf.__version__.split('.')[:2]))") && \
 		echo "installing tf_keras~=$$tfv.0 (no dependencies: TensorFlow $$tfv is installed)" && \
 		$(PIP) install --no-deps "tf_keras~=$$tfv.0"; \
+	fi
+
+# keras_hub (the real-model corpus builds BERT and GPT-2 backbones from config) depends on
+# tensorflow-text, which pulls the `tensorflow` distribution: install it without
+# dependencies, then the few it needs at import time.
+keras-hub: ## Install keras_hub for the real-model corpus tests (no second TensorFlow)
+	@if $(PYTHON) -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('keras_hub') is None)"; then \
+		echo "keras_hub found: keeping it"; \
+	else \
+		$(PIP) install --no-deps "keras-hub~=0.32.0" && \
+		$(PIP) install regex tokenizers sentencepiece kagglehub; \
 	fi
 
 # The browser tests drive Debian's Chromium (no browser download: Playwright uses it).
