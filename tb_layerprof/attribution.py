@@ -550,7 +550,7 @@ def _eager_owner_at(spans: "SpanIndex", grads: "SpanIndex", line: Optional[int],
 
 
 def _host_ledger(window_ops, op_step: List[int], index: "OwnerIndex", spans: "SpanIndex",
-                 grads: "SpanIndex", eager: bool) -> _Ledger:
+                 grads: "SpanIndex", eager: bool, input_lines=frozenset()) -> _Ledger:
     """Self time of host op events per owner, with per-step spans and per-replica time."""
     ledger = _Ledger()
     owner_of = index.owner
@@ -560,6 +560,8 @@ def _host_ledger(window_ops, op_step: List[int], index: "OwnerIndex", spans: "Sp
         owner = _eager_owner_at(spans, grads, line, s, e) if use_spans else None
         if owner is None:
             owner = owner_of(name, op_type)
+            if owner[0] == FRAMEWORK and line in input_lines:
+                owner = (INPUT, "")
         ledger.add(owner, name, op_type, self_ps)
         ledger.op_events[owner] += 1
         if not owner[1]:
@@ -927,7 +929,8 @@ def attribute(
 
     spans_by_line, grad_by_line = _eager_span_index(events.spans, ends[-1] if ends else None)
     eager_calls = mode == "eager"
-    host = _host_ledger(window_ops, op_step, index, spans_by_line, grad_by_line, eager_calls)
+    host = _host_ledger(window_ops, op_step, index, spans_by_line, grad_by_line, eager_calls,
+                        events.input_lines)
     device = _device_ledger(events, index, starts, ends)
     on_device = bool(device.total_ps)
     # On an accelerator the work is the kernels' time; host op events only launch them.

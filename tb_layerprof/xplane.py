@@ -52,6 +52,8 @@ class ProfileEvents:
     #               kind "forward"/"grad_begin"/"grad_end"/"category")
     spans: List[Tuple[int, int, int, str, str]] = dataclasses.field(default_factory=list)
     event_count: int = 0
+    # Host line keys of tf.data's threads (their ops are input pipeline work).
+    input_lines: set = dataclasses.field(default_factory=set)
     # Device (GPU) kernels and copies: (device, line key, start_ps, end_ps, self_ps, op name,
     # op type, correlation id or 0). Names are TF op names, from the `tf_op` stat or, for
     # XLA kernels, from the HLO instruction's op_name metadata.
@@ -121,6 +123,7 @@ def extract_events(space, host: str = "") -> ProfileEvents:
             continue
         for line in plane.lines:
             if extractor.wants(line.name):
+                _note_input_line(extractor, out, line.id, line.name)
                 extractor.line(line.id, line.timestamp_ns, (line.events,))
     _finish(out)
     return out
@@ -678,6 +681,13 @@ def _scan_line(mapped: _Mapped, start: int, end: int):
     return line_id, timestamp_ns, batches, line_name
 
 
+def _note_input_line(extractor, out: ProfileEvents, line_id: int, line_name: Optional[str]) -> None:
+    """Host threads of tf.data (`tf_data_private_threadpool/...`, `tf_data_iterator_...`):
+    ops they run are the input pipeline's (a numpy dataset's batch gathers)."""
+    if isinstance(extractor, _PlaneExtractor) and line_name and line_name.startswith("tf_data"):
+        out.input_lines.add(line_id)
+
+
 def _read_streaming(mapped: _Mapped, host: str, path: str) -> ProfileEvents:
     from tensorflow.tsl.profiler.protobuf import xplane_pb2  # only here: TF's proto
 
@@ -728,6 +738,7 @@ def _read_streaming(mapped: _Mapped, host: str, path: str) -> ProfileEvents:
             line_id, timestamp_ns, batches, line_name = _scan_line(mapped, l_start, l_end)
             if not extractor.wants(line_name):
                 continue
+            _note_input_line(extractor, out, line_id, line_name)
             extractor.line(line_id, timestamp_ns, _parse_batches(mapped, batches, xplane_pb2.XLine))
     _finish(out)
     return out
