@@ -47,6 +47,27 @@ def _children(layer: Any) -> List[Any]:
         return []
 
 
+def walk_layers(model: Any) -> List[Tuple[Any, str, Optional[str]]]:
+    """(layer, path, parent_path) for every layer below `model`, depth first: the paths
+    reports use. A layer reachable twice (shared) keeps its first path."""
+    seen = {id(model)}
+    out: List[Tuple[Any, str, Optional[str]]] = []
+
+    def visit(layer, parent_path):
+        for child in _children(layer):
+            if id(child) in seen:
+                continue
+            seen.add(id(child))
+            if type(child).__name__ == "InputLayer":
+                continue
+            path = f"{parent_path}/{child.name}" if parent_path else child.name
+            out.append((child, path, parent_path))
+            visit(child, path)
+
+    visit(model, None)
+    return out
+
+
 def _param_bytes(layer: Any) -> int:
     total = 0
     for w in getattr(layer, "weights", []) or []:
@@ -249,28 +270,6 @@ class Instrumenter:
 
     # -- layer tree ------------------------------------------------------------------
 
-    def _walk(self) -> List[Tuple[Any, str, Optional[str]]]:
-        """(layer, path, parent_path) for every layer below the model, depth first.
-
-        A layer reachable twice (shared) keeps its first path.
-        """
-        seen = set()
-        out = []
-
-        def visit(layer, parent_path):
-            for child in _children(layer):
-                if id(child) in seen:
-                    continue
-                seen.add(id(child))
-                if type(child).__name__ == "InputLayer":
-                    continue
-                path = f"{parent_path}/{child.name}" if parent_path else child.name
-                out.append((child, path, parent_path))
-                visit(child, path)
-
-        seen.add(id(self.model))
-        visit(self.model, None)
-        return out
 
     # -- install / restore -------------------------------------------------------------
 
@@ -279,7 +278,7 @@ class Instrumenter:
         if self._wrapped:
             return
         model_name = getattr(self.model, "name", "model")
-        entries = [(self.model, model_name, None)] + self._walk()
+        entries = [(self.model, model_name, None)] + walk_layers(self.model)
         for layer, path, parent in entries:
             is_model = layer is self.model
             info = LayerInfo(
@@ -375,7 +374,7 @@ class Instrumenter:
     def refresh_params(self) -> None:
         """Parameter sizes are known only after build; read them again."""
         model_name = getattr(self.model, "name", "model")
-        for layer, path, _ in [(self.model, model_name, None)] + self._walk():
+        for layer, path, _ in [(self.model, model_name, None)] + walk_layers(self.model):
             if path in self.layer_map.layers:
                 self.layer_map.layers[path].param_bytes = _param_bytes(layer)
 

@@ -219,7 +219,6 @@ def _hub_classifier(backbone, name):
         "token_ids": keras.Input((16,), dtype="int32", name="token_ids"),
         "padding_mask": keras.Input((16,), dtype="int32", name="padding_mask"),
     }
-    extra = {}
     if "segment_ids" in [i.name.split(":")[0] for i in backbone.inputs]:
         inputs["segment_ids"] = keras.Input((16,), dtype="int32", name="segment_ids")
     out = backbone(inputs)
@@ -235,7 +234,6 @@ def _hub_classifier(backbone, name):
     if "segment_ids" in inputs:
         feed["segment_ids"] = np.zeros_like(tokens)
     y = (tokens[:, 0] % 2).astype("int32")
-    del extra
     return _compile(model), (feed, y), {"batch_size": 8}
 
 
@@ -410,38 +408,17 @@ PLANTED = {"planted_loop": "python-loop", "planted_py_function": "host-round-tri
 
 # -- running a case ----------------------------------------------------------------------
 
-def _walk(model) -> List[Any]:
-    from tb_layerprof.instrument import _children
-
-    out, seen = [], {id(model)}
-
-    def visit(layer, parent):
-        for child in _children(layer):
-            if id(child) in seen:
-                continue
-            seen.add(id(child))
-            if type(child).__name__ == "InputLayer":
-                continue
-            path = f"{parent}/{child.name}" if parent else child.name
-            out.append((child, path))
-            visit(child, path)
-
-    visit(model, None)
-    return out
-
-
 def layer_facts(model) -> Dict[str, Dict[str, Any]]:
     """Per layer path (as the profiler names them): class, own weights, trainable."""
+    from tb_layerprof.instrument import walk_layers
+
     facts = {}
-    for layer, path in _walk(model):
-        own = [w for w in getattr(layer, "_trainable_variables", []) or []]
-        own += [w for w in getattr(layer, "_non_trainable_variables", []) or []]
+    for layer, path, _ in walk_layers(model):
         weights = list(getattr(layer, "weights", []) or [])
         trainable = list(getattr(layer, "trainable_weights", []) or [])
         facts[path] = {
             "class_name": type(layer).__name__,
             "has_weights": bool(weights),
-            "own_weights": bool(own),
             "trainable": bool(trainable) and bool(getattr(layer, "trainable", True)),
             "dtype_policy": str(getattr(getattr(layer, "dtype_policy", None), "name", "")),
         }
