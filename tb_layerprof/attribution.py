@@ -154,6 +154,8 @@ class OwnerIndex:
                 owner = (path, FORWARD)
             else:
                 owner = self._owner_by_name(name, op_type, graph_owner)
+                if owner[0] == UNATTRIBUTED and not name.startswith(GRADIENT_PREFIX):
+                    owner = _reduction_of_category(inputs, graph_owner, self.op_type) or owner
                 if owner[1] == BACKWARD and backprop_from is None:
                     backprop_from = i
                 if owner[0] in (UNATTRIBUTED, FRAMEWORK) and backprop_from is not None:
@@ -363,6 +365,23 @@ class OwnerIndex:
                     following.append(inp)
             frontier = following
         return owner
+
+
+def _reduction_of_category(inputs: Sequence[str], graph_owner: Dict[str, Owner],
+                           op_type: Dict[str, str]) -> Optional[Owner]:
+    """An unscoped op that reads only the loss (or only metrics) and constants works on
+    that category's values: a custom loop's own reduction of the per-example loss
+    (`tf.nn.compute_average_loss`: `Sum`, `div_no_nan`) is loss work, not unowned."""
+    found: Optional[Owner] = None
+    for inp in inputs:
+        owner = graph_owner.get(inp)
+        if owner is not None and owner[0] in (LOSS, METRICS):
+            if found is not None and found != owner:
+                return None
+            found = owner
+        elif op_type.get(inp) != "Const":
+            return None
+    return found
 
 
 _SPARSE_GRADIENT_SUMS = {"UnsortedSegmentSum", "SparseSegmentSum", "SegmentSum"}

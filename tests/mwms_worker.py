@@ -122,16 +122,22 @@ def keras3_loop(profiler):
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         return loss
 
+    # The batch is taken inside the step function, as Keras' own fit does. Iterated
+    # eagerly, a distributed dataset all-reduces "has a value" in a fresh thread pool per
+    # batch whose threads exit while the next step runs; TF's profiler can crash the
+    # process (`free(): invalid size` in profiler stop) collecting their trace buffers.
     @tf.function
-    def train_step(xb, yb):
+    def train_step(iterator):
+        xb, yb = next(iterator)
         losses = strategy.run(replica_step, args=(xb, yb))
         return strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
 
     callbacks = keras.callbacks.CallbackList([profiler], model=model)
     callbacks.on_train_begin()  # before train_step is first traced: the layer map
-    for step, (xb, yb) in enumerate(dist):
+    iterator = iter(dist)
+    for step in range(STEPS):
         callbacks.on_train_batch_begin(step)
-        loss = train_step(xb, yb)
+        loss = train_step(iterator)
         callbacks.on_train_batch_end(step, {"loss": loss})
     callbacks.on_train_end()
 

@@ -185,3 +185,36 @@ def test_hot_layers_rank_by_cost_with_or_without_hints():
                              hints=[Hint(code="python-loop", message="m")]))
     hot = cli.hot_layers(WindowReport(step=1, steps=1, layers=layers, op_time_us=1000.0))
     assert [x.path for x in hot] == ["l0", "l1", "l2", "l3", "l4", "hinted"]
+
+
+def test_a_custom_loops_reduction_of_the_loss_is_loss_work(tmp_path):
+    # A custom training loop: the Loss object's call is recorded as loss; the loop's own
+    # `tf.nn.compute_average_loss` (unscoped `Sum`, `div_no_nan`) and its gradient are
+    # loss work too. An unscoped op that reads a layer's output is not.
+    graph = [
+        ("mw/dense/MatMul", "MatMul", []),
+        ("mean_squared_error/Mean", "Mean", ["mw/dense/MatMul"]),
+        ("Const", "Const", []),
+        ("Sum", "Sum", ["mean_squared_error/Mean"]),
+        ("div_no_nan", "DivNoNan", ["Sum", "Const"]),
+        ("Sum_1", "Sum", ["mw/dense/MatMul"]),
+        ("gradient_tape/div_no_nan/RealDiv", "RealDiv", []),
+    ]
+    lm = LayerMap(model_name="mw")
+    lm.layers["mw"] = LayerInfo("mw", "Functional", is_model=True)
+    lm.layers["dense"] = LayerInfo("dense", "Dense", param_bytes=4096)
+    for path, scope, a, b in [("mw", "mw", 0, 1), ("dense", "mw/dense", 0, 1),
+                              ("loss_us", "", 1, 2)]:
+        lm.calls.append(CallRecord(path, 1, scope, a, b, root_graph_id=1))
+    b = XSpaceBuilder(host="h")
+    plane = b.plane("/host:CPU")
+    plane.line("python").event("train", 0, 200 * US, step_num=1, _r=1)
+    compute = plane.line("tf_Compute/1")
+    for i, (name, op_type, _) in enumerate(graph):
+        if op_type != "Const":
+            compute.op(name, op_type, (10 + 20 * i) * US, 10 * US)
+    events = xplane.read_profile(b.write(str(tmp_path / "h.xplane.pb")))
+    w = attribution.attribute(events, lm, {1: graph})
+    assert w.other["loss_us"] == pytest.approx(40)
+    assert w.other["unattributed_us"] == pytest.approx(10)
+    assert [o["name"] for o in w.unowned_ops] == ["Sum_1"]
