@@ -18,7 +18,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import tensorflow as tf
 
-from tb_layerprof import attribution, diagnosis, tracelayer, xplane
+from tb_layerprof import attribution, diagnosis, figures, tracelayer, xplane
 from tb_layerprof.instrument import Instrumenter
 from tb_layerprof.report import WindowReport
 from tb_layerprof.summary import ReportWriter
@@ -442,12 +442,12 @@ def innermost_steps(steps: List[Tuple[int, int, int]]) -> List[Tuple[int, int, i
 def summary_line(window: WindowReport, first: int, last: int) -> str:
     """One log line per window: where the time went, at a glance."""
     head = f"layerprof: window steps {first}\u2013{last} analysed"
-    tops = [lyr for lyr in window.layers if lyr.parent is None] or window.layers
-    if not tops:
+    hot = figures.hot_layers(window)
+    if not hot:
         return head + ": no layer ops found"
-    top = max(window.layers, key=lambda lyr: lyr.self_forward_us + lyr.self_backward_us)
-    total = top.self_forward_us + top.self_backward_us
-    share = total / window.op_time_us if window.op_time_us else 0.0
+    top = hot[0]
+    total = figures.layer_self_total(top)
+    share = figures.share(total, figures.window_op_time(window))
     hints = ", ".join(sorted({h.code for lyr in window.layers for h in lyr.hints})) or "none"
     return (
         f"{head}: top layer {top.path} ({top.class_name}) {total / 1000:.2f} ms/step "

@@ -25,6 +25,7 @@ import textwrap
 from typing import Dict, List, Optional, Sequence, TextIO, Tuple
 
 from tb_layerprof import diff as layer_diff
+from tb_layerprof import figures
 from tb_layerprof import workers as layer_workers
 from tb_layerprof.report import (
     OTHER_KEYS,
@@ -33,6 +34,14 @@ from tb_layerprof.report import (
     RunReport,
     WindowReport,
     reports_to_json,
+)
+from tb_layerprof.figures import (  # noqa: F401  (re-exported: the CLI's figures are these)
+    hot_layers,
+    layer_self_total,
+    layer_total,
+    layer_tree,
+    step_basis,
+    window_op_time,
 )
 from tb_layerprof.summary import ReportReadError, load_reports
 
@@ -128,61 +137,6 @@ def _num(value: object, default: float = 0.0) -> float:
         return default
 
 
-def layer_total(layer: LayerStats) -> float:
-    return _num(layer.forward_us) + _num(layer.backward_us)
-
-
-def layer_self_total(layer: LayerStats) -> float:
-    return _num(layer.self_forward_us) + _num(layer.self_backward_us)
-
-
-def window_op_time(window: WindowReport) -> float:
-    """All op time per step: the report's figure, or the sum it must equal (DESIGN 4)."""
-    if _num(window.op_time_us) > 0:
-        return _num(window.op_time_us)
-    return sum(layer_self_total(x) for x in window.layers) + sum(
-        _num(v) for v in (window.other or {}).values()
-    )
-
-
-def step_basis(window: WindowReport) -> float:
-    """What "% of step" divides by: the measured step time, else the op time."""
-    return _num(window.step_time_us) or window_op_time(window)
-
-
-def layer_tree(layers: Sequence[LayerStats]) -> List[Tuple[LayerStats, int]]:
-    """Layers in display order with their depth: parents before children, siblings by total
-    time (descending), ties by path. A parent missing from the report, or a parent cycle in
-    a damaged report, puts the layer at the top level."""
-    by_path = {x.path: x for x in layers}
-    children: Dict[Optional[str], List[LayerStats]] = {}
-    for layer in layers:
-        parent = layer.parent if layer.parent in by_path and layer.parent != layer.path else None
-        children.setdefault(parent, []).append(layer)
-
-    def key(x: LayerStats):
-        return (-layer_total(x), str(x.path))
-
-    out: List[Tuple[LayerStats, int]] = []
-    seen = set()
-
-    def visit(layer: LayerStats, depth: int) -> None:
-        if id(layer) in seen:
-            return
-        seen.add(id(layer))
-        out.append((layer, depth))
-        for child in sorted(children.get(layer.path, []), key=key):
-            visit(child, depth + 1)
-
-    for root in sorted(children.get(None, []), key=key):
-        visit(root, 0)
-    # Members of a parent cycle are reachable from no root: show them flat, not lose them.
-    for layer in sorted(layers, key=key):
-        if id(layer) not in seen:
-            visit(layer, 0)
-    return out
-
-
 def display_name(layer: LayerStats, depth: int) -> str:
     """Nested layers show their path relative to the parent, indented by depth."""
     path = str(layer.path)
@@ -190,17 +144,6 @@ def display_name(layer: LayerStats, depth: int) -> str:
     if depth and parent and path.startswith(str(parent) + "/"):
         path = path[len(str(parent)) + 1 :]
     return "  " * depth + safe_text(path)
-
-
-def hot_layers(window: WindowReport, limit: int = 5) -> List[LayerStats]:
-    """Layers worth reading about first, ranked by their own (self) time: the `limit`
-    costliest, with or without a diagnosis, and any other layer with a warning."""
-    ranked = sorted(window.layers, key=lambda x: (-layer_self_total(x), str(x.path)))
-    top = [x for x in ranked[:limit] if layer_self_total(x) > 0]
-    chosen = {id(x) for x in top}
-    flagged = [x for x in ranked[limit:]
-               if any(h.severity == "warning" for h in x.hints) and id(x) not in chosen]
-    return sorted(top + flagged[:limit], key=lambda x: (-layer_self_total(x), str(x.path)))
 
 
 def format_evidence(evidence: Dict[str, object], units: Units, limit: int = 5) -> str:
@@ -855,8 +798,7 @@ def render_diff_table(doc: Dict[str, object], units: Units, top: Optional[int] =
             f"  ({_signed_time(c['delta_us'], units)}, ratio {_ratio_text(c['ratio'])}"
         )
         if c["base_us"] > 0 and c["run_us"] > 0 and c["base_us"] != c["run_us"]:
-            faster = c["base_us"] / c["run_us"]
-            text += f", {faster:.2f}x faster" if faster > 1 else f", {1 / faster:.2f}x slower"
+            text += ", " + figures.speedup_text(figures.speedup(c["base_us"], c["run_us"]))
         lines.append(text + ")")
     counts = doc.get("counts") or {}
     lines.append(

@@ -34,23 +34,15 @@ Conventions:
 
 from __future__ import annotations
 
-import math
 from typing import Any, Dict, Optional
 
+from tb_layerprof import figures
+from tb_layerprof.figures import finite, window_op_time
 from tb_layerprof.report import OTHER_KEYS, SCHEMA, LayerStats, WindowReport
 
 STATUS_BOTH = "both"
 STATUS_ADDED = "added"
 STATUS_REMOVED = "removed"
-
-
-def _num(value: Any) -> float:
-    """A report figure as a finite float; anything unusable (None, text, NaN) reads 0."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return 0.0
-    return v if math.isfinite(v) else 0.0
 
 
 def ratio(base: float, run: float) -> Optional[float]:
@@ -60,21 +52,13 @@ def ratio(base: float, run: float) -> Optional[float]:
 
 def compare(base: float, run: float, unit: str = "us") -> Dict[str, Any]:
     """{"base_<unit>", "run_<unit>", "delta_<unit>", "ratio"} for one figure."""
-    base, run = _num(base), _num(run)
+    base, run = finite(base), finite(run)
     return {
         f"base_{unit}": base,
         f"run_{unit}": run,
         f"delta_{unit}": run - base,
         "ratio": ratio(base, run),
     }
-
-
-def window_op_time(window: WindowReport) -> float:
-    """All op time per step: the report's figure, or the sum it must equal (DESIGN 4)."""
-    if _num(window.op_time_us) > 0:
-        return _num(window.op_time_us)
-    layers = sum(_num(x.self_forward_us) + _num(x.self_backward_us) for x in window.layers)
-    return layers + sum(_num(v) for v in (window.other or {}).values())
 
 
 def _window_info(window: WindowReport) -> Dict[str, Any]:
@@ -90,7 +74,7 @@ def _window_info(window: WindowReport) -> Dict[str, Any]:
 def _alloc(layer: Optional[LayerStats]) -> float:
     if layer is None:
         return 0.0
-    return _num(layer.forward_alloc_bytes) + _num(layer.backward_alloc_bytes)
+    return finite(layer.forward_alloc_bytes) + finite(layer.backward_alloc_bytes)
 
 
 def diff_layer(
@@ -107,13 +91,13 @@ def diff_layer(
     assert newest is not None, "a layer must exist on at least one side"
 
     def fwd(x):
-        return _num(x.forward_us) if x is not None else 0.0
+        return finite(x.forward_us) if x is not None else 0.0
 
     def bwd(x):
-        return _num(x.backward_us) if x is not None else 0.0
+        return finite(x.backward_us) if x is not None else 0.0
 
     def self_total(x):
-        return _num(x.self_forward_us) + _num(x.self_backward_us) if x is not None else 0.0
+        return finite(x.self_forward_us) + finite(x.self_backward_us) if x is not None else 0.0
 
     row: Dict[str, Any] = {"path": path, "status": status}
     row.update(compare(fwd(base) + bwd(base), fwd(run) + bwd(run)))
@@ -126,8 +110,8 @@ def diff_layer(
     row["base_self_us"], row["run_self_us"], row["delta_self_us"] = b, r, r - b
     for name, get in (
         ("alloc_bytes", _alloc),
-        ("peak_live_bytes", lambda x: _num(x.peak_live_bytes) if x is not None else 0.0),
-        ("param_bytes", lambda x: _num(x.param_bytes) if x is not None else 0.0),
+        ("peak_live_bytes", lambda x: finite(x.peak_live_bytes) if x is not None else 0.0),
+        ("param_bytes", lambda x: finite(x.param_bytes) if x is not None else 0.0),
     ):
         if memory or name == "param_bytes":
             b, r = int(get(base)), int(get(run))
@@ -138,15 +122,15 @@ def diff_layer(
     row["base_class_name"] = base.class_name if base is not None else None
     row["custom"] = bool(newest.custom)
     row["parent"] = newest.parent
-    row["base_ops_per_call"] = int(_num(base.ops_per_call)) if base is not None else None
-    row["run_ops_per_call"] = int(_num(run.ops_per_call)) if run is not None else None
+    row["base_ops_per_call"] = int(finite(base.ops_per_call)) if base is not None else None
+    row["run_ops_per_call"] = int(finite(run.ops_per_call)) if run is not None else None
     row["base_hints"] = [h.code for h in base.hints] if base is not None else []
     row["run_hints"] = [h.code for h in run.hints] if run is not None else []
     return row
 
 
 def sort_key(row: Dict[str, Any]):
-    return (-abs(_num(row["delta_us"])), str(row["path"]))
+    return (-abs(finite(row["delta_us"])), str(row["path"]))
 
 
 def diff_windows(
@@ -174,9 +158,9 @@ def diff_windows(
         "run": run_name,
         "base_window": _window_info(base),
         "run_window": _window_info(run),
-        "step_time": compare(_num(base.step_time_us), _num(run.step_time_us)),
+        "step_time": compare(finite(base.step_time_us), finite(run.step_time_us)),
         "op_time": compare(window_op_time(base), window_op_time(run)),
-        "other": {k: compare(_num(base_other.get(k)), _num(run_other.get(k))) for k in keys},
+        "other": {k: compare(finite(base_other.get(k)), finite(run_other.get(k))) for k in keys},
         "memory_available": memory,
         "layers": rows,
         "counts": counts,
@@ -185,5 +169,4 @@ def diff_windows(
 
 def speedup(step_time: Dict[str, Any]) -> Optional[float]:
     """base / run of a `compare` result: 2.0 means the run is twice as fast."""
-    base, run = _num(step_time.get("base_us")), _num(step_time.get("run_us"))
-    return base / run if base > 0 and run > 0 else None
+    return figures.speedup(step_time.get("base_us"), step_time.get("run_us"))
