@@ -9,10 +9,8 @@ file of the logdir itself. Nothing here imports TensorFlow. See docs/http_api.md
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
-import math
 import os
 import re
 import sys
@@ -29,7 +27,8 @@ from tensorboard.plugins import base_plugin
 from tensorboard import plugin_util
 
 from tb_layerprof import diff as layer_diff
-from tb_layerprof.report import OTHER_KEYS, SCHEMA, LayerStats, WindowReport
+from tb_layerprof import figures
+from tb_layerprof.report import OTHER_KEYS, SCHEMA, WindowReport, window_from_bytes
 from tb_layerprof.summary import (
     PLUGIN_NAME,
     TAG_PREFIX,
@@ -53,8 +52,6 @@ _STATIC_TYPES = {
 READ_DOWNSAMPLE = 1_000_000
 MAX_PARAM_LEN = 4096
 MAX_TREND_LAYERS = 50
-TOP_PER_WINDOW = 10
-TIMELINE_MAX_SPANS = 5000  # what the callback writes at most (attribution.TIMELINE_MAX_SPANS)
 _STEP_RE = re.compile(r"^[0-9]{1,15}$")
 _JSON = "application/json"
 # Per-layer numbers kept for the trend route, in this order (see _layer_vector).
@@ -79,15 +76,6 @@ class ApiError(Exception):
         self.message = message
 
 
-def _num(value: Any) -> float:
-    """A finite float from report data (bad values count as 0, never NaN in JSON)."""
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return 0.0
-    return x if math.isfinite(x) else 0.0
-
-
 def _datum_bytes(datum: provider.TensorDatum) -> bytes:
     value = datum.numpy
     if getattr(value, "shape", None) not in ((), None):
@@ -103,157 +91,60 @@ def _datum_bytes(datum: provider.TensorDatum) -> bytes:
     return value
 
 
-def _parse_raw(data: bytes) -> Dict[str, Any]:
-    """Stored bytes -> the window's JSON dict as stored (checked to look like a report)."""
-    try:
-        raw = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as e:
-        raise ReportReadError(f"not a layerprof report: {e}") from None
-    if not isinstance(raw, dict) or "step" not in raw or not isinstance(raw.get("layers", []), list):
-        raise ReportReadError("not a layerprof report: missing 'step' or 'layers'")
-    if not all(isinstance(x, dict) and "path" in x for x in raw.get("layers") or []):
-        raise ReportReadError("not a layerprof report: a layer without 'path'")
-    return raw
-
-
-def _parse_window(data: bytes) -> Dict[str, Any]:
-    """Stored bytes -> the window's JSON dict in the contract shape (defaults filled in)."""
-    raw = _parse_raw(data)
-    try:
-        return _normalize_window(raw)
-    except (TypeError, ValueError, AttributeError) as e:
-        raise ReportReadError(f"malformed layerprof report: {e}") from None
-
-
-def _defaults(cls) -> Dict[str, Any]:
-    out = {}
-    for f in dataclasses.fields(cls):
-        if f.default is not dataclasses.MISSING:
-            out[f.name] = f.default
-        elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-            out[f.name] = f.default_factory()  # type: ignore[misc]
-        else:
-            out[f.name] = None  # required field: absent means malformed
-    return out
-
-
-_WINDOW_DEFAULTS = _defaults(WindowReport)
-_LAYER_DEFAULTS = _defaults(LayerStats)
-
-
-def _normalize_window(raw: Dict[str, Any]) -> Dict[str, Any]:
-    """The window as `WindowReport.from_json(raw).to_json()` would give it (known fields,
-    defaults filled in), ~20x faster than building the dataclasses for big windows."""
-    window = {k: raw.get(k, v) for k, v in _WINDOW_DEFAULTS.items()}
-    other = {k: 0.0 for k in OTHER_KEYS}
-    other.update(raw.get("other") or {})
-    window["other"] = other
-    window["warnings"] = list(window["warnings"] or [])
-    layers = []
-    for layer in raw.get("layers") or []:
-        if not isinstance(layer, dict) or "path" not in layer:
-            raise ValueError("a layer without 'path'")
-        out = {k: layer.get(k, v) for k, v in _LAYER_DEFAULTS.items()}
-        out["hints"] = [
-            {
-                "code": str(h.get("code", "")),
-                "message": str(h.get("message", "")),
-                "evidence": dict(h.get("evidence") or {}),
-                "severity": str(h.get("severity", "warning")),
-            }
-            for h in layer.get("hints") or []
-        ]
-        out["top_ops"] = list(out["top_ops"] or [])
-        layers.append(out)
-    window["layers"] = layers
-    window["timeline"] = _normalize_timeline(window.get("timeline"))
-    window["profile_dir"] = str(window.get("profile_dir") or "")
-    return window
-
-
-def _normalize_timeline(raw: Any) -> Dict[str, Any]:
-    """The window's step timeline, or `{}` (older reports, or not a timeline at all).
-    Spans without a path or with non-numeric times are dropped; at most TIMELINE_MAX_SPANS."""
-    if not isinstance(raw, dict) or not isinstance(raw.get("spans"), list):
-        return {}
-    spans = []
-    for sp in raw["spans"]:
-        if len(spans) >= TIMELINE_MAX_SPANS:
-            break
-        if not isinstance(sp, dict) or not isinstance(sp.get("path"), str):
-            continue
-        start, end = sp.get("start_us"), sp.get("end_us")
-        if type(start) not in (int, float) or type(end) not in (int, float):
-            continue
-        if not (math.isfinite(start) and math.isfinite(end)) or end < start:
-            continue
-        spans.append({"path": sp["path"], "phase": str(sp.get("phase", "")), "start_us": start, "end_us": end})
-    return {"step": int(_num(raw.get("step"))), "step_time_us": _num(raw.get("step_time_us")), "spans": spans}
-
-
-def _tag_windows(run: str, tag: str, data: list, normalize: bool = True) -> List[Dict[str, Any]]:
-    """Readable windows of one tag, oldest write first (a later write of the same step and
-    host replaces an earlier one, as in `summary.load_reports`)."""
-    parse = _parse_window if normalize else _parse_raw
-    out = []
+def _tag_windows(run: str, tag: str, data: list) -> Tuple[List[WindowReport], List[Dict[str, Any]]]:
+    """(readable windows of one tag, oldest write first; one {"tag", "step", "error"} per
+    stored window that is not a readable report). A later write of the same step and host
+    replaces an earlier one, as in `summary.load_reports`."""
+    out, bad = [], []
     for datum in sorted(data, key=lambda d: (d.step, d.wall_time)):
         try:
-            out.append(parse(_datum_bytes(datum)))
-        except ReportReadError as e:
+            out.append(window_from_bytes(_datum_bytes(datum)))
+        except (ReportReadError, ValueError) as e:
             logger.warning("layerprof: run %r tag %r unreadable: %s", run, tag, e)
-    return out
+            bad.append({"tag": tag, "step": int(datum.step), "error": str(e)})
+    return out, bad
 
 
-def _window_summary(window: Dict[str, Any]) -> Dict[str, Any]:
-    layers = window.get("layers") or []
-    ranked = sorted(
-        layers,
-        key=lambda x: -(_num(x.get("self_forward_us")) + _num(x.get("self_backward_us"))),
-    )
-    other = {k: _num((window.get("other") or {}).get(k)) for k in OTHER_KEYS}
-    self_sum = sum(_num(x.get("self_forward_us")) + _num(x.get("self_backward_us")) for x in layers)
+def _window_summary(window: WindowReport) -> Dict[str, Any]:
+    """What `/windows` lists of a window: its figures, not its layers."""
+    derived = figures.window_figures(window)
+    by_path = {x.path: x for x in window.layers}
     return {
-        "step": int(window.get("step", 0)),
-        "steps": int(window.get("steps", 0) or 0),
-        "host": str(window.get("host", "")),
-        "step_time_us": _num(window.get("step_time_us")),
-        "op_time_us": _num(window.get("op_time_us")),
-        "layers_self_us": self_sum,
-        "other": other,
-        "mode": str(window.get("mode", "")),
-        "memory_available": bool(window.get("memory_available", True)),
-        "warnings": [str(w) for w in window.get("warnings") or []],
-        "wall_time": _num(window.get("wall_time")),
-        "layer_count": len(layers),
-        "custom_count": sum(1 for x in layers if x.get("custom")),
-        "hint_count": sum(len(x.get("hints") or []) for x in layers),
+        "step": window.step,
+        "steps": window.steps,
+        "host": window.host,
+        "step_time_us": window.step_time_us,
+        "op_time_us": derived["op_time_us"],
+        "layers_self_us": derived["layers_self_us"],
+        "other": {k: window.other.get(k, 0.0) for k in OTHER_KEYS},
+        "mode": window.mode,
+        "memory_available": window.memory_available,
+        "warnings": list(window.warnings),
+        "wall_time": window.wall_time,
+        "layer_count": derived["layer_count"],
+        "custom_count": derived["custom_count"],
+        "hint_count": derived["hint_count"],
+        # The hot layers (figures.hot_layers), with their own times by phase.
         "top": [
-            {
-                "path": x.get("path", ""),
-                "self_forward_us": _num(x.get("self_forward_us")),
-                "self_backward_us": _num(x.get("self_backward_us")),
-            }
-            for x in ranked[:TOP_PER_WINDOW]
+            {"path": h["path"], "self_forward_us": by_path[h["path"]].self_forward_us,
+             "self_backward_us": by_path[h["path"]].self_backward_us}
+            for h in derived["hot_layers"]
         ],
+        "figures": derived,
     }
 
 
-def _layer_vector(window: Dict[str, Any]) -> Tuple[Dict[str, int], array]:
+def _layer_vector(window: WindowReport) -> Tuple[Dict[str, int], array]:
     """Compact per-layer numbers of one window, for the trend route (path -> row offset)."""
     index: Dict[str, int] = {}
     flat: List[float] = []
-    for layer in window.get("layers") or []:
-        path = sys.intern(str(layer.get("path", "")))
+    for layer in window.layers:
+        path = sys.intern(layer.path)
         if path in index:
             continue
         index[path] = len(flat)
-        for f in TREND_FIELDS:
-            v = layer.get(f, 0.0)
-            flat.append(v if type(v) is float and v == v and v not in _INF else _num(v))
+        flat.extend(float(getattr(layer, f)) for f in TREND_FIELDS)
     return index, array("d", flat)
-
-
-_INF = (float("inf"), float("-inf"))
 
 
 class _Entry:
@@ -264,7 +155,7 @@ class _Entry:
 
     __slots__ = ("summary", "index", "values")
 
-    def __init__(self, window: Dict[str, Any]):
+    def __init__(self, window: WindowReport):
         self.summary = _window_summary(window)
         self.index, self.values = _layer_vector(window)
 
@@ -357,7 +248,8 @@ class LayerProfPlugin(base_plugin.TBPlugin):
         return series
 
     def _entries(self, ctx, experiment: str, run: str) -> List[Tuple[str, str, _Entry]]:
-        """(tag, host, entry) of every window of `run`, sorted by (step, host); cached."""
+        """(tag, host, entry) of every readable window of `run`, sorted by (step, host);
+        cached, with the unreadable ones (see `_unreadable`)."""
         series = self._run_series(ctx, experiment, run)
         key = (experiment, run)
         with self._lock:
@@ -369,30 +261,36 @@ class LayerProfPlugin(base_plugin.TBPlugin):
             data = self._read(ctx, experiment, run, chunk)
             for tag in chunk:
                 by_host: Dict[str, _Entry] = {}
-                for window in _tag_windows(run, tag, data.get(tag, []), normalize=False):
-                    by_host[str(window.get("host", ""))] = _Entry(window)
-                cached[tag] = (versions[tag], sorted(by_host.items()))
+                found, bad = _tag_windows(run, tag, data.get(tag, []))
+                for window in found:
+                    by_host[window.host] = _Entry(window)
+                cached[tag] = (versions[tag], sorted(by_host.items()), bad)
         cached = {t: v for t, v in cached.items() if t in versions}
         with self._lock:
             self._cache[key] = cached
-        out = [(tag, host, e) for tag, (_, items) in cached.items() for host, e in items]
+        out = [(tag, host, e) for tag, (_, items, _) in cached.items() for host, e in items]
         out.sort(key=lambda x: (x[2].summary["step"], x[1]))
         return out
 
-    def _full_windows(
-        self, ctx, experiment: str, run: str, tags: List[str], normalize: bool = True
-    ) -> List[Dict[str, Any]]:
-        """Every window of `tags`, sorted by (step, host): normalized to the contract shape,
-        or (normalize=False) as stored, for `WindowReport.from_json`."""
-        windows = []
+    def _unreadable(self, experiment: str, run: str) -> List[Dict[str, Any]]:
+        """Stored windows of `run` that are not readable reports, as `_entries` last saw."""
+        with self._lock:
+            cached = self._cache.get((experiment, run), {})
+            bad = [b for _, _, errors in cached.values() for b in errors]
+        return sorted(bad, key=lambda b: (b["step"], b["tag"]))
+
+    def _full_windows(self, ctx, experiment: str, run: str, tags: List[str]
+                      ) -> Tuple[List[WindowReport], List[Dict[str, Any]]]:
+        """(every readable window of `tags`, sorted by (step, host); the unreadable ones)."""
+        windows, unreadable = [], []
         for start in range(0, len(tags), 20):
             data = self._read(ctx, experiment, run, tags[start : start + 20])
             for tag in tags[start : start + 20]:
-                found = _tag_windows(run, tag, data.get(tag, []), normalize=normalize)
-                by_host = {str(w.get("host", "")): w for w in found}
-                windows.extend(by_host.values())
-        windows.sort(key=lambda w: (w.get("step", 0), w.get("host", "")))
-        return windows
+                found, bad = _tag_windows(run, tag, data.get(tag, []))
+                windows.extend({w.host: w for w in found}.values())
+                unreadable.extend(bad)
+        windows.sort(key=lambda w: (w.step, w.host))
+        return windows, unreadable
 
     # -- implementations (no HTTP) -------------------------------------------------------
 
@@ -423,24 +321,29 @@ class LayerProfPlugin(base_plugin.TBPlugin):
     def report_impl(self, ctx, experiment: str, run: Optional[str]) -> Dict[str, Any]:
         """The DESIGN.md section 4 JSON of one run, every window, oldest first."""
         series = self._run_series(ctx, experiment, run)
-        windows = self._full_windows(ctx, experiment, run, sorted(series))
-        return {"schema": SCHEMA, "runs": [{"run": run, "windows": windows}]}
+        windows, _ = self._full_windows(ctx, experiment, run, sorted(series))
+        return {"schema": SCHEMA, "runs": [{"run": run, "windows": [w.to_json() for w in windows]}]}
 
     def windows_impl(self, ctx, experiment: str, run: Optional[str]) -> Dict[str, Any]:
         """A summary of every window of a run (no per-layer lists, except its top layers)."""
         entries = self._entries(ctx, experiment, run)
-        return {"schema": SCHEMA, "run": run, "windows": [e.summary for _, _, e in entries]}
+        return {"schema": SCHEMA, "run": run, "windows": [e.summary for _, _, e in entries],
+                "unreadable": self._unreadable(experiment, run)}
 
     def _step_windows(
         self, ctx, experiment: str, run: Optional[str], step: Optional[str], name: str = "step",
-        normalize: bool = True,
-    ) -> Tuple[int, List[Dict[str, Any]]]:
+    ) -> Tuple[int, List[WindowReport]]:
         """(step, every host's window at that step, sorted by host). `step` defaults to the
         latest window of the run; `name` is the query parameter named in errors."""
         series = self._run_series(ctx, experiment, run)
         if step is None or step == "":
-            wanted = max(step_of_tag(t) if step_of_tag(t) is not None else series[t].max_step
-                         for t in series)
+            # The latest window that can be read (a damaged latest one is listed by /windows).
+            readable = self._entries(ctx, experiment, run)
+            if not readable:
+                bad = self._unreadable(experiment, run)
+                why = f": {bad[-1]['error']}" if bad else ""
+                raise ApiError(404, f"run {run!r} has no readable window{why}")
+            wanted = readable[-1][2].summary["step"]
         else:
             if not _STEP_RE.match(step):
                 raise ApiError(400, f"query parameter {name!r} must be a non-negative integer")
@@ -451,9 +354,10 @@ class LayerProfPlugin(base_plugin.TBPlugin):
             tags = [t for t in series if series[t].max_step == wanted][:1]
         if not tags:
             raise ApiError(404, f"run {run!r} has no window at step {wanted}")
-        windows = self._full_windows(ctx, experiment, run, tags, normalize)
+        windows, unreadable = self._full_windows(ctx, experiment, run, tags)
         if not windows:
-            raise ApiError(404, f"run {run!r} has no readable window at step {wanted}")
+            why = f": {unreadable[-1]['error']}" if unreadable else ""
+            raise ApiError(404, f"run {run!r} has no readable window at step {wanted}{why}")
         return wanted, windows
 
     def window_impl(
@@ -462,12 +366,14 @@ class LayerProfPlugin(base_plugin.TBPlugin):
         """One window of a run in full (all layers). `step` defaults to the latest window;
         `host` to the last host (by name) that wrote that step."""
         _, windows = self._step_windows(ctx, experiment, run, step)
-        hosts = [str(w.get("host", "")) for w in windows]
+        hosts = [w.host for w in windows]
         if host is not None:
-            windows = [w for w in windows if w.get("host") == host]
+            windows = [w for w in windows if w.host == host]
         if not windows:
             raise ApiError(404, f"run {run!r} has no readable window for that step/host")
-        return {"schema": SCHEMA, "run": run, "window": windows[-1], "hosts": hosts}
+        window = windows[-1]
+        return {"schema": SCHEMA, "run": run, "window": window.to_json(), "hosts": hosts,
+                "figures": figures.window_figures(window)}
 
     def diff_impl(
         self,
@@ -493,14 +399,14 @@ class LayerProfPlugin(base_plugin.TBPlugin):
             (base, base_step, base_host, "base_step", "base_host"),
             (run, step, host, "step", "host"),
         ):
-            at, windows = self._step_windows(ctx, experiment, name, which, step_param, normalize=False)
-            hosts = [str(w.get("host", "")) for w in windows]
+            at, windows = self._step_windows(ctx, experiment, name, which, step_param)
+            hosts = [w.host for w in windows]
             if wanted_host is not None:
-                windows = [w for w in windows if w.get("host") == wanted_host]
+                windows = [w for w in windows if w.host == wanted_host]
                 if not windows:
                     raise ApiError(404, f"run {name!r} has no window of host {wanted_host!r} "
                                         f"at step {at} (query parameter {host_param!r})")
-            sides.append((_window_report(windows[0]), hosts))
+            sides.append((windows[0], hosts))
         (base_w, base_hosts), (run_w, run_hosts) = sides
         doc = layer_diff.diff_windows(base_w, run_w, base, run)
         doc["base_hosts"] = base_hosts
@@ -510,10 +416,10 @@ class LayerProfPlugin(base_plugin.TBPlugin):
     def workers_impl(self, ctx, experiment: str, run: Optional[str], step: Optional[str]) -> Dict[str, Any]:
         """Per-worker breakdown of one step (`workers.compare_hosts` over every host's window
         at that step): step times per host, the slowest layers per host, the straggler."""
-        at, windows = self._step_windows(ctx, experiment, run, step, normalize=False)
+        at, windows = self._step_windows(ctx, experiment, run, step)
         from tb_layerprof import workers  # pure; imported on use
 
-        doc = workers.compare_hosts([_window_report(w) for w in windows])
+        doc = workers.compare_hosts(windows)
         return {"schema": SCHEMA, "run": run, **doc, "step": at}
 
     def trend_impl(self, ctx, experiment: str, run: Optional[str], layers: List[str]) -> Dict[str, Any]:
@@ -645,14 +551,6 @@ class LayerProfPlugin(base_plugin.TBPlugin):
         except ApiError as e:
             return _error(request, e.code, e.message)
         return http_util.Respond(request, content, content_type)
-
-
-def _window_report(window: Dict[str, Any]) -> WindowReport:
-    """A normalized window dict as the dataclass the pure modules (diff, workers) take."""
-    try:
-        return WindowReport.from_json(window)
-    except (TypeError, ValueError, AttributeError) as e:
-        raise ApiError(422, f"malformed layerprof report at step {window.get('step')}: {e}") from None
 
 
 def _arg(request, name: str) -> Optional[str]:

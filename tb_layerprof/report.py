@@ -10,9 +10,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-from typing import Any, Dict, List, Optional
+import math
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 SCHEMA = 1
+TIMELINE_MAX_SPANS = 5000  # spans a window's timeline keeps at most (the analysis writes no more)
 
 OTHER_KEYS = (
     "optimizer_us",
@@ -48,6 +50,146 @@ def _fields_json(obj: Any, nested: str = "") -> Dict[str, Any]:
     }
 
 
+class MalformedReport(ValueError):
+    """A stored window that is not a readable report: says which field is wrong and why."""
+
+
+def _number(value: Any, name: str) -> Any:
+    if type(value) is float or type(value) is int:  # the common case, checked first
+        if value == value and value not in _INFINITIES:
+            return value
+        raise MalformedReport(f"{name} is not a finite number ({value!r})")
+    raise MalformedReport(f"{name} is not a number ({_brief(value)})")
+
+
+_INFINITIES = (float("inf"), float("-inf"))
+
+
+def _integer(value: Any, name: str) -> int:
+    if type(value) is int:
+        return value
+    if type(value) is float and value.is_integer():
+        return int(value)
+    raise MalformedReport(f"{name} is not an integer ({_brief(value)})")
+
+
+def _text(value: Any, name: str) -> str:
+    if type(value) is str:
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise MalformedReport(f"{name} is not text ({_brief(value)})")
+
+
+def _optional_text(value: Any, name: str) -> Optional[str]:
+    return None if value is None else _text(value, name)
+
+
+def _flag(value: Any, name: str) -> bool:
+    if type(value) is bool:
+        return value
+    if value in (0, 1):
+        return bool(value)
+    raise MalformedReport(f"{name} is not true/false ({_brief(value)})")
+
+
+def _objects(value: Any, name: str) -> List[Dict[str, Any]]:
+    if value is None:
+        return []
+    if type(value) is not list or not all(type(x) is dict for x in value):
+        raise MalformedReport(f"{name} is not a list of objects ({_brief(value)})")
+    return _plain(value)
+
+
+def _texts(value: Any, name: str) -> List[str]:
+    if value is None:
+        return []
+    if type(value) is not list:
+        raise MalformedReport(f"{name} is not a list ({_brief(value)})")
+    return [_text(x, name) for x in value]
+
+
+def _object(value: Any, name: str) -> Dict[str, Any]:
+    if value is None:
+        return {}
+    if type(value) is not dict:
+        raise MalformedReport(f"{name} is not an object ({_brief(value)})")
+    return _plain(value)
+
+
+def _counts(value: Any, name: str) -> Dict[str, Any]:
+    counts = _object(value, name)
+    for key, v in counts.items():
+        _number(v, f"{name}[{key!r}]")
+    return counts
+
+
+def _brief(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+# How each annotated field type is read back from JSON (`from __future__ import
+# annotations` keeps annotations as these strings).
+_READERS: Dict[str, Callable[[Any, str], Any]] = {
+    "float": _number,
+    "int": _number,  # per-step averages of counts may be fractional
+    "str": _text,
+    "bool": _flag,
+    "Optional[str]": _optional_text,
+    "List[str]": _texts,
+    "List[Dict[str, Any]]": _objects,
+    "Dict[str, Any]": _object,
+    "Dict[str, int]": _counts,
+    "Dict[str, float]": _counts,
+}
+
+
+@functools.lru_cache(maxsize=None)
+def _field_readers(cls: type, skip: Tuple[str, ...]) -> Tuple[Tuple[str, Callable[[Any, str], Any]], ...]:
+    """(field name, reader) of the fields that `from_json` reads generically."""
+    return tuple((f.name, _READERS[f.type]) for f in dataclasses.fields(cls)
+                 if f.type in _READERS and f.name not in skip)
+
+
+def _read_fields(cls: type, d: Dict[str, Any], where: str, skip: Tuple[str, ...] = ()) -> Dict[str, Any]:
+    """The known, present fields of `d` (but `skip`), each checked and converted by its type."""
+    kwargs = {}
+    for name, read in _field_readers(cls, skip):
+        value = d.get(name, _ABSENT)
+        if value is not _ABSENT:
+            kwargs[name] = read(value, f"{where} field {name!r}")
+    return kwargs
+
+
+_ABSENT = object()
+
+
+def _timeline(raw: Any) -> Dict[str, Any]:
+    """A window's step timeline, or `{}` (older reports, or not a timeline at all). Spans
+    without a path or with unusable times are dropped; at most TIMELINE_MAX_SPANS."""
+    if type(raw) is not dict or type(raw.get("spans")) is not list:
+        return {}
+    spans = []
+    for sp in raw["spans"]:
+        if len(spans) >= TIMELINE_MAX_SPANS:
+            break
+        if type(sp) is not dict or type(sp.get("path")) is not str:
+            continue
+        start, end = sp.get("start_us"), sp.get("end_us")
+        if type(start) not in (int, float) or type(end) not in (int, float):
+            continue
+        if not (math.isfinite(start) and math.isfinite(end)) or end < start:
+            continue
+        spans.append({**_plain(sp), "phase": str(sp.get("phase", ""))})
+    step, step_time = raw.get("step"), raw.get("step_time_us")
+    return {
+        "step": step if type(step) is int else 0,
+        "step_time_us": step_time if type(step_time) in (int, float) and math.isfinite(step_time) else 0.0,
+        "spans": spans,
+    }
+
+
 @dataclasses.dataclass
 class Hint:
     """One diagnosis: a stable machine `code`, a plain `message`, and the figures behind it."""
@@ -61,12 +203,14 @@ class Hint:
         return _fields_json(self)
 
     @classmethod
-    def from_json(cls, d: Dict[str, Any]) -> "Hint":
+    def from_json(cls, d: Any, where: str = "hint") -> "Hint":
+        if type(d) is not dict:
+            raise MalformedReport(f"{where} is not an object ({_brief(d)})")
         return cls(
-            code=str(d.get("code", "")),
-            message=str(d.get("message", "")),
-            evidence=dict(d.get("evidence") or {}),
-            severity=str(d.get("severity", "warning")),
+            code=_text(d.get("code", ""), f"{where} code"),
+            message=_text(d.get("message", ""), f"{where} message"),
+            evidence=_object(d.get("evidence"), f"{where} evidence"),
+            severity=_text(d.get("severity", "warning"), f"{where} severity"),
         )
 
 
@@ -122,11 +266,16 @@ class LayerStats:
         return _fields_json(self, nested="hints")
 
     @classmethod
-    def from_json(cls, d: Dict[str, Any]) -> "LayerStats":
-        known = _field_names(cls)
-        kwargs = {k: v for k, v in d.items() if k in known and k != "hints"}
-        stats = cls(**kwargs)
-        stats.hints = [Hint.from_json(h) for h in d.get("hints") or []]
+    def from_json(cls, d: Any) -> "LayerStats":
+        """A layer as stored; raises MalformedReport naming the field that is wrong."""
+        if type(d) is not dict or type(d.get("path")) is not str:
+            raise MalformedReport(f"a layer without a 'path' ({_brief(d)})")
+        where = f"layer {d['path']!r}"
+        stats = cls(**_read_fields(cls, d, where))
+        hints = d.get("hints")
+        if hints is not None and type(hints) is not list:
+            raise MalformedReport(f"{where} field 'hints' is not a list ({_brief(hints)})")
+        stats.hints = [Hint.from_json(h, f"{where} hint") for h in hints or ()]
         return stats
 
 
@@ -171,14 +320,26 @@ class WindowReport:
         return _fields_json(self, nested="layers")
 
     @classmethod
-    def from_json(cls, d: Dict[str, Any]) -> "WindowReport":
-        known = _field_names(cls)
-        kwargs = {k: v for k, v in d.items() if k in known and k != "layers"}
+    def from_json(cls, d: Any) -> "WindowReport":
+        """A window as stored, every field checked: the one reader of stored reports (the
+        CLI, the plugin, diff and workers read through it). Absent fields take their
+        defaults; a field of the wrong kind raises MalformedReport saying which."""
+        if type(d) is not dict or "step" not in d or "steps" not in d:
+            raise MalformedReport("not a layerprof report: missing 'step' or 'steps'")
+        step = _integer(d["step"], "window field 'step'")
+        steps = _integer(d["steps"], "window field 'steps'")
+        # The timeline is drawing data: a bad one is dropped, not fatal (`_timeline`).
+        kwargs = _read_fields(cls, d, "window", skip=("step", "steps", "other", "timeline"))
+        kwargs["step"], kwargs["steps"] = step, steps
+        layers = d.get("layers")
+        if layers is not None and type(layers) is not list:
+            raise MalformedReport(f"window field 'layers' is not a list ({_brief(layers)})")
         window = cls(**kwargs)
-        window.layers = [LayerStats.from_json(x) for x in d.get("layers") or []]
+        window.layers = [LayerStats.from_json(x) for x in layers or ()]
         other = {k: 0.0 for k in OTHER_KEYS}
-        other.update(d.get("other") or {})
+        other.update(_counts(d.get("other"), "window field 'other'"))
         window.other = other
+        window.timeline = _timeline(d.get("timeline"))
         return window
 
 
@@ -204,14 +365,12 @@ def window_to_bytes(window: WindowReport) -> bytes:
 
 
 def window_from_bytes(data: bytes) -> WindowReport:
-    """Inverse of `window_to_bytes`; raises ValueError on anything that is not a report."""
+    """Inverse of `window_to_bytes`; raises ValueError (MalformedReport) on anything that
+    is not a readable report, with the reason."""
     try:
         d = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"not a layerprof report: {e}") from None
-    if not isinstance(d, dict) or "step" not in d or not isinstance(d.get("layers", []), list):
-        raise ValueError("not a layerprof report: missing 'step' or 'layers'")
-    try:
-        return WindowReport.from_json(d)
-    except TypeError as e:
-        raise ValueError(f"malformed layerprof report: {e}") from None
+        raise MalformedReport(f"not a layerprof report: {e}") from None
+    except RecursionError:
+        raise MalformedReport("not a layerprof report: nested too deeply") from None
+    return WindowReport.from_json(d)

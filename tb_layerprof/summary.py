@@ -160,9 +160,10 @@ def _read_records(path: str) -> Iterator[bytes]:
             yield data
 
 
-def read_event_file(path: str) -> List[WindowReport]:
-    """All layerprof windows in one event file. Raises ReportReadError if unreadable."""
-    windows = []
+def read_event_file(path: str) -> Tuple[List[WindowReport], List[str]]:
+    """(the readable layerprof windows in one event file; one message per stored window that
+    is not a readable report). Raises ReportReadError if the file itself is unreadable."""
+    windows, bad = [], []
     try:
         for record in _read_records(path):
             event = event_pb2.Event()
@@ -178,13 +179,14 @@ def read_event_file(path: str) -> List[WindowReport]:
                     if plugin.plugin_name == PLUGIN_NAME:
                         parse_plugin_content(plugin.content)
                     window = window_from_tensor(value.tensor)
-                except ReportReadError as e:  # say which file, like the errors above
-                    raise ReportReadError(f"{path}: {value.tag}: {e}") from None
+                except ReportReadError as e:  # this window only: say which file and tag
+                    bad.append(f"{path}: {value.tag}: {e}")
+                    continue
                 window.wall_time = window.wall_time or event.wall_time
                 windows.append(window)
     except OSError as e:
         raise ReportReadError(f"{path}: {e.strerror or e}") from None
-    return windows
+    return windows, bad
 
 
 def find_event_files(logdir: str) -> Dict[str, List[str]]:
@@ -204,8 +206,9 @@ def load_reports(
 ) -> Tuple[List[RunReport], List[str]]:
     """Read every layerprof report below `logdir` (no TensorFlow needed).
 
-    Returns (runs with at least one window, sorted by name; error messages for files that
-    could not be read). A corrupt file never hides the good ones beside it. Windows of a
+    Returns (runs with at least one window, sorted by name; error messages for files and
+    windows that could not be read). A corrupt file or window never hides the good ones
+    beside it. Windows of a
     run are sorted by step; a window written twice (e.g. a restarted writer) keeps the last.
     """
     if not os.path.isdir(logdir):
@@ -218,8 +221,10 @@ def load_reports(
         by_step: Dict[Tuple[int, str], WindowReport] = {}
         for path in files:
             try:
-                for window in read_event_file(path):
+                windows, bad = read_event_file(path)
+                for window in windows:
                     by_step[(window.step, window.host)] = window
+                errors.extend(bad)
             except ReportReadError as e:
                 errors.append(str(e))
         if by_step:

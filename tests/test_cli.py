@@ -197,13 +197,16 @@ def test_damaged_report_values_do_not_crash(make_logdir, make_window):
     window.layers.append(LayerStats(path="a", parent="b", forward_us=5.0))
     window.layers.append(LayerStats(path="b", parent="a", forward_us=4.0))
     window.layers.append(LayerStats(path="self", parent="self", forward_us=3.0))
-    window.layers[0].backward_us = "lots"  # type: ignore[assignment]
     window.layers[0].hints = [Hint(code="x", message="m", evidence={"k": [1, 2], "b": None})]
-    logdir = make_logdir({"train": [window]})
+    damaged = make_window(20)
+    damaged.layers[0].backward_us = "lots"  # type: ignore[assignment]
+    logdir = make_logdir({"train": [window, damaged]})
     for fmt in ("table", "csv", "json"):
-        code, out, err = run_cli("report", logdir, "--format", fmt, "--top", "0")
+        code, out, err = run_cli("report", logdir, "--format", fmt, "--top", "0", "--window", "all")
         assert code == 0, (fmt, err)
-        assert "internal error" not in err
+        assert "internal error" not in err and "Traceback" not in err
+        # The damaged window is named with the field that is wrong; the other one renders.
+        assert "'backward_us' is not a number" in err, (fmt, err)
     code, out, _ = run_cli("report", logdir, "--top", "0")
     names = [r.split()[0] for r in table_rows(out)]
     assert {"a", "b", "self"} <= set(names)

@@ -412,3 +412,41 @@ def test_post_is_refused(client):
     resp = client.post(f"{BASE}/runs")
     assert resp.status_code == 405
     assert _json(resp)["error"]["code"] == 405
+
+
+def test_a_malformed_window_beside_good_ones_leaves_every_route_answering(tmp_path):
+    d = str(tmp_path)
+    write_run(d, "train", [synthetic_window(5), synthetic_window(6)])
+    raw = synthetic_window(7).to_json()
+    raw["step"], raw["layers"][0]["self_forward_us"] = 7, "abc"
+    _write_raw(os.path.join(d, "train"), tag_for_step(7), json.dumps(raw).encode())
+    plugin, _ = _plugin(d)
+    listed = plugin.windows_impl(CTX, EXP, "train")
+    assert [w["step"] for w in listed["windows"]] == [5, 6]
+    assert [(b["step"], "'self_forward_us' is not a number" in b["error"])
+            for b in listed["unreadable"]] == [(7, True)]
+    # The run opens on its latest readable window, with the figures the backend computed.
+    latest = plugin.window_impl(CTX, EXP, "train", None)
+    assert latest["window"]["step"] == 6
+    assert latest["figures"]["hot_layers"] and 0 <= latest["figures"]["coverage"] <= 1
+    with pytest.raises(ApiError) as e:
+        plugin.window_impl(CTX, EXP, "train", "7")
+    assert e.value.code == 404 and "self_forward_us" in e.value.message
+    path = synthetic_window(5).layers[0].path
+    trend = plugin.trend_impl(CTX, EXP, "train", [path])
+    assert trend["steps"] == [5, 6] and trend["layers"][0]["found"]
+    assert plugin.diff_impl(CTX, EXP, "train", "train", "5", None)["run_window"]["step"] == 6
+    assert plugin.workers_impl(CTX, EXP, "train", None)["step"] == 6
+    assert [w["step"] for w in plugin.report_impl(CTX, EXP, "train")["runs"][0]["windows"]] == [5, 6]
+
+
+def test_hot_layers_and_coverage_are_the_figures_module_s(plugin):
+    from tb_layerprof import figures
+    from tb_layerprof.report import WindowReport
+
+    out = plugin.window_impl(CTX, EXP, "train", None)
+    window = WindowReport.from_json(out["window"])
+    assert out["figures"] == json.loads(json.dumps(figures.window_figures(window)))
+    summary = plugin.windows_impl(CTX, EXP, "train")["windows"][-1]
+    assert [t["path"] for t in summary["top"]] == [h["path"] for h in out["figures"]["hot_layers"]]
+    assert summary["figures"] == out["figures"]
