@@ -51,24 +51,14 @@ Conventions:
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
-from tb_layerprof.diff import window_op_time
+from tb_layerprof.figures import finite, layer_self_total, layer_total, window_op_time
 from tb_layerprof.report import OTHER_KEYS, LayerStats, RunReport, WindowReport
 
 COLLECTIVE_KEY = "collective_us"
 MAX_CAUSES = 5
-
-
-def _num(value: Any) -> float:
-    """A report figure as a finite float; anything unusable (None, text, NaN) reads 0."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return 0.0
-    return v if math.isfinite(v) else 0.0
 
 
 _DIGITS = re.compile(r"(\d+)")
@@ -81,24 +71,23 @@ def host_sort_key(host: str):
 
 
 def _layer_times(layer: LayerStats) -> Dict[str, float]:
-    fwd, bwd = _num(layer.forward_us), _num(layer.backward_us)
     return {
-        "forward_us": fwd,
-        "backward_us": bwd,
-        "total_us": fwd + bwd,
-        "self_us": _num(layer.self_forward_us) + _num(layer.self_backward_us),
+        "forward_us": finite(layer.forward_us),
+        "backward_us": finite(layer.backward_us),
+        "total_us": layer_total(layer),
+        "self_us": layer_self_total(layer),
     }
 
 
 def _host_row(window: WindowReport) -> Dict[str, Any]:
-    other = {str(k): _num(v) for k, v in (window.other or {}).items()}
+    other = {str(k): finite(v) for k, v in (window.other or {}).items()}
     for key in OTHER_KEYS:
         other.setdefault(key, 0.0)
-    op_time = _num(window_op_time(window))
+    op_time = finite(window_op_time(window))
     collective = other.get(COLLECTIVE_KEY, 0.0)
     return {
         "host": str(window.host),
-        "step_time_us": _num(window.step_time_us),
+        "step_time_us": finite(window.step_time_us),
         "op_time_us": op_time,
         "compute_us": max(op_time - collective, 0.0),
         "collective_us": collective,
@@ -173,7 +162,7 @@ def compare_hosts(windows: Sequence[WindowReport]) -> Dict[str, Any]:
 
     return {
         "step": next(iter(steps)),
-        "steps": max(int(_num(w.steps)) for w in by_host.values()),
+        "steps": max(int(finite(w.steps)) for w in by_host.values()),
         "hosts": rows,
         "slowest_host": slowest,
         "fastest_host": fastest,
