@@ -33,6 +33,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ INFO lines
 import tb_layerprof  # noqa: E402,F401  (must come first)
 from tb_layerprof.cli import Units, render_diff_table, render_table  # noqa: E402
+from tb_layerprof import figures  # noqa: E402
 from tb_layerprof.diff import diff_windows, speedup  # noqa: E402
 from tb_layerprof.summary import load_reports  # noqa: E402
 
@@ -162,7 +163,7 @@ def _times(ratio: float) -> str:
 
 def answers(window, units: Units) -> list:
     """One measured paragraph per demo layer, from the report's figures."""
-    basis = window.step_time_us or window.op_time_us or 1.0
+    basis = figures.step_basis(window) or 1.0
     lines = []
     for cls in ("SlowDouble", "FastDouble", "SigmoidSin", "SigmoidSinCustomGrad"):
         layer, twin = find(window, cls), find(window, TWINS[cls])
@@ -311,7 +312,7 @@ def gain_line(doc, units: Units) -> str:
     text = (f"Step time {verb}: {units.time(step['base_us'])} -> {units.time(step['run_us'])}"
             f" per step ({sign}{units.time(step['delta_us'])}")
     if faster:
-        text += f", {faster:.1f}x faster" if faster >= 1 else f", {1 / faster:.1f}x slower"
+        text += ", " + figures.speedup_text(faster, digits=1)
     text += ")"
     doubler = next((row for row in doc["layers"] if row["path"] == "doubler"), None)
     if doubler is not None:
