@@ -478,7 +478,8 @@ def test_unexpected_failure_is_one_line(monkeypatch, logdir):
     def boom(*a, **k):
         raise RuntimeError("kaput")
 
-    monkeypatch.setattr(cli, "render_table", boom)
+    # Where the report command looks it up (tb_layerprof.cli re-exports the same function).
+    monkeypatch.setattr(cli.commands, "render_table", boom)
     monkeypatch.delenv("TB_LAYERPROF_DEBUG", raising=False)
     code, out, err = run_cli("report", logdir)
     assert code == 1
