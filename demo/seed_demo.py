@@ -171,7 +171,7 @@ def answers(window, units: Units) -> list:
             lines.append(f"{cls}: not in the report (see the warnings above).")
             continue
         fwd, bwd = layer.forward_us, layer.backward_us
-        total = fwd + bwd
+        total = figures.layer_total(layer)
         text = (
             f"{cls}: forward {units.time(fwd)}, gradient {units.time(bwd)} per step"
             f" ({100.0 * total / basis:.1f}% of the step)"
@@ -182,7 +182,7 @@ def answers(window, units: Units) -> list:
             text += ", no gradient time attributed to it"
         text += f"; {layer.ops_per_call} ops per call"
         if twin is not None:
-            t_total = twin.forward_us + twin.backward_us
+            t_total = figures.layer_total(twin)
             if total > 0 and t_total > 0:
                 ratio = total / t_total
                 if ratio >= 1:
@@ -199,8 +199,8 @@ def answers(window, units: Units) -> list:
     slow, fast = find(window, "SlowDouble"), find(window, "FastDouble")
     auto, custom = find(window, "SigmoidSin"), find(window, "SigmoidSinCustomGrad")
     verdict = []
-    if slow and fast and fast.forward_us + fast.backward_us > 0:
-        ratio = (slow.forward_us + slow.backward_us) / (fast.forward_us + fast.backward_us)
+    if slow and fast and figures.layer_total(fast) > 0:
+        ratio = figures.layer_total(slow) / figures.layer_total(fast)
         verdict.append(
             f"The same math (x * 2) costs {_times(ratio)} the time as a Python loop: the loop"
             f" is unrolled into {slow.ops_per_call} ops per call at trace time (vs"

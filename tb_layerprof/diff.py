@@ -97,7 +97,7 @@ def diff_layer(
         return finite(x.backward_us) if x is not None else 0.0
 
     def self_total(x):
-        return finite(x.self_forward_us) + finite(x.self_backward_us) if x is not None else 0.0
+        return figures.layer_self_total(x) if x is not None else 0.0
 
     row: Dict[str, Any] = {"path": path, "status": status}
     row.update(compare(fwd(base) + bwd(base), fwd(run) + bwd(run)))

@@ -258,10 +258,6 @@ class LayerStats:
     # replica (from the `replica_N/` prefix of op names), when more than one ran.
     replicas: List[Dict[str, Any]] = dataclasses.field(default_factory=list)
 
-    @property
-    def total_us(self) -> float:
-        return self.forward_us + self.backward_us
-
     def to_json(self) -> Dict[str, Any]:
         return _fields_json(self, nested="hints")
 
