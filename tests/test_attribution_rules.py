@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tb_layerprof import attribution, diagnosis, xplane
+from tb_layerprof import attribution, diagnosis, owners, xplane
 from tb_layerprof.layermap import CallRecord, LayerInfo, LayerMap
 from tests.xspace_builder import XSpaceBuilder
 
@@ -150,12 +150,12 @@ def test_coverage_and_unowned_ops(window):
 
 
 def test_control_flow_cuts():
-    cuts = attribution._control_flow_cuts(P + BODY + "model_1/lstm_1/while/add")
+    cuts = owners.control_flow_cuts(P + BODY + "model_1/lstm_1/while/add")
     assert cuts[-1] == (P + "model_1/lstm_1/while", "model_1/lstm_1/while/add")
     assert cuts[0] == ("while", "while/cond/then/_7/while/cond/StatefulPartitionedCall/" + BODY
                        + "model_1/lstm_1/while/add")
     # A user's scope named "body" is not a loop body unless an inlining index follows.
-    assert attribution._control_flow_cuts("model/body/dense/MatMul") == []
+    assert owners.control_flow_cuts("model/body/dense/MatMul") == []
 
 
 def test_trace_counts_are_distinct_signatures_per_trace():
