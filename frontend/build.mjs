@@ -23,10 +23,18 @@ const common = {
 };
 
 if (args.includes("--tests")) {
-  const tests = readdirSync(join(here, "src")).filter((f) => f.endsWith(".test.ts"));
+  // Every src/**/*.test.ts, each to build/tests/<name>.test.mjs (names are unique).
+  const walk = (dir) =>
+    readdirSync(join(here, "src", dir), { withFileTypes: true }).flatMap((e) =>
+      e.isDirectory() ? walk(join(dir, e.name)) : e.name.endsWith(".test.ts") ? [join(dir, e.name)] : [],
+    );
+  const tests = walk("");
+  const outTests = join(here, "build", "tests");
+  if (existsSync(outTests)) rmSync(outTests, { recursive: true });
   await esbuild.build({
     ...common,
     entryPoints: tests.map((f) => join(here, "src", f)),
+    entryNames: "[name]",
     outdir: join(here, "build", "tests"),
     outExtension: { ".js": ".mjs" },
     platform: "node",

@@ -1,7 +1,7 @@
 // Entry point: TensorBoard's plugin_entry.html imports this module and calls render().
 import { render as preactRender } from "preact";
-import { App } from "./app";
-import { CSS } from "./styles";
+import { App } from "./views/App";
+import { CSS } from "./views/styles";
 
 export function render(): void {
   const style = document.createElement("style");

@@ -2,14 +2,14 @@
 // of its own, imported on first use; charts are drawn one per task, after the page has
 // painted, so the layers table is shown and answers clicks before any chart is drawn.
 import { useEffect, useRef } from "preact/hooks";
-import type { ECharts } from "./echarts_setup";
+import type { ECharts } from "../echarts_setup";
 
 export const FONT = "Roboto, sans-serif";
 
-type Lib = typeof import("./echarts_setup");
+type Lib = typeof import("../echarts_setup");
 let lib: Promise<Lib> | null = null;
 export function loadECharts(): Promise<Lib> {
-  return lib || (lib = import("./echarts_setup"));
+  return lib || (lib = import("../echarts_setup"));
 }
 
 // Chart work queued and run one job per macrotask (input events get in between).

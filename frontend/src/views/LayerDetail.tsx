@@ -1,7 +1,8 @@
 // The selected layer's figures in full, with its per-replica split under tf.distribute.
-import { Layer, Window, fmtBytes, fmtCount, fmtEvidence, fmtPct, fmtTime, hasDeviceTime } from "./logic";
-
-const n = (x: unknown) => (typeof x === "number" && Number.isFinite(x) ? x : 0);
+import type { Layer, Window } from "../api/types";
+import { hasDeviceTime } from "../models/columns";
+import { fmtBytes, fmtCount, fmtPct, fmtTime, num as n } from "../models/format";
+import { HintNote } from "./Diagnoses";
 
 export function LayerDetail(props: { layer: Layer; w: Window; stepUs: number; onClose: () => void }) {
   const { layer: l, w, stepUs } = props;
@@ -46,10 +47,7 @@ export function LayerDetail(props: { layer: Layer; w: Window; stepUs: number; on
         ))}
       </dl>
       {(l.hints || []).map((h) => (
-        <div class={"lp-diag" + (h.severity === "info" ? " lp-info" : "")}>
-          <span class="lp-code">{h.code}</span> <span class="lp-diag-message">{h.message}</span>
-          {Object.keys(h.evidence || {}).length ? <div class="lp-evidence">{fmtEvidence(h.evidence)}</div> : null}
-        </div>
+        <HintNote hint={h} />
       ))}
       {replicas.length ? (
         <div class="lp-replicas">

@@ -1,12 +1,10 @@
-// The layers table: sortable columns, expandable nesting, virtualized rows (only the rows
-// in view are in the DOM, so thousands of layers stay responsive).
-import { useState, useRef, useLayoutEffect, useEffect } from "preact/hooks";
-import { COLUMNS, Column, ColumnKey, Row, SortSpec, formatCell } from "./logic";
+// The layers table: sortable columns, expandable nesting; rows virtualized by VirtualTable.
+import { useMemo } from "preact/hooks";
+import { Column, ColumnKey, SortSpec, formatCell } from "../models/columns";
+import type { Row } from "../models/tree";
+import { TableColumn, VirtualTable } from "./VirtualTable";
 
-export const ROW_HEIGHT = 24;
-const HEADER_HEIGHT = 30;
 const MAX_BODY = 560;
-const OVERSCAN = 12;
 
 const WIDTHS: Record<ColumnKey, string> = {
   path: "minmax(260px, 3fr)",
@@ -29,49 +27,55 @@ const WIDTHS: Record<ColumnKey, string> = {
   forward_host_us: "78px",
   backward_host_us: "78px",
 };
-export function gridOf(columns: Column[]): string {
-  return columns.map((c) => WIDTHS[c.key]).join(" ");
+
+interface CellContext {
+  stepUs: number;
+  onToggle: (path: string) => void;
+  traceUrl: string | null;
 }
 
-function Cell(props: { row: Row; col: Column; stepUs: number; onToggle: (path: string) => void; traceUrl: string | null }) {
-  const { row, col } = props;
+function PathCell(props: { row: Row; ctx: CellContext }) {
+  const { row, ctx } = props;
   const l = row.layer;
-  if (col.key === "path") {
-    return (
-      <div class="lp-cell lp-name" role="cell" style={{ paddingLeft: `${6 + row.depth * 16}px` }} title={l.path}>
-        {row.hasChildren ? (
-          <button
-            class="lp-expander"
-            aria-label={(row.expanded ? "Collapse " : "Expand ") + l.path}
-            aria-expanded={row.expanded}
-            onClick={(e) => {
-              e.stopPropagation();
-              props.onToggle(l.path);
-            }}
-          >
-            {row.expanded ? "▾" : "▸"}
-          </button>
-        ) : (
-          <span class="lp-expander-pad" />
-        )}
-        <span class="lp-path">{l.path}</span>
-        {props.traceUrl ? (
-          <a
-            class="lp-trace"
-            href={props.traceUrl}
-            target="_top"
-            data-testid="trace-link"
-            title="Open this window's capture in the Profile tab's trace viewer (its Keras Layers line shows the layer's spans)"
-            aria-label={`Trace of ${l.path}`}
-            onClick={(e) => e.stopPropagation()}
-          >
-            trace
-          </a>
-        ) : null}
-      </div>
-    );
-  }
-  const text = formatCell(l, col, props.stepUs);
+  return (
+    <div class="lp-cell lp-name" role="cell" style={{ paddingLeft: `${6 + row.depth * 16}px` }} title={l.path}>
+      {row.hasChildren ? (
+        <button
+          class="lp-expander"
+          aria-label={(row.expanded ? "Collapse " : "Expand ") + l.path}
+          aria-expanded={row.expanded}
+          onClick={(e) => {
+            e.stopPropagation();
+            ctx.onToggle(l.path);
+          }}
+        >
+          {row.expanded ? "▾" : "▸"}
+        </button>
+      ) : (
+        <span class="lp-expander-pad" />
+      )}
+      <span class="lp-path">{l.path}</span>
+      {ctx.traceUrl ? (
+        <a
+          class="lp-trace"
+          href={ctx.traceUrl}
+          target="_top"
+          data-testid="trace-link"
+          title="Open this window's capture in the Profile tab's trace viewer (its Keras Layers line shows the layer's spans)"
+          aria-label={`Trace of ${l.path}`}
+          onClick={(e) => e.stopPropagation()}
+        >
+          trace
+        </a>
+      ) : null}
+    </div>
+  );
+}
+
+function ValueCell(props: { row: Row; col: Column; ctx: CellContext }) {
+  const { col } = props;
+  const l = props.row.layer;
+  const text = formatCell(l, col, props.ctx.stepUs);
   if (col.key === "hints" && text) {
     const title = (l.hints || []).map((h) => `${h.code}: ${h.message}`).join("\n");
     return (
@@ -96,6 +100,7 @@ function Cell(props: { row: Row; col: Column; stepUs: number; onToggle: (path: s
 
 export function LayerTable(props: {
   rows: Row[];
+  columns: Column[];
   sort: SortSpec;
   stepUs: number;
   onSort: (key: ColumnKey) => void;
@@ -103,92 +108,31 @@ export function LayerTable(props: {
   selected: string | null;
   onSelect: (path: string) => void;
   traceUrl: string | null;
-  /** The columns to show (default: every column; see columnsFor). */
-  columns?: Column[];
 }) {
-  const { rows } = props;
-  const columns = props.columns || COLUMNS;
-  const GRID = gridOf(columns);
-  const [scrollTop, setScrollTop] = useState(0);
-  const [viewH, setViewH] = useState(MAX_BODY);
-  const box = useRef<HTMLDivElement>(null);
-  const bodyH = Math.min(MAX_BODY, Math.max(1, rows.length) * ROW_HEIGHT);
-  useLayoutEffect(() => {
-    if (box.current) setViewH(box.current.clientHeight || bodyH);
-  }, [bodyH]);
-  // Bring the selected layer's row into view (e.g. after a click in the step timeline).
-  useEffect(() => {
-    const el = box.current;
-    if (!el || props.selected === null) return;
-    const i = rows.findIndex((r) => r.layer.path === props.selected);
-    if (i < 0) return;
-    const top = HEADER_HEIGHT + i * ROW_HEIGHT;
-    if (top < el.scrollTop + HEADER_HEIGHT || top + ROW_HEIGHT > el.scrollTop + el.clientHeight) {
-      el.scrollTop = Math.max(0, top - HEADER_HEIGHT - 3 * ROW_HEIGHT);
-      setScrollTop(el.scrollTop);
-    }
-    const card = el.closest("section");
-    if (card) {
-      const r = card.getBoundingClientRect();
-      if (r.top > window.innerHeight || r.bottom < 0) card.scrollIntoView({ block: "nearest" });
-    }
-  }, [props.selected, rows]);
-  const first = Math.max(0, Math.floor((scrollTop - HEADER_HEIGHT) / ROW_HEIGHT) - OVERSCAN);
-  const last = Math.min(rows.length, Math.ceil((scrollTop + viewH) / ROW_HEIGHT) + OVERSCAN);
-  const slice = rows.slice(first, last);
+  const { rows, selected } = props;
+  const ctx: CellContext = { stepUs: props.stepUs, onToggle: props.onToggle, traceUrl: props.traceUrl };
+  const columns: TableColumn<Row>[] = props.columns.map((c) => ({
+    key: c.key,
+    label: c.label,
+    title: c.title,
+    width: WIDTHS[c.key],
+    numeric: c.numeric,
+    cell: (row: Row) => (c.key === "path" ? <PathCell row={row} ctx={ctx} /> : <ValueCell row={row} col={c} ctx={ctx} />),
+  }));
+  const reveal = useMemo(() => (selected === null ? -1 : rows.findIndex((r) => r.layer.path === selected)), [rows, selected]);
   return (
-    <div
-      class="lp-table"
-      role="table"
-      aria-rowcount={rows.length + 1}
-      data-testid="layer-table"
-      ref={box}
-      style={{ maxHeight: `${MAX_BODY + HEADER_HEIGHT}px` }}
-      onScroll={(e) => setScrollTop((e.currentTarget as HTMLDivElement).scrollTop)}
-    >
-      <div class="lp-thead" role="row" style={{ gridTemplateColumns: GRID, height: `${HEADER_HEIGHT}px` }}>
-        {columns.map((c) => {
-          const active = props.sort.key === c.key;
-          return (
-            <div
-              role="columnheader"
-              class={"lp-th" + (c.numeric ? " lp-num" : "") + (active ? " lp-sorted" : "")}
-              aria-sort={active ? (props.sort.desc ? "descending" : "ascending") : "none"}
-              data-key={c.key}
-              title={c.title + " — click to sort"}
-              tabIndex={0}
-              onClick={() => props.onSort(c.key)}
-              onKeyDown={(e) => (e.key === "Enter" || e.key === " ") && (e.preventDefault(), props.onSort(c.key))}
-            >
-              {c.label}
-              <span class="lp-sort-arrow">{active ? (props.sort.desc ? " ▼" : " ▲") : ""}</span>
-            </div>
-          );
-        })}
-      </div>
-      <div class="lp-tbody" style={{ height: `${rows.length * ROW_HEIGHT}px` }}>
-        {slice.map((row, i) => (
-          <div
-            key={row.layer.path}
-            role="row"
-            class={
-              "lp-row" +
-              ((first + i) % 2 ? " lp-odd" : "") +
-              (row.layer.hints && row.layer.hints.length ? " lp-has-hints" : "") +
-              (row.layer.path === props.selected ? " lp-selected" : "")
-            }
-            aria-rowindex={first + i + 2}
-            aria-selected={row.layer.path === props.selected}
-            onClick={() => props.onSelect(row.layer.path)}
-            data-path={row.layer.path}
-            style={{ top: `${(first + i) * ROW_HEIGHT}px`, gridTemplateColumns: GRID }}
-          >
-            {columns.map((c) => (
-              <Cell row={row} col={c} stepUs={props.stepUs} onToggle={props.onToggle} traceUrl={props.traceUrl} />
-            ))}
-          </div>
-        ))}
-      </div>
-    </div>
+    <VirtualTable
+      rows={rows}
+      columns={columns}
+      rowKey={(r) => r.layer.path}
+      testId="layer-table"
+      maxBody={MAX_BODY}
+      rowClass={(r) => (r.layer.hints && r.layer.hints.length ? " lp-has-hints" : "") + (r.layer.path === selected ? " lp-selected" : "")}
+      rowAttrs={(r) => ({ "data-path": r.layer.path, "aria-selected": r.layer.path === selected })}
+      onRowClick={(r) => props.onSelect(r.layer.path)}
+      sort={props.sort}
+      onSort={(key) => props.onSort(key as ColumnKey)}
+      revealIndex={reveal}
+    />
   );
 }

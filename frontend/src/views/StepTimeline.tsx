@@ -3,10 +3,13 @@
 // ECharts custom series (one rect per span; ECharts does the axes, zoom and hit testing),
 // so thousands of spans stay responsive. Clicking a span selects its layer.
 import { useMemo } from "preact/hooks";
-import { EChart } from "./chart";
-import { PHASE_LABEL, Timeline, Window, clipRect, fmtTime, hasTimeline, timelineModel } from "./logic";
+import type { Timeline, Window } from "../api/types";
+import { fmtTime } from "../models/format";
+import { PHASE_LABEL, clipRect, hasTimeline, timelineModel } from "../models/timeline";
+import { EChart } from "./EChart";
+import { ORANGE, SLATE } from "./colors";
 
-const COLORS: Record<string, string> = { forward: "#f57c00", backward: "#425066" };
+const COLORS: Record<string, string> = { forward: ORANGE, backward: SLATE };
 const SELECTED = "#d50000";
 const ROW_PX = 22;
 const MAX_VISIBLE_ROWS = 24;

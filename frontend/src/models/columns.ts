@@ -1,0 +1,128 @@
+// The layers table's columns: which to show for a window, each cell's value and text,
+// and the sort order of two layers.
+import type { Layer, Window } from "../api/types";
+import { fmtBytes, fmtCount, fmtPct, fmtTime, num } from "./format";
+
+export type ColumnKey =
+  | "path"
+  | "class_name"
+  | "forward_us"
+  | "backward_us"
+  | "total_us"
+  | "self_us"
+  | "forward_device_us"
+  | "backward_device_us"
+  | "forward_host_us"
+  | "backward_host_us"
+  | "pct"
+  | "forward_alloc_bytes"
+  | "backward_alloc_bytes"
+  | "peak_live_bytes"
+  | "param_bytes"
+  | "calls"
+  | "ops_per_call"
+  | "custom"
+  | "hints";
+
+export interface Column {
+  key: ColumnKey;
+  label: string;
+  title: string;
+  numeric: boolean;
+  kind: "text" | "time" | "pct" | "bytes" | "count" | "flag" | "hints";
+}
+
+export const COLUMNS: Column[] = [
+  { key: "path", label: "Layer", title: "Layer path (name scope); nested layers are indented", numeric: false, kind: "text" },
+  { key: "class_name", label: "Class", title: "Layer class", numeric: false, kind: "text" },
+  { key: "forward_us", label: "Forward", title: "Forward time per step, including sublayers", numeric: true, kind: "time" },
+  { key: "backward_us", label: "Gradient", title: "Gradient (backward) time per step, including sublayers", numeric: true, kind: "time" },
+  { key: "total_us", label: "Total", title: "Forward + gradient time per step, including sublayers", numeric: true, kind: "time" },
+  { key: "self_us", label: "Self", title: "Forward + gradient time per step of this layer's own ops (sublayers excluded)", numeric: true, kind: "time" },
+  { key: "forward_device_us", label: "Fwd device", title: "Forward time on the device (GPU kernels) per step, including sublayers", numeric: true, kind: "time" },
+  { key: "backward_device_us", label: "Grad device", title: "Gradient time on the device (GPU kernels) per step, including sublayers", numeric: true, kind: "time" },
+  { key: "forward_host_us", label: "Fwd host", title: "Forward op time on the host (CPU) per step, including sublayers", numeric: true, kind: "time" },
+  { key: "backward_host_us", label: "Grad host", title: "Gradient op time on the host (CPU) per step, including sublayers", numeric: true, kind: "time" },
+  { key: "pct", label: "% step", title: "Total time as a share of the step time", numeric: true, kind: "pct" },
+  { key: "forward_alloc_bytes", label: "Alloc fwd", title: "Bytes allocated per step by the forward pass", numeric: true, kind: "bytes" },
+  { key: "backward_alloc_bytes", label: "Alloc grad", title: "Bytes allocated per step by the gradient", numeric: true, kind: "bytes" },
+  { key: "peak_live_bytes", label: "Live at peak", title: "This layer's bytes alive at the step's memory peak", numeric: true, kind: "bytes" },
+  { key: "param_bytes", label: "Params", title: "Parameter bytes", numeric: true, kind: "bytes" },
+  { key: "calls", label: "Calls", title: "Calls per step", numeric: true, kind: "count" },
+  { key: "ops_per_call", label: "Ops/call", title: "TensorFlow ops created per call", numeric: true, kind: "count" },
+  { key: "custom", label: "Custom", title: "Defined outside keras/tensorflow", numeric: false, kind: "flag" },
+  { key: "hints", label: "Hints", title: "Diagnoses: why this layer may be slow", numeric: true, kind: "hints" },
+];
+
+/** Columns shown only when the window has device (GPU kernel) time. */
+export const DEVICE_COLUMN_KEYS: ColumnKey[] = ["forward_device_us", "backward_device_us", "forward_host_us", "backward_host_us"];
+
+/** True when the window ran device (GPU) kernels: device vs host columns are worth showing. */
+export function hasDeviceTime(w: Pick<Window, "clock" | "device_op_time_us" | "layers">): boolean {
+  if (w.clock === "device" || num(w.device_op_time_us) > 0) return true;
+  return (w.layers || []).some((l) => num(l.forward_device_us) > 0 || num(l.backward_device_us) > 0);
+}
+
+/** The table's columns for a window (device/host split only when it has device time). */
+export function columnsFor(w: Pick<Window, "clock" | "device_op_time_us" | "layers">): Column[] {
+  return hasDeviceTime(w) ? COLUMNS : COLUMNS.filter((c) => !DEVICE_COLUMN_KEYS.includes(c.key));
+}
+
+export function cellValue(layer: Layer, key: ColumnKey, stepUs: number): number | string | boolean {
+  switch (key) {
+    case "total_us":
+      return num(layer.forward_us) + num(layer.backward_us);
+    case "self_us":
+      return num(layer.self_forward_us) + num(layer.self_backward_us);
+    case "pct":
+      return stepUs > 0 ? ((num(layer.forward_us) + num(layer.backward_us)) / stepUs) * 100 : 0;
+    case "hints":
+      return (layer.hints || []).length;
+    case "path":
+    case "class_name":
+      return String(layer[key] ?? "");
+    case "custom":
+      return !!layer.custom;
+    default:
+      return num(layer[key]);
+  }
+}
+
+export function formatCell(layer: Layer, col: Column, stepUs: number): string {
+  const v = cellValue(layer, col.key, stepUs);
+  switch (col.kind) {
+    case "time":
+      return fmtTime(v as number);
+    case "pct":
+      return fmtPct(v as number);
+    case "bytes":
+      return fmtBytes(v as number);
+    case "count":
+      return fmtCount(v as number);
+    case "flag":
+      return v ? "custom" : "";
+    case "hints":
+      return (v as number) > 0 ? String(v) : "";
+    default:
+      return String(v);
+  }
+}
+
+export interface SortSpec {
+  key: ColumnKey;
+  desc: boolean;
+}
+
+export function compareLayers(a: Layer, b: Layer, sort: SortSpec, stepUs: number): number {
+  const va = cellValue(a, sort.key, stepUs);
+  const vb = cellValue(b, sort.key, stepUs);
+  let c: number;
+  if (typeof va === "string" || typeof vb === "string") {
+    c = String(va).localeCompare(String(vb));
+  } else {
+    c = Number(va) - Number(vb);
+  }
+  if (sort.desc) c = -c;
+  // Ties: by path, ascending, so the order is stable and deterministic.
+  return c !== 0 ? c : a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
+}

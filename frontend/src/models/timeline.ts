@@ -1,0 +1,104 @@
+// The step timeline's layout: spans in lanes (forward above gradient, one per depth).
+import type { Layer, Timeline, TimelineSpan, Window } from "../api/types";
+import { num } from "./format";
+import { layerDepths } from "./tree";
+
+export const PHASES = ["forward", "backward"] as const;
+export const PHASE_LABEL: Record<string, string> = { forward: "Forward", backward: "Gradient" };
+
+export interface TimelineRow {
+  phase: string;
+  /** Nesting level of the layers drawn in this row (0 = top-level layers). */
+  depth: number;
+  /** Label shown on the axis: only the first row of a (phase, depth) group has one. */
+  label: string;
+}
+
+export interface TimelineModel {
+  step: number;
+  stepUs: number;
+  /** Axis end: the step time, or the last span end if a span runs past it. */
+  endUs: number;
+  rows: TimelineRow[];
+  /** One item per drawn span: [start_us, end_us, row, span index]; row order = rows. */
+  items: [number, number, number, number][];
+  spans: TimelineSpan[];
+  /** Spans dropped because they were malformed (non-finite, end before start, unknown phase). */
+  dropped: number;
+}
+
+/** True when a window carries a usable timeline (older reports have `{}`). */
+export function hasTimeline(w: Pick<Window, "timeline">): boolean {
+  const t = w.timeline as Timeline | undefined;
+  return !!t && Array.isArray(t.spans) && t.spans.length > 0;
+}
+
+/** Lays the timeline out in rows: forward lanes first, then gradient lanes; inside a phase
+ * one lane per nesting depth, so a layer's span sits right below its parent's. Spans of
+ * the same depth that overlap in time (parallel ops) get extra rows so that none hides
+ * another. Layers missing from the window count as depth 0. */
+export function timelineModel(t: Timeline, layers: Layer[]): TimelineModel {
+  const depths = layerDepths(layers);
+  const stepUs = num(t.step_time_us);
+  const spans = Array.isArray(t.spans) ? t.spans : [];
+  // (phase, depth) -> spans, sorted by start.
+  const groups = new Map<string, { phase: string; depth: number; idx: number[] }>();
+  let dropped = 0;
+  let endUs = stepUs;
+  spans.forEach((sp, i) => {
+    const ok =
+      sp && typeof sp.path === "string" && PHASES.includes(sp.phase as any) &&
+      Number.isFinite(sp.start_us) && Number.isFinite(sp.end_us) && sp.end_us >= sp.start_us;
+    if (!ok) {
+      dropped++;
+      return;
+    }
+    const depth = depths.get(sp.path) ?? 0;
+    const key = `${sp.phase}\u0000${depth}`;
+    let g = groups.get(key);
+    if (!g) groups.set(key, (g = { phase: sp.phase, depth, idx: [] }));
+    g.idx.push(i);
+    if (sp.end_us > endUs) endUs = sp.end_us;
+  });
+  const ordered = Array.from(groups.values()).sort(
+    (a, b) => PHASES.indexOf(a.phase as any) - PHASES.indexOf(b.phase as any) || a.depth - b.depth,
+  );
+  const rows: TimelineRow[] = [];
+  const items: [number, number, number, number][] = [];
+  for (const g of ordered) {
+    g.idx.sort((a, b) => spans[a].start_us - spans[b].start_us || spans[b].end_us - spans[a].end_us);
+    // Greedy packing: each span goes to the first sub-row whose last span has ended.
+    const rowEnds: number[] = [];
+    const first = rows.length;
+    for (const i of g.idx) {
+      const sp = spans[i];
+      let r = rowEnds.findIndex((end) => end <= sp.start_us);
+      if (r < 0) {
+        r = rowEnds.length;
+        rowEnds.push(sp.end_us);
+        rows.push({
+          phase: g.phase,
+          depth: g.depth,
+          label: r === 0 ? `${PHASE_LABEL[g.phase]}${g.depth ? ` · level ${g.depth + 1}` : ""}` : "",
+        });
+      } else {
+        rowEnds[r] = sp.end_us;
+      }
+      items.push([sp.start_us, sp.end_us, first + r, i]);
+    }
+  }
+  return { step: num(t.step), stepUs, endUs, rows, items, spans, dropped };
+}
+
+/** Intersection of two rectangles (x, y, width, height), or null when they do not overlap. */
+export function clipRect(
+  r: { x: number; y: number; width: number; height: number },
+  c: { x: number; y: number; width: number; height: number },
+): { x: number; y: number; width: number; height: number } | null {
+  const x0 = Math.max(r.x, c.x);
+  const y0 = Math.max(r.y, c.y);
+  const x1 = Math.min(r.x + r.width, c.x + c.width);
+  const y1 = Math.min(r.y + r.height, c.y + c.height);
+  if (!(x1 > x0 && y1 > y0)) return null;
+  return { x: x0, y: y0, width: x1 - x0, height: y1 - y0 };
+}

@@ -1,0 +1,38 @@
+// The "Step breakdown" card: where a step's op time went (layers forward and gradient, then
+// each `other` category), as shares of the backend's op time.
+import { useMemo } from "preact/hooks";
+import type { Figures, Window } from "../api/types";
+import { fmtPct, fmtTime } from "../models/format";
+import { breakdown } from "../models/window";
+import { EChart } from "./EChart";
+import { BREAKDOWN_COLORS, SLATE } from "./colors";
+
+export function Breakdown(props: { w: Window; figures: Figures | null }) {
+  const items = useMemo(() => breakdown(props.w), [props.w]);
+  const opUs = props.figures ? props.figures.op_time_us : 0;
+  const text = (us: number) => (opUs > 0 ? `${fmtTime(us)}  ${fmtPct((us / opUs) * 100)}` : fmtTime(us));
+  const option = useMemo(() => {
+    const rev = items.slice().reverse();
+    return {
+      grid: { left: 8, right: 90, top: 8, bottom: 8, containLabel: true },
+      tooltip: { trigger: "item", valueFormatter: (v: number) => text(v) },
+      xAxis: { type: "value", show: false },
+      yAxis: { type: "category", data: rev.map((i) => i.label) },
+      series: [
+        {
+          type: "bar",
+          name: "Time per step",
+          data: rev.map((i) => ({ value: i.us, itemStyle: { color: BREAKDOWN_COLORS[i.key] || SLATE } })),
+          label: { show: true, position: "right", formatter: (p: any) => text(p.value) },
+        },
+      ],
+    };
+  }, [items, opUs]);
+  return (
+    <section class="lp-card lp-breakdown" data-testid="breakdown">
+      <h2>Step breakdown</h2>
+      {props.figures ? <div class="lp-muted" data-testid="breakdown-total">{`Op time per step: ${fmtTime(opUs)}`}</div> : null}
+      <EChart option={option} height={230} label="Step breakdown: layers, optimizer, loss, input, metrics, framework, unattributed" testId="breakdown-chart" />
+    </section>
+  );
+}

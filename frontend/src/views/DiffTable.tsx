@@ -1,0 +1,66 @@
+// Compare mode's layer table: base vs run per layer, largest change first (VirtualTable).
+import type { DiffLayer } from "../api/types";
+import { fmtBytes, fmtDeltaBytes, fmtDeltaTime, fmtRatio, fmtTime } from "../models/format";
+import { TableColumn, VirtualTable } from "./VirtualTable";
+
+const MAX_BODY = 520;
+
+/** Better (smaller) or worse (larger) than the base: the cell's colour. */
+export const deltaClass = (v: number | null) => (v == null || v === 0 ? "" : v < 0 ? " lp-better" : " lp-worse");
+
+function col(
+  key: string,
+  label: string,
+  title: string,
+  width: string,
+  numeric: boolean,
+  text: (l: DiffLayer) => string,
+  cls?: (l: DiffLayer) => string,
+): TableColumn<DiffLayer> {
+  return {
+    key,
+    label,
+    title,
+    width,
+    numeric,
+    cell: (l) => (
+      <div role="cell" class={"lp-cell" + (numeric ? " lp-num" : "") + (cls ? cls(l) : "")} title={key === "path" ? l.path : undefined}>
+        {key === "status" && l.status !== "both" ? <span class={"lp-status lp-status-" + l.status}>{l.status}</span> : text(l)}
+      </div>
+    ),
+  };
+}
+
+const COLUMNS: TableColumn<DiffLayer>[] = [
+  col("path", "Layer", "Layer path (matched by path in both runs)", "minmax(240px, 3fr)", false, (l) => l.path),
+  col("status", "Status", "In both runs, only in the run (added) or only in the base (removed)", "74px", false, (l) => (l.status === "both" ? "" : l.status)),
+  col("base_us", "Base", "Forward + gradient per step in the base", "80px", true, (l) => fmtTime(l.base_us)),
+  col("run_us", "Run", "Forward + gradient per step in the run", "80px", true, (l) => fmtTime(l.run_us)),
+  col("delta_us", "Δ", "Run − base (forward + gradient per step)", "86px", true, (l) => fmtDeltaTime(l.delta_us), (l) => deltaClass(l.delta_us)),
+  col("ratio", "Ratio", "Run / base", "72px", true, (l) => fmtRatio(l.ratio, l.status)),
+  col("fwd", "Forward", "Forward: base → run", "150px", true, (l) => `${fmtTime(l.base_forward_us)} → ${fmtTime(l.run_forward_us)}`),
+  col("delta_forward_us", "Δ fwd", "Change of the forward time", "80px", true, (l) => fmtDeltaTime(l.delta_forward_us), (l) => deltaClass(l.delta_forward_us)),
+  col("bwd", "Gradient", "Gradient: base → run", "150px", true, (l) => `${fmtTime(l.base_backward_us)} → ${fmtTime(l.run_backward_us)}`),
+  col("delta_backward_us", "Δ grad", "Change of the gradient time", "80px", true, (l) => fmtDeltaTime(l.delta_backward_us), (l) => deltaClass(l.delta_backward_us)),
+  col("alloc", "Alloc", "Bytes allocated per step (forward + gradient): base → run", "150px", true, (l) =>
+    l.base_alloc_bytes == null ? "–" : `${fmtBytes(l.base_alloc_bytes)} → ${fmtBytes(l.run_alloc_bytes || 0)}`,
+  ),
+  col("delta_alloc_bytes", "Δ alloc", "Change of the bytes allocated per step", "84px", true, (l) => fmtDeltaBytes(l.delta_alloc_bytes), (l) => deltaClass(l.delta_alloc_bytes)),
+  col("delta_peak_live_bytes", "Δ live at peak", "Change of the layer's bytes alive at the memory peak", "96px", true, (l) => fmtDeltaBytes(l.delta_peak_live_bytes), (l) =>
+    deltaClass(l.delta_peak_live_bytes),
+  ),
+];
+
+export function DiffTable(props: { rows: DiffLayer[] }) {
+  return (
+    <VirtualTable
+      rows={props.rows}
+      columns={COLUMNS}
+      rowKey={(l) => l.path}
+      testId="compare-table"
+      maxBody={MAX_BODY}
+      rowClass={(l) => " lp-diff-" + l.status}
+      rowAttrs={(l) => ({ "data-path": l.path, "data-status": l.status })}
+    />
+  );
+}

@@ -1,0 +1,68 @@
+// The "Hot layers" card: diagnoses, then the backend's hot layers (figures.hot_layers) as
+// bars of own forward and gradient time. No figures from the server: no bars, not a guess.
+import { useMemo } from "preact/hooks";
+import type { Figures, Window } from "../api/types";
+import { HotBar, hotBars } from "../models/figures";
+import { fmtPct, fmtTime } from "../models/format";
+import { diagnoses } from "../models/window";
+import { Diagnoses } from "./Diagnoses";
+import { EChart } from "./EChart";
+import { ORANGE, SLATE } from "./colors";
+
+export function HotLayers(props: { w: Window; figures: Figures | null }) {
+  const { w, figures } = props;
+  const diag = useMemo(() => diagnoses(w.layers), [w]);
+  const bars = useMemo(() => hotBars(figures, w.layers), [figures, w]);
+  let chart;
+  if (!figures)
+    chart = (
+      <div class="lp-muted" data-testid="figures-missing">
+        This TensorBoard's tb_layerprof sends no hot layers for this window (an older version): update it to see them.
+      </div>
+    );
+  else if (!bars.length) chart = <div class="lp-muted">No layer time was recorded in this window.</div>;
+  else chart = <HotChart bars={bars} />;
+  return (
+    <section class="lp-card lp-hot" data-testid="hot-layers">
+      <h2>Hot layers</h2>
+      <Diagnoses items={diag} />
+      {chart}
+    </section>
+  );
+}
+
+function HotChart(props: { bars: HotBar[] }) {
+  const { bars } = props;
+  const option = useMemo(() => {
+    const ls = bars.slice().reverse();
+    const share = (i: number) => fmtPct(ls[i].share_of_op_time * 100);
+    return {
+      grid: { left: 8, right: 56, top: 28, bottom: 8, containLabel: true },
+      legend: { top: 0, data: ["Forward (self)", "Gradient (self)"] },
+      tooltip: { trigger: "axis", axisPointer: { type: "shadow" }, valueFormatter: (v: number) => fmtTime(v) },
+      xAxis: { type: "value", axisLabel: { formatter: (v: number) => fmtTime(v) } },
+      yAxis: { type: "category", data: ls.map((l) => l.path), axisLabel: { width: 180, overflow: "truncate" } },
+      series: [
+        { name: "Forward (self)", type: "bar", stack: "t", data: ls.map((l) => l.forward_us), itemStyle: { color: ORANGE } },
+        {
+          name: "Gradient (self)",
+          type: "bar",
+          stack: "t",
+          data: ls.map((l) => l.backward_us),
+          itemStyle: { color: SLATE },
+          // The backend's share of op time at the end of each bar.
+          label: { show: true, position: "right", color: "#616161", formatter: (p: any) => share(p.dataIndex) },
+        },
+      ],
+    };
+  }, [bars]);
+  return (
+    <EChart
+      option={option}
+      height={Math.max(140, 40 + bars.length * 26)}
+      label="Hot layers: own forward and gradient time per step, share of op time"
+      testId="hot-chart"
+      attrs={{ "data-layers": bars.map((b) => b.path).join("\n") }}
+    />
+  );
+}

@@ -1,0 +1,123 @@
+// The "Layers" card: filter, flat list, exports (CSV from the backend, JSON of the window
+// as shown) and the layers table.
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
+import { routeUrl } from "../api/client";
+import type { Window } from "../api/types";
+import { ColumnKey, columnsFor } from "../models/columns";
+import { exportFileBase, reportCsvParams } from "../models/links";
+import { Tree, visibleRows } from "../models/tree";
+import type { ViewState } from "../models/urlstate";
+import { toJson } from "../models/window";
+import { downloadText } from "./download";
+import { LayerTable } from "./LayerTable";
+
+const FILTER_DELAY_MS = 120;
+
+/** Column headers: a second click reverses; numbers start descending, names ascending. */
+function nextSort(sort: ViewState["sort"], key: ColumnKey): ViewState["sort"] {
+  return { key, desc: sort.key === key ? !sort.desc : key !== "path" && key !== "class_name" };
+}
+
+export function LayersCard(props: {
+  run: string;
+  w: Window;
+  tree: Tree;
+  stepUs: number;
+  state: ViewState;
+  update: (p: Partial<ViewState>) => void;
+  onSelect: (path: string) => void;
+  traceUrl: string | null;
+}) {
+  const { w, tree, stepUs, state, update } = props;
+  const columns = useMemo(() => columnsFor(w), [w]);
+  const collapsed = useMemo(() => new Set(state.collapsed), [state.collapsed.join("\u0000")]);
+  const rows = useMemo(
+    () => visibleRows(tree, { sort: state.sort, filter: state.filter, flat: state.flat, collapsed, stepUs }),
+    [tree, state.sort.key, state.sort.desc, state.filter, state.flat, collapsed, stepUs],
+  );
+  const onToggle = (path: string) => {
+    const set = new Set(state.collapsed);
+    set.has(path) ? set.delete(path) : set.add(path);
+    update({ collapsed: Array.from(set) });
+  };
+  const exportJson = () => {
+    const layers = visibleRows(tree, { sort: state.sort, filter: state.filter, flat: state.flat, collapsed: new Set(), stepUs }).map((r) => r.layer);
+    downloadText(`${exportFileBase(props.run, w.step)}.json`, "application/json", toJson(props.run, w, layers));
+  };
+  return (
+    <section class="lp-card" data-testid="layers">
+      <div class="lp-card-head">
+        <h2>Layers</h2>
+        <FilterInput value={state.filter} onChange={(filter) => update({ filter })} />
+        <label class="lp-check">
+          <input type="checkbox" checked={state.flat} onChange={(e) => update({ flat: (e.currentTarget as HTMLInputElement).checked })} />
+          Flat list
+        </label>
+        <span class="lp-muted" data-testid="row-count">{`${rows.length} of ${w.layers.length} layers`}</span>
+        <span class="lp-spacer" />
+        <a
+          class="lp-button"
+          data-testid="export-csv"
+          href={routeUrl("report", reportCsvParams(props.run, w.step, w.host))}
+          download={`${exportFileBase(props.run, w.step)}.csv`}
+          title="Every layer of this window as CSV (the same columns as tb-layerprof report --format csv)"
+        >
+          Export CSV
+        </a>
+        <button class="lp-button" data-testid="export-json" onClick={exportJson}>
+          Export JSON
+        </button>
+      </div>
+      {w.layers.length ? (
+        <LayerTable
+          rows={rows}
+          columns={columns}
+          sort={state.sort}
+          stepUs={stepUs}
+          onSort={(key) => update({ sort: nextSort(state.sort, key) })}
+          onToggle={onToggle}
+          selected={state.selected}
+          onSelect={props.onSelect}
+          traceUrl={props.traceUrl}
+        />
+      ) : (
+        <div class="lp-muted">This window has no layers.</div>
+      )}
+    </section>
+  );
+}
+
+/** The filter box: typing is shown at once, the view follows after a short pause; a filter
+ * changed elsewhere (cleared to reveal a selected layer) is shown too. */
+function FilterInput(props: { value: string; onChange: (v: string) => void }) {
+  const [text, setText] = useState(props.value);
+  const timer = useRef<number | undefined>(undefined);
+  const sent = useRef(props.value);
+  useEffect(() => {
+    if (props.value !== sent.current) {
+      sent.current = props.value;
+      clearTimeout(timer.current);
+      setText(props.value);
+    }
+  }, [props.value]);
+  useEffect(() => () => clearTimeout(timer.current), []);
+  return (
+    <input
+      class="lp-filter"
+      type="search"
+      placeholder="Filter by name or class"
+      aria-label="Filter layers by name"
+      data-testid="filter"
+      value={text}
+      onInput={(e) => {
+        const v = (e.currentTarget as HTMLInputElement).value;
+        setText(v);
+        clearTimeout(timer.current);
+        timer.current = window.setTimeout(() => {
+          sent.current = v;
+          props.onChange(v);
+        }, FILTER_DELAY_MS);
+      }}
+    />
+  );
+}

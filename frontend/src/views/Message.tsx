@@ -1,0 +1,43 @@
+// Full-width messages: loading, empty (with what to do), error (with Retry).
+import type { ComponentChildren } from "preact";
+
+export function Message(props: { kind: "empty" | "error" | "loading"; title: string; children?: ComponentChildren; onRetry?: () => void }) {
+  return (
+    <div class={`lp-message lp-${props.kind}`} role={props.kind === "error" ? "alert" : "status"} data-testid={`message-${props.kind}`}>
+      <div class="lp-message-title">{props.title}</div>
+      {props.children ? <div class="lp-message-body">{props.children}</div> : null}
+      {props.onRetry ? (
+        <button class="lp-button" onClick={props.onRetry}>
+          Retry
+        </button>
+      ) : null}
+    </div>
+  );
+}
+
+export function NoReportsHelp(props: { run?: string; others: string[] }) {
+  return (
+    <div>
+      {props.run !== undefined ? (
+        <p>
+          Run <code>{props.run}</code> has no layer reports yet.
+        </p>
+      ) : null}
+      <p>
+        A report is written at the end of each profile window. If training has not reached the window yet (it is still
+        in its warm-up, before <code>profile_batch</code>'s first step) or the window is still running, there is nothing
+        to show yet; this page updates when you press Refresh. If the window has passed, look for <code>layerprof</code>{" "}
+        warnings in the training log.
+      </p>
+      <p>
+        To profile a model: <code>model.fit(x, y, callbacks=[LayerProfiler(log_dir="logs", profile_batch=(3, 5))])</code>
+        , then <code>tensorboard --logdir logs</code>.
+      </p>
+      {props.others.length ? (
+        <p>
+          Runs without layer reports: <span class="lp-runlist">{props.others.join(", ")}</span>
+        </p>
+      ) : null}
+    </div>
+  );
+}

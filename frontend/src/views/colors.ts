@@ -1,0 +1,16 @@
+// The tab's colours (TensorBoard's orange accent and slate), shared by the charts.
+export const ORANGE = "#f57c00";
+export const SLATE = "#425066";
+export const GREY = "#9e9e9e";
+export const PALETTE = [ORANGE, "#1976d2", "#388e3c", "#7b1fa2", "#c2185b", "#0097a7", "#5d4037", "#fbc02d", SLATE, "#e64a19"];
+export const BREAKDOWN_COLORS: Record<string, string> = {
+  layers_forward: ORANGE,
+  layers_gradient: SLATE,
+  optimizer_us: "#1976d2",
+  loss_us: "#7b1fa2",
+  input_us: "#388e3c",
+  metrics_us: "#0097a7",
+  collective_us: "#c2185b",
+  framework_us: GREY,
+  unattributed_us: "#bdbdbd",
+};
