@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from typing import Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Iterable, Iterator, List, Optional, Tuple, Union
 
 from tb_layerprof.figures import layer_total, layer_tree, step_basis
 from tb_layerprof.render.columns import largest_in_tree

@@ -68,7 +68,8 @@ __all__ = [
     "ReportCommand", "ExportCommand", "DiffCommand", "WorkersCommand",
     "read_runs", "select_windows", "filter_windows", "pick_window", "select_worker_steps",
     "render_table", "render_window_table", "render_diff_table", "render_workers_table",
-    "render_json", "window_rows_csv", "CSV_FIELDS", "Units", "safe_text",
+    "render_json", "window_rows_csv", "CSV_FIELDS", "Units", "safe_text", "display_name",
+    "format_evidence",
     "hot_layers", "layer_self_total", "layer_total", "layer_tree", "step_basis",
     "window_op_time", "DEFAULT_TABLE_TOP", "EXIT_OK", "EXIT_ERROR", "EXIT_USAGE",
 ]

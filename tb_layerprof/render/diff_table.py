@@ -77,8 +77,9 @@ def _header(doc: Doc, units: Units) -> List[str]:
     head = f"Diff: run {safe_text(doc['run'])} against base {safe_text(doc['base'])}"
     lines = [head, "=" * min(max(len(head), 60), 100)]
     name_w = max(len(safe_text(doc["base"])), len(safe_text(doc["run"])))
-    lines.append(f"  base {safe_text(doc['base']).ljust(name_w)}  {window_label(doc['base_window'])}")
-    lines.append(f"  run  {safe_text(doc['run']).ljust(name_w)}  {window_label(doc['run_window'])}")
+    for label, key in (("base", "base"), ("run ", "run")):
+        name = safe_text(doc[key]).ljust(name_w)
+        lines.append(f"  {label} {name}  {window_label(doc[key + '_window'])}")
     lines.extend(f"note: {safe_text(note)}" for note in doc.get("notes") or [])
     lines.append("")
     for label, key in (("step time", "step_time"), ("op time", "op_time")):
