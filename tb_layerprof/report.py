@@ -36,17 +36,23 @@ def _plain(value: Any) -> Any:
     return value
 
 
+_SCALARS = ("float", "int", "str", "bool", "Optional[str]")
+
+
 @functools.lru_cache(maxsize=None)
-def _field_names(cls: type) -> frozenset:
-    return frozenset(f.name for f in dataclasses.fields(cls))
+def _json_fields(cls: type) -> Tuple[Tuple[str, bool], ...]:
+    """(name, holds a container) of each field, in declaration order."""
+    return tuple((f.name, f.type not in _SCALARS) for f in dataclasses.fields(cls))
 
 
 def _fields_json(obj: Any, nested: str = "") -> Dict[str, Any]:
-    """Fields in declaration order; the `nested` list of dataclasses via their to_json."""
+    """Fields in declaration order; the `nested` list of dataclasses via their to_json.
+    (A hot path for big windows: containers are copied, scalars taken as they are.)"""
+    values = obj.__dict__
     return {
-        f.name: [x.to_json() for x in getattr(obj, f.name)] if f.name == nested
-        else _plain(getattr(obj, f.name))
-        for f in dataclasses.fields(obj)
+        name: ([x.to_json() for x in values[name]] if name == nested else _plain(values[name]))
+        if container else values[name]
+        for name, container in _json_fields(type(obj))
     }
 
 
@@ -54,73 +60,77 @@ class MalformedReport(ValueError):
     """A stored window that is not a readable report: says which field is wrong and why."""
 
 
-def _number(value: Any, name: str) -> Any:
+def _number(value: Any, where: str, name: str = "") -> Any:
     if type(value) is float or type(value) is int:  # the common case, checked first
         if value == value and value not in _INFINITIES:
             return value
-        raise MalformedReport(f"{name} is not a finite number ({value!r})")
-    raise MalformedReport(f"{name} is not a number ({_brief(value)})")
+        raise MalformedReport(f"{_label(where, name)} is not a finite number ({value!r})")
+    raise MalformedReport(f"{_label(where, name)} is not a number ({_brief(value)})")
 
 
 _INFINITIES = (float("inf"), float("-inf"))
 
 
-def _integer(value: Any, name: str) -> int:
+def _label(where: str, name: str) -> str:
+    return f"{where} field {name!r}" if name else where
+
+
+def _integer(value: Any, where: str, name: str = "") -> int:
     if type(value) is int:
         return value
     if type(value) is float and value.is_integer():
         return int(value)
-    raise MalformedReport(f"{name} is not an integer ({_brief(value)})")
+    raise MalformedReport(f"{_label(where, name)} is not an integer ({_brief(value)})")
 
 
-def _text(value: Any, name: str) -> str:
+def _text(value: Any, where: str, name: str = "") -> str:
     if type(value) is str:
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
-    raise MalformedReport(f"{name} is not text ({_brief(value)})")
+    raise MalformedReport(f"{_label(where, name)} is not text ({_brief(value)})")
 
 
-def _optional_text(value: Any, name: str) -> Optional[str]:
-    return None if value is None else _text(value, name)
+def _optional_text(value: Any, where: str, name: str = "") -> Optional[str]:
+    return None if value is None else _text(value, where, name)
 
 
-def _flag(value: Any, name: str) -> bool:
+def _flag(value: Any, where: str, name: str = "") -> bool:
     if type(value) is bool:
         return value
     if value in (0, 1):
         return bool(value)
-    raise MalformedReport(f"{name} is not true/false ({_brief(value)})")
+    raise MalformedReport(f"{_label(where, name)} is not true/false ({_brief(value)})")
 
 
-def _objects(value: Any, name: str) -> List[Dict[str, Any]]:
+def _objects(value: Any, where: str, name: str = "") -> List[Dict[str, Any]]:
     if value is None:
         return []
     if type(value) is not list or not all(type(x) is dict for x in value):
-        raise MalformedReport(f"{name} is not a list of objects ({_brief(value)})")
+        raise MalformedReport(f"{_label(where, name)} is not a list of objects ({_brief(value)})")
     return _plain(value)
 
 
-def _texts(value: Any, name: str) -> List[str]:
+def _texts(value: Any, where: str, name: str = "") -> List[str]:
     if value is None:
         return []
     if type(value) is not list:
-        raise MalformedReport(f"{name} is not a list ({_brief(value)})")
-    return [_text(x, name) for x in value]
+        raise MalformedReport(f"{_label(where, name)} is not a list ({_brief(value)})")
+    return [_text(x, where, name) for x in value]
 
 
-def _object(value: Any, name: str) -> Dict[str, Any]:
+def _object(value: Any, where: str, name: str = "") -> Dict[str, Any]:
     if value is None:
         return {}
     if type(value) is not dict:
-        raise MalformedReport(f"{name} is not an object ({_brief(value)})")
+        raise MalformedReport(f"{_label(where, name)} is not an object ({_brief(value)})")
     return _plain(value)
 
 
-def _counts(value: Any, name: str) -> Dict[str, Any]:
-    counts = _object(value, name)
+def _counts(value: Any, where: str, name: str = "") -> Dict[str, Any]:
+    counts = _object(value, where, name)
     for key, v in counts.items():
-        _number(v, f"{name}[{key!r}]")
+        _number(v, f"{_label(where, name)}[{key!r}]")
     return counts
 
 
@@ -131,7 +141,7 @@ def _brief(value: Any) -> str:
 
 # How each annotated field type is read back from JSON (`from __future__ import
 # annotations` keeps annotations as these strings).
-_READERS: Dict[str, Callable[[Any, str], Any]] = {
+_READERS: Dict[str, Callable[..., Any]] = {
     "float": _number,
     "int": _number,  # per-step averages of counts may be fractional
     "str": _text,
@@ -146,23 +156,45 @@ _READERS: Dict[str, Callable[[Any, str], Any]] = {
 
 
 @functools.lru_cache(maxsize=None)
-def _field_readers(cls: type, skip: Tuple[str, ...]) -> Tuple[Tuple[str, Callable[[Any, str], Any]], ...]:
+def _field_readers(cls: type, skip: Tuple[str, ...]) -> Tuple[Tuple[str, Callable[..., Any]], ...]:
     """(field name, reader) of the fields that `from_json` reads generically."""
     return tuple((f.name, _READERS[f.type]) for f in dataclasses.fields(cls)
                  if f.type in _READERS and f.name not in skip)
 
 
-def _read_fields(cls: type, d: Dict[str, Any], where: str, skip: Tuple[str, ...] = ()) -> Dict[str, Any]:
-    """The known, present fields of `d` (but `skip`), each checked and converted by its type."""
-    kwargs = {}
+@functools.lru_cache(maxsize=None)
+def _defaults(cls: type) -> Tuple[Dict[str, Any], Tuple[Tuple[str, Callable[[], Any]], ...]]:
+    """(plain default values, (name, factory) of the fields with default factories)."""
+    plain, factories = {}, []
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            plain[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+            factories.append((f.name, f.default_factory))  # type: ignore[misc]
+    return plain, tuple(factories)
+
+
+def _build(cls: type, d: Dict[str, Any], where: str, skip: Tuple[str, ...] = (), **given: Any) -> Any:
+    """An instance of the dataclass `cls` from the stored dict `d`: every known field
+    present in `d` (but `skip`) checked and converted by its type, the others defaulted,
+    then `given`. Fills the instance directly, without `__init__` (a hot path: big windows
+    have thousands of layers)."""
+    plain, factories = _defaults(cls)
+    values = dict(plain)
+    for name, factory in factories:
+        values[name] = factory()
     for name, read in _field_readers(cls, skip):
-        value = d.get(name, _ABSENT)
-        if value is not _ABSENT:
-            kwargs[name] = read(value, f"{where} field {name!r}")
-    return kwargs
-
-
-_ABSENT = object()
+        if name in d:
+            value = d[name]
+            if read is _number and (type(value) is float or type(value) is int) \
+                    and value == value and value not in _INFINITIES:
+                values[name] = value  # the common case, without a call
+            else:
+                values[name] = read(value, where, name)
+    values.update(given)
+    obj = cls.__new__(cls)
+    obj.__dict__.update(values)
+    return obj
 
 
 def _timeline(raw: Any) -> Dict[str, Any]:
@@ -206,12 +238,7 @@ class Hint:
     def from_json(cls, d: Any, where: str = "hint") -> "Hint":
         if type(d) is not dict:
             raise MalformedReport(f"{where} is not an object ({_brief(d)})")
-        return cls(
-            code=_text(d.get("code", ""), f"{where} code"),
-            message=_text(d.get("message", ""), f"{where} message"),
-            evidence=_object(d.get("evidence"), f"{where} evidence"),
-            severity=_text(d.get("severity", "warning"), f"{where} severity"),
-        )
+        return _build(cls, {"code": "", "message": "", **d}, where)
 
 
 @dataclasses.dataclass
@@ -266,13 +293,13 @@ class LayerStats:
         """A layer as stored; raises MalformedReport naming the field that is wrong."""
         if type(d) is not dict or type(d.get("path")) is not str:
             raise MalformedReport(f"a layer without a 'path' ({_brief(d)})")
-        where = f"layer {d['path']!r}"
-        stats = cls(**_read_fields(cls, d, where))
         hints = d.get("hints")
-        if hints is not None and type(hints) is not list:
+        if not hints:
+            return _build(cls, d, f"layer {d['path']!r}")
+        where = f"layer {d['path']!r}"
+        if type(hints) is not list:
             raise MalformedReport(f"{where} field 'hints' is not a list ({_brief(hints)})")
-        stats.hints = [Hint.from_json(h, f"{where} hint") for h in hints or ()]
-        return stats
+        return _build(cls, d, where, hints=[Hint.from_json(h, f"{where} hint") for h in hints])
 
 
 @dataclasses.dataclass
@@ -322,21 +349,20 @@ class WindowReport:
         defaults; a field of the wrong kind raises MalformedReport saying which."""
         if type(d) is not dict or "step" not in d or "steps" not in d:
             raise MalformedReport("not a layerprof report: missing 'step' or 'steps'")
-        step = _integer(d["step"], "window field 'step'")
-        steps = _integer(d["steps"], "window field 'steps'")
-        # The timeline is drawing data: a bad one is dropped, not fatal (`_timeline`).
-        kwargs = _read_fields(cls, d, "window", skip=("step", "steps", "other", "timeline"))
-        kwargs["step"], kwargs["steps"] = step, steps
         layers = d.get("layers")
         if layers is not None and type(layers) is not list:
             raise MalformedReport(f"window field 'layers' is not a list ({_brief(layers)})")
-        window = cls(**kwargs)
-        window.layers = [LayerStats.from_json(x) for x in layers or ()]
         other = {k: 0.0 for k in OTHER_KEYS}
-        other.update(_counts(d.get("other"), "window field 'other'"))
-        window.other = other
-        window.timeline = _timeline(d.get("timeline"))
-        return window
+        other.update(_counts(d.get("other"), "window", "other"))
+        # The timeline is drawing data: a bad one is dropped, not fatal (`_timeline`).
+        return _build(
+            cls, d, "window", skip=("step", "steps", "other", "timeline"),
+            step=_integer(d["step"], "window", "step"),
+            steps=_integer(d["steps"], "window", "steps"),
+            layers=[LayerStats.from_json(x) for x in layers or ()],
+            other=other,
+            timeline=_timeline(d.get("timeline")),
+        )
 
 
 @dataclasses.dataclass
