@@ -26,8 +26,8 @@ from tensorboard.data import provider
 from tensorboard.plugins import base_plugin
 from tensorboard import plugin_util
 
+from tb_layerprof import csv_export, figures
 from tb_layerprof import diff as layer_diff
-from tb_layerprof import figures
 from tb_layerprof.report import OTHER_KEYS, SCHEMA, WindowReport, window_from_bytes
 from tb_layerprof.summary import (
     PLUGIN_NAME,
@@ -54,6 +54,8 @@ MAX_PARAM_LEN = 4096
 MAX_TREND_LAYERS = 50
 _STEP_RE = re.compile(r"^[0-9]{1,15}$")
 _JSON = "application/json"
+_CSV = "text/csv; charset=utf-8"
+_FILE_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 # Per-layer numbers kept for the trend route, in this order (see _layer_vector).
 TREND_FIELDS = (
     "forward_us",
@@ -324,6 +326,21 @@ class LayerProfPlugin(base_plugin.TBPlugin):
         windows, _ = self._full_windows(ctx, experiment, run, sorted(series))
         return {"schema": SCHEMA, "runs": [{"run": run, "windows": [w.to_json() for w in windows]}]}
 
+    def report_csv_impl(self, ctx, experiment: str, run: Optional[str], step: Optional[str] = None,
+                        host: Optional[str] = None) -> str:
+        """The run's windows as CSV (`csv_export`, the CLI's `--format csv`): every window,
+        or the windows of one `step` (one `host`'s if given)."""
+        if step is None:
+            series = self._run_series(ctx, experiment, run)
+            windows, _ = self._full_windows(ctx, experiment, run, sorted(series))
+        else:
+            _, windows = self._step_windows(ctx, experiment, run, step)
+        if host is not None:
+            windows = [w for w in windows if w.host == host]
+            if not windows:
+                raise ApiError(404, f"run {run!r} has no window of host {host!r}")
+        return csv_export.window_rows_csv(windows, run=str(run))
+
     def windows_impl(self, ctx, experiment: str, run: Optional[str]) -> Dict[str, Any]:
         """A summary of every window of a run (no per-layer lists, except its top layers)."""
         entries = self._entries(ctx, experiment, run)
@@ -476,7 +493,8 @@ class LayerProfPlugin(base_plugin.TBPlugin):
 
     # -- routes (HTTP only) ----------------------------------------------------------------
 
-    def _serve(self, request, fn: Callable[[Any, str], Any]):
+    def _serve(self, request, fn: Callable[[Any, str], Any], csv_name: Optional[str] = None):
+        """`fn(ctx, experiment)` as JSON, or (`csv_name`) its text as a CSV download."""
         if request.method not in ("GET", "HEAD"):
             return _error(request, 405, "only GET is supported")
         try:
@@ -490,6 +508,9 @@ class LayerProfPlugin(base_plugin.TBPlugin):
         except Exception:  # never a traceback to the browser; the log has it
             logger.exception("layerprof: error serving %s", request.path)
             return _error(request, 500, "internal error in the layerprof plugin (see TensorBoard's log)")
+        if csv_name is not None:
+            disposition = f'attachment; filename="{csv_name}.csv"'
+            return http_util.Respond(request, body, _CSV, headers=[("Content-Disposition", disposition)])
         content = json.dumps(body, separators=(",", ":"), allow_nan=False)
         return http_util.Respond(request, content, _JSON)
 
@@ -499,7 +520,17 @@ class LayerProfPlugin(base_plugin.TBPlugin):
 
     @wrappers.Request.application
     def report_route(self, request):
-        return self._serve(request, lambda ctx, exp: self.report_impl(ctx, exp, _arg(request, "run")))
+        try:
+            fmt = _arg(request, "format") or "json"
+        except ApiError as e:
+            return _error(request, e.code, e.message)
+        if fmt == "json":
+            return self._serve(request, lambda ctx, exp: self.report_impl(ctx, exp, _arg(request, "run")))
+        if fmt != "csv":
+            return _error(request, 400, "query parameter 'format' must be 'json' or 'csv'")
+        name = _FILE_UNSAFE.sub("_", "layerprof-" + (request.args.get("run") or "run"))[:120]
+        return self._serve(request, lambda ctx, exp: self.report_csv_impl(
+            ctx, exp, _arg(request, "run"), _arg(request, "step"), _arg(request, "host")), csv_name=name)
 
     @wrappers.Request.application
     def windows_route(self, request):

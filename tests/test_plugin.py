@@ -450,3 +450,35 @@ def test_hot_layers_and_coverage_are_the_figures_module_s(plugin):
     summary = plugin.windows_impl(CTX, EXP, "train")["windows"][-1]
     assert [t["path"] for t in summary["top"]] == [h["path"] for h in out["figures"]["hot_layers"]]
     assert summary["figures"] == out["figures"]
+
+
+def test_report_as_csv_is_the_cli_s_csv(client, logdir):
+    import io as _io
+
+    from tb_layerprof import cli
+
+    resp = client.get(f"{BASE}/report?run=train&format=csv")
+    assert resp.status_code == 200
+    assert resp.headers["Content-Type"].startswith("text/csv")
+    assert resp.headers["Content-Disposition"] == 'attachment; filename="layerprof-train.csv"'
+    out, err = _io.StringIO(), _io.StringIO()
+    assert cli.main(["report", logdir, "--run", "train", "--format", "csv", "--window", "all"],
+                    out=out, err=err) == 0, err.getvalue()
+    assert resp.get_data(as_text=True) == out.getvalue()
+    # One step (and host): only that window's rows.
+    one = client.get(f"{BASE}/report?run=train&format=csv&step=50").get_data(as_text=True)
+    rows = one.strip().split("\r\n")
+    assert len(rows) > 1 and {r.split(",")[1] for r in rows[1:]} == {"50"}
+    assert client.get(f"{BASE}/report?run=train&format=csv&step=50&host=nobody").status_code == 404
+    assert client.get(f"{BASE}/report?run=train&format=xml").status_code == 400
+    assert client.get(f"{BASE}/report?run=nope&format=csv").status_code == 404
+
+
+def test_csv_download_name_of_a_hostile_run_is_plain(client):
+    from urllib.parse import quote
+
+    resp = client.get(f"{BASE}/report?run={quote(XSS_RUN)}&format=csv")
+    assert resp.status_code == 200
+    name = resp.headers["Content-Disposition"]
+    assert name.startswith('attachment; filename="layerprof-') and name.count('"') == 2
+    assert "<" not in name and "/" not in name
