@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from tb_layerprof.report import LayerStats, WindowReport
+from tb_layerprof.report import LayerStats, RunReport, WindowReport, reports_to_json
 
 HOT_LAYERS = 5  # the costliest layers a summary names, plus any other with a warning
 COVERAGE_WARN_UNATTRIBUTED = 0.02  # of op time (the analysis warns past these)
@@ -152,3 +152,14 @@ def window_figures(window: WindowReport) -> Dict[str, Any]:
         "custom_count": sum(1 for x in window.layers if x.custom),
         "layer_count": len(window.layers),
     }
+
+
+def reports_json(runs: Sequence[RunReport]) -> Dict[str, Any]:
+    """The report document (DESIGN.md section 4) of `runs`, each window with its derived
+    `figures` (`window_figures`): what `tb-layerprof report --format json` prints and the
+    plugin's `/report` serves, so both name the same hot layers and coverage."""
+    doc = reports_to_json(list(runs))
+    for run, run_doc in zip(runs, doc["runs"]):
+        for window, window_doc in zip(run.windows, run_doc["windows"]):
+            window_doc["figures"] = window_figures(window)
+    return doc

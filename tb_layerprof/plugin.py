@@ -28,7 +28,7 @@ from tensorboard import plugin_util
 
 from tb_layerprof import csv_export, figures
 from tb_layerprof import diff as layer_diff
-from tb_layerprof.report import OTHER_KEYS, SCHEMA, WindowReport, window_from_bytes
+from tb_layerprof.report import OTHER_KEYS, SCHEMA, RunReport, WindowReport, window_from_bytes
 from tb_layerprof.summary import (
     PLUGIN_NAME,
     TAG_PREFIX,
@@ -324,7 +324,7 @@ class LayerProfPlugin(base_plugin.TBPlugin):
         """The DESIGN.md section 4 JSON of one run, every window, oldest first."""
         series = self._run_series(ctx, experiment, run)
         windows, _ = self._full_windows(ctx, experiment, run, sorted(series))
-        return {"schema": SCHEMA, "runs": [{"run": run, "windows": [w.to_json() for w in windows]}]}
+        return figures.reports_json([RunReport(run=str(run), windows=windows)])
 
     def report_csv_impl(self, ctx, experiment: str, run: Optional[str], step: Optional[str] = None,
                         host: Optional[str] = None) -> str:

@@ -16,7 +16,8 @@ import sys
 import pytest
 
 from tb_layerprof import cli
-from tb_layerprof.report import Hint, LayerStats, WindowReport, reports_to_json
+from tb_layerprof.report import Hint, LayerStats, WindowReport
+from tb_layerprof import figures
 from tb_layerprof.summary import (
     ReportWriter,
     create_metadata,
@@ -237,7 +238,7 @@ def test_json_is_exactly_the_report_document_and_round_trips(logdir, make_window
     doc = json.loads(out)
     runs, errors = load_reports(logdir)
     assert errors == []
-    assert doc == reports_to_json(runs)
+    assert doc == figures.reports_json(runs)
     assert doc["schema"] == 1
     assert [r["run"] for r in doc["runs"]] == ["train"]
     windows = [WindowReport.from_json(w) for w in doc["runs"][0]["windows"]]

@@ -25,7 +25,7 @@ from tensorboard.summary.writer.record_writer import RecordWriter
 
 from tb_layerprof import load_reports
 from tb_layerprof.plugin import ApiError, LayerProfPlugin, STATIC_DIR
-from tb_layerprof.report import reports_to_json
+from tb_layerprof import figures
 from tb_layerprof.summary import create_metadata, tag_for_step
 from tests.plugin_helpers import XSS_RUN, make_synthetic_logdir, synthetic_window, write_run
 
@@ -81,7 +81,7 @@ def test_report_impl_is_the_contract_json_and_equals_the_files(plugin, logdir):
     runs, errors = load_reports(logdir, run="train")
     assert not errors
     # Exactly what the reader of the event files (and the CLI's --format json) gives.
-    assert out == json.loads(json.dumps(reports_to_json(runs)))
+    assert out == json.loads(json.dumps(figures.reports_json(runs)))
     windows = out["runs"][0]["windows"]
     assert len(windows) == WINDOWS
     assert [w["step"] for w in windows] == sorted(w["step"] for w in windows)

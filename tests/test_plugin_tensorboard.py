@@ -15,7 +15,7 @@ from urllib.parse import quote
 import pytest
 
 from tb_layerprof import load_reports
-from tb_layerprof.report import reports_to_json
+from tb_layerprof import figures
 from tb_layerprof.summary import ReportWriter
 from tests.conftest import build_window
 from tests.plugin_helpers import XSS_RUN, make_synthetic_logdir, tensorboard, trained_logdir  # noqa: F401
@@ -82,7 +82,7 @@ def test_report_equals_the_files_with_all_windows(tb, synthetic_logdir):
     assert status == 200
     runs, errors = load_reports(synthetic_logdir, run="train")
     assert not errors
-    assert report == json.loads(json.dumps(reports_to_json(runs)))
+    assert report == json.loads(json.dumps(figures.reports_json(runs)))
     assert len(report["runs"][0]["windows"]) == WINDOWS
 
 
@@ -152,7 +152,7 @@ def test_raw_traversal_on_the_wire(tb):
 @pytest.mark.slow
 def test_real_training_logdir_in_tensorboard(trained_logdir):  # noqa: F811
     runs, _ = load_reports(trained_logdir)
-    expected = json.loads(json.dumps(reports_to_json(runs)))
+    expected = json.loads(json.dumps(figures.reports_json(runs)))
     for args in ([], ["--load_fast=false"]):
         with tensorboard(trained_logdir, args) as proc:
             got = proc.wait_for(f"{BASE}/runs", lambda j: len(j["runs"]) == 1)

@@ -12,6 +12,7 @@ import json
 import os
 from typing import List, Optional, Sequence, TextIO, Tuple
 
+from tb_layerprof import figures
 from tb_layerprof import diff as layer_diff
 from tb_layerprof import workers as layer_workers
 from tb_layerprof.csv_export import window_rows_csv
@@ -20,7 +21,7 @@ from tb_layerprof.render.columns import DEFAULT_TABLE_TOP
 from tb_layerprof.render.diff_table import render_diff_table
 from tb_layerprof.render.window_table import render_window_table
 from tb_layerprof.render.workers_table import host_name, render_workers_table
-from tb_layerprof.report import SCHEMA, RunReport, WindowReport, reports_to_json
+from tb_layerprof.report import SCHEMA, RunReport, WindowReport
 from tb_layerprof.units import Units, safe_text
 
 PROG = "tb-layerprof"
@@ -45,8 +46,8 @@ def read_runs(logdir: str, run: Optional[str], which: str, warn: TextIO) -> List
 
 
 def render_json(runs: Sequence[RunReport]) -> str:
-    """Exactly `reports_to_json(runs)` (DESIGN.md section 4)."""
-    return json.dumps(reports_to_json(list(runs)), indent=2) + "\n"
+    """The report document (DESIGN.md section 4), each window with its `figures`."""
+    return json.dumps(figures.reports_json(runs), indent=2) + "\n"
 
 
 def render_table(
