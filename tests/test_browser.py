@@ -6,6 +6,7 @@ name renders as text. Every page must log no errors. Screenshots go to test-arti
 
 from __future__ import annotations
 
+import csv
 import glob
 import json
 import os
@@ -63,11 +64,19 @@ def browser():
             b.close()
 
 
+def settle(page):
+    """Until the page and its frames have no request in flight (Playwright's networkidle): an
+    <img src=x> made from a run name would have loaded, failed and run its onerror by then."""
+    page.wait_for_load_state("networkidle", timeout=15000)
+
+
 class Page:
     """A browser page that records console errors, page errors and dialogs."""
 
-    def __init__(self, browser):
-        self.context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    def __init__(self, browser, color_scheme="light", width=1400):
+        self.context = browser.new_context(
+            viewport={"width": width, "height": 1000}, accept_downloads=True, color_scheme=color_scheme
+        )
         self.page = self.context.new_page()
         self.errors = []
         self.dialogs = []
@@ -228,7 +237,8 @@ def test_html_run_name_is_text_not_markup(tb, page):
     tab.wait_for_function("() => location.hash.includes('run=')")
     tab.wait_for_function("() => document.querySelector('[data-testid=window-facts]')?.textContent.includes('steps 3–4')")
     assert tab.evaluate("document.querySelectorAll('img').length") == 0
-    page.page.wait_for_timeout(300)  # give an injected onerror the chance to fire
+    settle(page.page)  # an injected onerror would have fired by now
+    assert tab.evaluate("document.querySelectorAll('img').length") == 0
     page.screenshot("layer-profile-xss-run.png")
 
 
@@ -236,17 +246,60 @@ def test_export_csv_and_json(tb, page):
     frame = page.open_iframe(tb.url, "#run=train")
     rows(frame)
     with page.page.expect_download() as dl:
-        frame.click("[data-testid=export-csv]")
-    csv_text = open(dl.value.path(), encoding="utf-8", newline="").read()
-    lines = csv_text.strip().split("\r\n")
-    assert dl.value.suggested_filename.endswith(".csv")
-    assert lines[0].startswith("path,class_name,custom,parent,forward_us")
-    assert [l.split(",")[0] for l in lines[1:]] == TREE_ORDER
-    with page.page.expect_download() as dl:
         frame.click("[data-testid=export-json]")
     doc = json.load(open(dl.value.path(), encoding="utf-8"))
     assert doc["runs"][0]["run"] == "train"
     assert [l["path"] for l in doc["runs"][0]["windows"][0]["layers"]] == TREE_ORDER
+    # CSV comes from the backend's one CSV writer: a link to /report?format=csv of this window.
+    link = frame.query_selector("[data-testid=export-csv]")
+    assert link.get_attribute("download").endswith(".csv")
+    url = urlsplit(link.get_attribute("href"))
+    assert url.path.endswith(f"{BASE}/report")
+    assert parse_qs(url.query) == {"run": ["train"], "format": ["csv"], "step": ["230"], "host": ["worker-0"]}
+    with page.page.expect_download() as dl:
+        frame.click("[data-testid=export-csv]")
+    assert dl.value.suggested_filename.endswith(".csv")
+    with open(dl.value.path(), encoding="utf-8", newline="") as f:
+        table = list(csv.DictReader(f))
+    assert [r["path"] for r in table] == TREE_ORDER  # this window only, in table order
+    assert {r.get("step") for r in table} <= {"230", None}
+
+
+def test_tab_shows_the_backend_figures(tb, page):
+    """Hot layers and coverage are the backend's (`figures` of /window), never recomputed."""
+    _, body = tb.get_json(f"{BASE}/window?run=train")
+    figures = body["figures"]
+    frame = page.open_iframe(tb.url, "#run=train")
+    rows(frame)
+    chart_drawn(frame, "hot-chart")
+    shown = frame.get_attribute("[data-testid=hot-chart]", "data-layers").split("\n")
+    assert shown == [h["path"] for h in figures["hot_layers"]]
+    facts = frame.inner_text("[data-testid=window-facts]")
+    assert f"coverage {figures['coverage'] * 100:.1f}%" in facts
+
+
+def test_older_server_without_figures_shows_none(tb, browser):
+    """No `figures` in /window (an older server): no hot layers, no coverage, no guess."""
+    p = Page(browser)
+
+    def strip(route):
+        resp = route.fetch()
+        body = resp.json()
+        body.pop("figures", None)
+        route.fulfill(response=resp, json=body)
+
+    try:
+        p.page.route("**/data/plugin/layerprof/window?**", strip)
+        frame = p.open_iframe(tb.url, "#run=train")
+        assert rows(frame) == TREE_ORDER
+        note = frame.wait_for_selector("[data-testid=figures-missing]")
+        assert "no hot layers" in note.inner_text()
+        assert frame.query_selector("[data-testid=hot-chart]") is None
+        assert "coverage" not in frame.inner_text("[data-testid=window-facts]")
+        assert frame.query_selector("[data-testid=breakdown-total]") is None
+    finally:
+        p.close()
+    assert not p.errors and not p.dialogs, p.errors
 
 
 def test_run_without_reports_explains_why(tb, page):
@@ -695,7 +748,7 @@ def test_compare_mode_through_tensorboard_with_html_run_name(tb2, page):
     frame.wait_for_function(
         "x => document.querySelector('[data-testid=compare-facts]')?.textContent.includes(x)", arg=XSS_RUN)
     assert frame.evaluate("document.querySelectorAll('img').length") == 0
-    page.page.wait_for_timeout(300)  # an injected onerror would have fired
+    settle(page.page)  # an injected onerror would have fired by now
 
 
 def test_workers_straggler_on_the_default_data_path(tb2, page):
