@@ -1,4 +1,5 @@
-"""The Keras callback: schedules profile windows, captures them, and hands them to analysis.
+"""The Keras callback: schedules profile windows, instruments the model, captures each
+window (`capture`), hands it to `analysis` and writes the reports.
 
 Outside its windows the callback costs a counter increment per batch. Profiling problems
 (an unwritable log_dir, someone else's profiler session, a corrupt capture, a bug in our
@@ -8,20 +9,19 @@ analysis) are logged as warnings and never stop or change training.
 from __future__ import annotations
 
 import concurrent.futures
-import glob
-import json
 import logging
 import os
-import re
 import time
 from typing import List, Optional, Sequence, Tuple, Union
 
 import tensorflow as tf
 
-from tb_layerprof import attribution, diagnosis, figures, tracelayer, xplane
+from tb_layerprof import analysis, figures
+from tb_layerprof.capture import Capture, worker_identity
 from tb_layerprof.instrument import Instrumenter
 from tb_layerprof.report import WindowReport
 from tb_layerprof.summary import ReportWriter
+from tb_layerprof.xplane import ProfileError
 
 logger = logging.getLogger("tb_layerprof")
 
@@ -144,10 +144,9 @@ class LayerProfiler(_callback_base()):
         self._window_first = 0
         self._window_stop = 0
         self._step_trace = None
-        self._capture_began = 0.0
         self._batch_begin = 0
         self._window_batches = 0  # batches the window ran (more than its steps under steps_per_execution)
-        self._known_profiles: set = set()
+        self._capture = Capture(self.run_dir, self.worker)
         self._instrumenter: Optional[Instrumenter] = None
         self._mode = "graph"
         self._writer = ReportWriter(self.run_dir)
@@ -244,29 +243,13 @@ class LayerProfiler(_callback_base()):
 
     # -- capture ---------------------------------------------------------------------
 
-    def _capture_dir(self) -> str:
-        """Where the profiler writes: the run directory, or a private one per worker.
-
-        Workers of a multi-worker job share `log_dir` and usually a hostname, and TF names
-        captures `<session>/<hostname>.xplane.pb`: they would overwrite each other. Each
-        worker captures into its own directory; the file is then moved into the run's
-        session directory under the worker's name, which XProf shows as its host.
-        """
-        if self.worker:
-            return os.path.join(self.run_dir, ".layerprof-capture", self.worker)
-        return self.run_dir
-
-    def _profiles_now(self) -> set:
-        return set(glob.glob(os.path.join(self._capture_dir(), "plugins", "profile", "*", "*.xplane.pb")))
-
     def _start_window(self) -> None:
         first, stop = self._step, self._step + self.window_length - 1
         self._schedule_next()
         if self._instrumenter is None:
             return
         try:
-            os.makedirs(self.run_dir, exist_ok=True)
-            self._known_profiles = self._profiles_now()
+            self._capture.prepare()
             self._instrumenter.refresh_params()
             # Eager layer calls of an earlier window are not this one's. Spans are on in
             # every mode: a `tf.function` step never runs the wrappers (they live only
@@ -275,8 +258,7 @@ class LayerProfiler(_callback_base()):
                 c for c in self._instrumenter.layer_map.calls if c.graph_id != 0
             ]
             self._instrumenter.eager_spans = True
-            # Default options (host tracer level 2) include the allocator's memory events.
-            tf.profiler.experimental.start(self._capture_dir())
+            self._capture.start()
         except Exception as e:
             # Someone else's profiler session, or an unwritable directory: skip this window
             # and leave any other session alone.
@@ -290,7 +272,6 @@ class LayerProfiler(_callback_base()):
         self._capturing = True
         self._window_first, self._window_stop = first, stop
         self._window_batches = 0
-        self._capture_began = time.time()
 
     def _schedule_next(self) -> None:
         if self.every_n_steps:
@@ -304,21 +285,12 @@ class LayerProfiler(_callback_base()):
             self._instrumenter.eager_spans = False
         first, last = self._window_first, min(self._step, self._window_stop)
         try:
-            tf.profiler.experimental.stop()
+            self._capture.stop()
         except Exception as e:
             logger.warning("layerprof: window steps %d-%d lost: profiler stop failed (%s)",
                            first, last, _one_line(e))
             return
-        # New files, or a file TF rewrote in a session directory of the same second (not
-        # one of ours: those were renamed, and our analysis may be rewriting them now).
-        new = [p for p in self._profiles_now()
-               if p not in self._known_profiles
-               or (os.path.getmtime(p) >= self._capture_began and not _SESSION_SUFFIX.search(os.path.dirname(p)))]
-        if self.worker:
-            new = [_move_to_run(p, self.run_dir, self.worker, first, last)
-                   for p in sorted(new, key=os.path.getmtime)]
-        else:
-            new = [_unique_session(p, first, last) for p in sorted(new, key=os.path.getmtime)]
+        new = self._capture.collect(first, last)
         if not new:
             logger.warning("layerprof: window steps %d-%d: the profiler wrote no .xplane.pb under %s",
                            first, last, self.run_dir)
@@ -343,6 +315,8 @@ class LayerProfiler(_callback_base()):
     # -- analysis ----------------------------------------------------------------------
 
     def _graph_tables(self, graphs: dict) -> dict:
+        """Traced TF graphs as the plain (name, type, input names) rows analysis reads, so
+        analysis never touches TensorFlow objects. Cached: a traced graph never changes."""
         tables = {}
         for gid, graph in graphs.items():
             if gid not in self._graph_cache:
@@ -361,7 +335,7 @@ class LayerProfiler(_callback_base()):
                         batches=0) -> Optional[WindowReport]:
         try:
             return self._analyse(path, layer_map, graphs, first, last, mode, batches)
-        except xplane.ProfileError as e:
+        except ProfileError as e:
             logger.warning("layerprof: window steps %d-%d not analysed: %s (raw profile kept)",
                            first, last, e)
         except Exception as e:  # a bug of ours must not cost the user their training
@@ -370,31 +344,8 @@ class LayerProfiler(_callback_base()):
         return None
 
     def _analyse(self, path, layer_map, graphs, first, last, mode, batches=0) -> WindowReport:
-        events = xplane.read_profile(path)
-        events.steps = innermost_steps(events.steps)
-        spans: List[attribution.LayerSpan] = []
-        window = attribution.attribute(
-            events, layer_map, self._graph_tables(graphs), mode=mode, spans_out=spans,
-            batches=batches,
-        )
-        diagnosis.diagnose(window)
-        del events
-        try:
-            for plane, events_of_plane in tracelayer.lines_by_plane(spans, window).items():
-                xplane.add_line(path, tracelayer.LINE_NAME, events_of_plane, plane_names=[plane])
-        except Exception as e:  # the report is still worth writing without the trace line
-            window.warnings.append(f"could not add the '{tracelayer.LINE_NAME}' line to the trace: {e}")
-            logger.warning("layerprof: window steps %d-%d: %s", first, last, window.warnings[-1])
-        if mode != "eager" and not any(c.graph_id for c in layer_map.calls):
-            window.warnings.append(
-                "no layer was traced while LayerProfiler was installed, so no op could be "
-                "matched to a layer: in a custom training loop, call on_train_begin() "
-                "before your tf.function is first called (traced)"
-            )
-            logger.warning("layerprof: window steps %d-%d: %s", first, last, window.warnings[-1])
-        if not window.steps:
-            window.step, window.steps = first, last - first + 1
-            window.warnings.append("no step markers found in the profile; figures are for the whole capture")
+        window, _ = analysis.analyse_window(path, layer_map, self._graph_tables(graphs), first,
+                                            last, mode=mode, batches=batches, trace_line=True)
         window.profile_dir = os.path.relpath(os.path.dirname(path), self.run_dir).replace(os.sep, "/")
         window.wall_time = time.time()
         self._writer.write(window)
@@ -420,25 +371,6 @@ class LayerProfiler(_callback_base()):
             self._instrumenter = None
 
 
-def innermost_steps(steps: List[Tuple[int, int, int]]) -> List[Tuple[int, int, int]]:
-    """Step markers without those that enclose another one.
-
-    tf_keras' `fit` marks every step itself (`Trace("train", step_num=<step in epoch>)`)
-    around the callbacks' batch hooks, so its markers enclose ours; ours carry the global
-    step number the windows are named by. (step_num, start_ps, end_ps) tuples.
-    """
-    if len(steps) < 2:
-        return steps
-    ordered = sorted(steps, key=lambda s: (s[1], -s[2]))
-    kept = []
-    for i, step in enumerate(ordered):
-        following = ordered[i + 1] if i + 1 < len(ordered) else None
-        if following is not None and following[1] >= step[1] and following[2] <= step[2]:
-            continue
-        kept.append(step)
-    return kept
-
-
 def summary_line(window: WindowReport, first: int, last: int) -> str:
     """One log line per window: where the time went, at a glance."""
     head = f"layerprof: window steps {first}\u2013{last} analysed"
@@ -454,66 +386,6 @@ def summary_line(window: WindowReport, first: int, last: int) -> str:
         f"(fwd {top.self_forward_us / 1000:.2f} + grad {top.self_backward_us / 1000:.2f}), "
         f"{share:.0%} of op time; step {window.step_time_us / 1000:.2f} ms; hints: {hints}"
     )
-
-
-_SESSION_SUFFIX = re.compile(r"_steps\d+-\d+$")
-
-
-def worker_identity() -> Optional[str]:
-    """`<task type>-<index>` of this process in a multi-worker job (TF_CONFIG), else None."""
-    try:
-        task = json.loads(os.environ.get("TF_CONFIG", "") or "{}").get("task") or {}
-        kind, index = str(task.get("type", "")), int(task.get("index", 0))
-    except (ValueError, TypeError, AttributeError):
-        return None
-    if not kind:
-        return None
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", f"{kind}-{index}")
-
-
-def _move_to_run(path: str, run_dir: str, worker: str, first: int, last: int) -> str:
-    """Move a worker's capture to `<run>/plugins/profile/steps<a>-<b>/<worker>.xplane.pb`.
-
-    The session is named by the window alone so that every worker's capture of the same
-    steps lands in one session (XProf then shows them as hosts of one profile). If that
-    worker's file is already there (a log_dir reused by another training), the session
-    gets TensorFlow's timestamp too.
-    """
-    target_dir = os.path.join(run_dir, "plugins", "profile", f"steps{first}-{last}")
-    target = os.path.join(target_dir, f"{worker}.xplane.pb")
-    if os.path.exists(target):
-        session = os.path.basename(os.path.dirname(path)) + f"_steps{first}-{last}"
-        target_dir = os.path.join(run_dir, "plugins", "profile", session)
-        target = os.path.join(target_dir, f"{worker}.xplane.pb")
-    os.makedirs(target_dir, exist_ok=True)
-    try:
-        os.replace(path, target)
-    except OSError:
-        return path
-    try:  # leave no empty private directories behind
-        os.removedirs(os.path.dirname(path))
-    except OSError:
-        pass
-    return target
-
-
-def _unique_session(path: str, first: int, last: int) -> str:
-    """Give a fresh capture its own session directory.
-
-    TensorFlow names sessions by the second they start; two short windows in one second
-    would share (and overwrite) one file, so each window's directory gets its steps
-    appended. XProf lists any directory below plugins/profile as a session.
-    """
-    session = os.path.dirname(path)
-    suffix = f"_steps{first}-{last}"
-    if session.endswith(suffix):
-        return path
-    target = session + suffix
-    try:
-        os.rename(session, target)
-    except OSError:
-        return path
-    return os.path.join(target, os.path.basename(path))
 
 
 def _one_line(e: BaseException) -> str:

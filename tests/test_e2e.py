@@ -276,7 +276,7 @@ def test_analysis_failure_keeps_training_and_raw_profile(tmp_path, caplog, monke
     def broken(*args, **kwargs):
         raise RuntimeError("boom in analysis")
 
-    monkeypatch.setattr(attribution, "attribute", broken)
+    monkeypatch.setattr(attribution, "attribute_window", broken)
     cb = LayerProfiler(log_dir=str(tmp_path), profile_batch=(2, 3), verbose=0)
     with caplog.at_level(logging.WARNING, logger="tb_layerprof"):
         history = _fit_small([cb])
@@ -288,9 +288,9 @@ def test_analysis_failure_keeps_training_and_raw_profile(tmp_path, caplog, monke
 
 
 def test_corrupt_profile_is_reported_not_fatal(tmp_path, caplog, monkeypatch):
-    from tb_layerprof import callback
+    from tb_layerprof import capture
 
-    real = callback._unique_session
+    real = capture.unique_session
 
     def corrupting(path, first, last):
         moved = real(path, first, last)
@@ -298,7 +298,7 @@ def test_corrupt_profile_is_reported_not_fatal(tmp_path, caplog, monkeypatch):
             f.write(b"\x08\x96\x01garbage" * 3)
         return moved
 
-    monkeypatch.setattr(callback, "_unique_session", corrupting)
+    monkeypatch.setattr(capture, "unique_session", corrupting)
     cb = LayerProfiler(log_dir=str(tmp_path), profile_batch=(2, 3), verbose=0, background=False)
     with caplog.at_level(logging.WARNING, logger="tb_layerprof"):
         history = _fit_small([cb])

@@ -257,7 +257,7 @@ def test_tf_keras_eager_fit(tmp_path):
 
 
 def test_innermost_steps_drops_enclosing_markers():
-    from tb_layerprof.callback import innermost_steps
+    from tb_layerprof.analysis import innermost_steps
 
     # tf_keras: its marker (epoch-local step 2) encloses ours (global step 3).
     steps = [(2, 100, 900), (3, 110, 890), (3, 1000, 1900), (4, 1010, 1890), (5, 2000, 2500)]
