@@ -18,8 +18,8 @@ import tensorflow as tf
 
 from tb_layerprof.layermap import STEP_PATH, CallRecord, LayerInfo, LayerMap
 
-# Names of the profiler events opened in eager mode; xplane.py reads them back.
-from tb_layerprof.xplane import (  # noqa: E402
+# Names of the profiler events opened in eager mode; tb_layerprof.xplane reads them back.
+from tb_layerprof.layermap import (  # noqa: E402
     TAPE_SPAN,
     EAGER_CATEGORY_PREFIX,
     EAGER_GRAD_BEGIN,

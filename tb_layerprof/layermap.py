@@ -9,6 +9,16 @@ import dataclasses
 from typing import Dict, List, Optional, Tuple
 
 
+# Names of the profiler events the instrumenter and the callback write and the reader
+# (tb_layerprof.xplane) reads back.
+STEP_EVENT_NAME = "train"  # the callback marks steps with Trace("train", step_num=..., _r=1)
+EAGER_SPAN_PREFIX = "layerprof:"  # + layer path: one eager call of a layer
+EAGER_GRAD_BEGIN = "layerprof_grad_begin:"  # + layer path: its gradient starts (eager)
+EAGER_GRAD_END = "layerprof_grad_end:"
+EAGER_CATEGORY_PREFIX = "layerprof_cat:"  # eager spans of loss/metrics/optimizer code
+TAPE_SPAN = "tape"  # EAGER_CATEGORY_PREFIX + TAPE_SPAN: a tf.GradientTape.gradient call
+LAYERS_LINE = "Keras Layers"  # the line of layer spans added to the capture
+
 # Path of the call records of a custom `train_step`: its ops that no layer, loss, metric or
 # optimizer owns (noise sampled for a GAN, a concat of real and fake batches) are the
 # model's own work.

@@ -12,10 +12,11 @@ import dataclasses
 from typing import Dict, List, Sequence, Union
 
 from tb_layerprof.attribution import BACKWARD, LayerSpan
+from tb_layerprof.layermap import LAYERS_LINE
 from tb_layerprof.xplane import HOST_PLANE
 from tb_layerprof.report import WindowReport
 
-LINE_NAME = "Keras Layers"
+LINE_NAME = LAYERS_LINE
 PHASE_LABEL = {"forward": "forward", BACKWARD: "gradient"}
 
 StatValue = Union[int, float, str]

@@ -15,6 +15,7 @@ import pytest
 
 from tb_layerprof import attribution, xplane
 from tb_layerprof.layermap import CallRecord, LayerInfo, LayerMap
+from tests import xplane_reference
 from tests.xspace_builder import XSpaceBuilder, add_hlo_module, set_plane_stats
 
 US = 1_000_000
@@ -118,9 +119,9 @@ def by_path(window):
     return {layer.path: layer for layer in window.layers}
 
 
-def test_streaming_and_parsed_readers_agree_on_device_planes(capture):
+def test_wire_and_reference_readers_agree_on_device_planes(capture):
     streamed = xplane.read_profile(capture)
-    parsed = xplane.extract_events(xplane.load_xspace(capture), host="gpuhost")
+    parsed = xplane_reference.extract_events(xplane_reference.load_xspace(capture), host="gpuhost")
     assert streamed.device_ops == parsed.device_ops
     assert streamed.launches == parsed.launches
     assert len(streamed.device_ops) == 2 * 4 + 1 + 2  # kernels, the outsider, XLA split parts
@@ -191,10 +192,10 @@ def test_keras_layers_line_on_host_and_device_planes(capture):
     assert late.start_ps + late.duration_ps > 2000 * US
     for plane, events in lines.items():
         assert xplane.add_line(capture, tracelayer.LINE_NAME, events, plane_names=[plane]) == 1
-    space = xplane.load_xspace(capture)
+    space = xplane_reference.load_xspace(capture)
     named = {p.name: [l for l in p.lines if l.name == tracelayer.LINE_NAME] for p in space.planes}
     assert len(named["/host:CPU"]) == 1 and len(named["/device:GPU:0"]) == 1
     # Our line is not read back as kernels or ops.
     again = xplane.read_profile(capture)
-    assert again.device_ops == xplane.extract_events(xplane.load_xspace(capture)).device_ops
+    assert again.device_ops == xplane_reference.extract_events(xplane_reference.load_xspace(capture)).device_ops
     assert len(again.device_ops) == 11

@@ -7,6 +7,7 @@ import os
 import pytest
 
 from tb_layerprof import attribution, tracelayer, xplane
+from tests import xplane_reference
 from tests.test_attribution import GRAPH, build_profile, layer_map
 
 
@@ -41,7 +42,7 @@ def test_add_line_keeps_every_original_event(measured):
     assert xplane.add_line(path, tracelayer.LINE_NAME, tracelayer.layer_line_events(spans, window)) == 1
     after = xplane.read_profile(path)
     assert after.ops == before.ops and after.memory == before.memory and after.steps == before.steps
-    space = xplane.load_xspace(path)
+    space = xplane_reference.load_xspace(path)
     lines = [l for p in space.planes for l in p.lines if l.name == tracelayer.LINE_NAME]
     assert len(lines) == 1 and len(lines[0].events) == len(spans)
     assert not [f for f in os.listdir(os.path.dirname(path)) if "tmp" in f]

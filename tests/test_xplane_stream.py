@@ -1,8 +1,8 @@
-"""The streaming reader (`xplane.read_profile`) against the parsed-proto path (`extract_events`).
+"""The wire-level reader (`xplane.read_profile`) against the reference reader
+(tests/xplane_reference.py: the whole XSpace parsed with TensorFlow's proto classes).
 
-`read_profile` walks the wire format itself and parses the host plane in batches; it must
-give exactly what parsing the whole XSpace and calling `extract_events` gives, whatever
-the layout of the file.
+`read_profile` walks the wire format itself and decodes events in numpy chunks; it must
+give exactly what the reference gives, whatever the layout of the file.
 """
 
 from __future__ import annotations
@@ -10,30 +10,55 @@ from __future__ import annotations
 import pytest
 
 from tb_layerprof import xplane
-from tests.xspace_builder import XSpaceBuilder
+from tb_layerprof.xplane import columns, read, wire
+from tests import xplane_reference
+from tests.xspace_builder import XSpaceBuilder, add_hlo_module
 
 US = 1_000_000
 
 FIELDS = ("host", "ops", "steps", "memory", "spans", "event_count", "device_ops", "launches",
-          "xla_splits", "hlo_ops")
+          "xla_splits", "hlo_ops", "input_lines")
 
 
 def both(path):
     streamed = xplane.read_profile(path)
-    parsed = xplane.extract_events(xplane.load_xspace(path), host=xplane.host_from_path(path))
+    parsed = xplane_reference.extract_events(xplane_reference.load_xspace(path),
+                                             host=xplane_reference.host_from_path(path))
     return streamed, parsed
 
 
 def assert_same(a, b):
     for field in FIELDS:
         assert getattr(a, field) == getattr(b, field), field
+    # Same record types too, not only equal tuples.
+    for field in ("ops", "steps", "memory", "spans", "device_ops"):
+        assert [type(r) for r in getattr(a, field)] == [type(r) for r in getattr(b, field)], field
 
 
 def test_field_numbers_match_tensorflow_schema():
-    assert xplane._field_numbers() == (
-        xplane._SPACE_PLANES, xplane._SPACE_HOSTNAMES, xplane._PLANE_NAME, xplane._PLANE_LINES,
-        xplane._LINE_ID, xplane._LINE_NAME, xplane._LINE_TIMESTAMP, xplane._LINE_EVENTS,
-    )
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    def num(msg, name):
+        return msg.DESCRIPTOR.fields_by_name[name].number
+
+    space, plane, line = xplane_pb2.XSpace, xplane_pb2.XPlane, xplane_pb2.XLine
+    event, stat = xplane_pb2.XEvent, xplane_pb2.XStat
+    assert (num(space, "planes"), num(space, "hostnames")) == (wire.SPACE_PLANES, wire.SPACE_HOSTNAMES)
+    assert (num(plane, "name"), num(plane, "lines"), num(plane, "event_metadata"),
+            num(plane, "stat_metadata")) == (wire.PLANE_NAME, wire.PLANE_LINES,
+                                             wire.PLANE_EVENT_METADATA, wire.PLANE_STAT_METADATA)
+    assert (num(line, "id"), num(line, "name"), num(line, "timestamp_ns"), num(line, "events")) == (
+        wire.LINE_ID, wire.LINE_NAME, wire.LINE_TIMESTAMP, wire.LINE_EVENTS)
+    assert num(xplane_pb2.XEventMetadata, "name") == 2 and num(xplane_pb2.XStatMetadata, "name") == 2
+    assert (num(event, "metadata_id"), num(event, "offset_ps"), num(event, "duration_ps"),
+            num(event, "stats"), num(event, "num_occurrences")) == (
+        columns.EVENT_METADATA_ID, columns.EVENT_OFFSET_PS, columns.EVENT_DURATION_PS,
+        columns.EVENT_STATS, columns.EVENT_NUM_OCCURRENCES)
+    assert (num(stat, "metadata_id"), num(stat, "double_value"), num(stat, "uint64_value"),
+            num(stat, "int64_value"), num(stat, "str_value"), num(stat, "bytes_value"),
+            num(stat, "ref_value")) == (
+        columns.STAT_METADATA_ID, columns.STAT_DOUBLE, columns.STAT_UINT64, columns.STAT_INT64,
+        columns.STAT_STR, columns.STAT_BYTES, columns.STAT_REF)
 
 
 def test_mixed_memory_layouts_nesting_steps_and_other_planes(tmp_path):
@@ -107,8 +132,7 @@ def test_many_batches_and_line_fields_after_events(tmp_path, monkeypatch):
     space_bytes = space.SerializeToString() + bytes([0x0A]) + _varint(len(plane_bytes)) + plane_bytes
     path = tmp_path / "late.xplane.pb"
     path.write_bytes(space_bytes)
-    monkeypatch.setattr(xplane, "_BATCH_BYTES", 4096)  # many small batches
-    monkeypatch.setattr(xplane, "_DROP_EVERY", 8192)
+    monkeypatch.setattr(read, "CHUNK_EVENTS", 7)  # many small chunks, one cut mid-pair
     streamed, parsed = both(str(path))
     assert_same(streamed, parsed)
     assert len(streamed.ops) == 3000 and streamed.ops[0][0] == 42
@@ -145,3 +169,80 @@ def test_no_planes(tmp_path):
     path = b.write(str(tmp_path / "none.xplane.pb"))
     with pytest.raises(xplane.ProfileError, match="holds no planes"):
         xplane.read_profile(path)
+
+
+def test_records_have_named_fields_in_the_old_positional_order(tmp_path):
+    b = XSpaceBuilder()
+    line = b.plane().line("tf_Compute")
+    line.event("train", 0, 10 * US, step_num=3)
+    line.op("model/dense/MatMul", "MatMul", 1 * US, 2 * US)
+    line.alloc("model/dense/MatMul", 64, 0x10, 2 * US, allocator_name="cpu")
+    events = xplane.read_profile(b.write(str(tmp_path / "named.xplane.pb")))
+    op, mem, step = events.ops[0], events.memory[0], events.steps[0]
+    assert (op.name, op.type, op.self_ps) == (op[4], op[5], op[3]) == ("model/dense/MatMul", "MatMul", 2 * US)
+    assert (mem.sign, mem.bytes, mem.address, mem.tf_op, mem.allocator) == (1, 64, 0x10, "model/dense/MatMul", "cpu")
+    assert step == (3, 0, 10 * US) and step.step == 3
+
+
+def _record(field: int, body: bytes) -> bytes:
+    return bytes([(field << 3) | 2]) + _varint(len(body)) + body
+
+
+def test_odd_but_legal_encodings(tmp_path, monkeypatch):
+    """Fields out of order, unknown fields, repeated scalars (last wins), stat types the
+    writer does not use (str instead of ref, negative int64, doubles), unknown metadata
+    ids, num_occurrences clearing offset_ps, an XLA op on the host plane."""
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    b = XSpaceBuilder()
+    plane = b.plane()
+    pb = plane.plane
+    sid = plane.stat_id
+    ok = plane.line("tf_Compute", timestamp_ns=1_000)
+    ok.event("train", 0, 50 * US, step_num=-2)  # a negative int64
+    ok.event("MemoryAllocation", 1 * US, 0, allocation_bytes=8, addr=0x20, tf_op="a/b",
+             allocator_name="gpu_bfc")
+    ok.event("fusion.3", 2 * US, 4 * US, hlo_op="fusion.3", program_id=9)
+    add_hlo_module(b.space, 9, "cluster_9", [("fusion.3", "fusion", "", "")],
+                   fusions={"fusion.3": [("mul", "multiply", "m/d/Mul", "Mul"),
+                                         ("add", "add", "m/d/Add", "AddV2"),
+                                         ("add2", "add", "m/d/Add", "AddV2")]})
+    odd = []
+    alloc_id, op_id = plane.event_id("MemoryAllocation"), plane.event_id("m/x/Relu:Relu")
+    # An allocation whose stats come first, tf_op as a str, sizes repeated (last wins), an
+    # unknown stat type (double) for the address, then the id and times.
+    stats = xplane_pb2.XEvent()
+    for key, kind, value in (("tf_op", "str_value", "m/x/Relu"), ("allocation_bytes", "uint64_value", 1),
+                             ("allocation_bytes", "int64_value", 48), ("addr", "double_value", 2.5),
+                             ("allocator_name", "str_value", "cpu")):
+        st = stats.stats.add(metadata_id=sid(key))
+        setattr(st, kind, value)
+    head = xplane_pb2.XEvent(metadata_id=alloc_id, offset_ps=3 * US)
+    odd.append(stats.SerializeToString() + head.SerializeToString()
+               + bytes([0x30 | 0, 7]))  # unknown field 6 (varint 7)
+    # An op whose offset is set twice (last wins) and one with num_occurrences after the
+    # offset (the oneof clears it).
+    odd.append(xplane_pb2.XEvent(metadata_id=op_id, offset_ps=1, duration_ps=5).SerializeToString()
+               + xplane_pb2.XEvent(offset_ps=6 * US).SerializeToString())
+    odd.append(xplane_pb2.XEvent(metadata_id=op_id, offset_ps=7 * US, duration_ps=1).SerializeToString()
+               + xplane_pb2.XEvent(num_occurrences=3).SerializeToString())
+    odd.append(xplane_pb2.XEvent(metadata_id=999, offset_ps=8 * US).SerializeToString())  # no metadata
+    odd_line = xplane_pb2.XLine(id=77, name="odd", timestamp_ns=2_000).SerializeToString()
+    odd_line += b"".join(_record(4, ev) for ev in odd)
+    # The odd line goes into the host plane as one more line record.
+    space = xplane_pb2.XSpace(hostnames=["h"]).SerializeToString()
+    for p in b.space.planes:
+        extra = _record(3, odd_line) if p.name == "/host:CPU" else b""
+        space += _record(1, p.SerializeToString() + extra)
+    path = tmp_path / "odd.xplane.pb"
+    path.write_bytes(space)
+    monkeypatch.setattr(read, "CHUNK_EVENTS", 3)
+    streamed, parsed = both(str(path))
+    assert_same(streamed, parsed)
+    assert streamed.steps[0].step == -2
+    odd_mem = [m for m in streamed.memory if m.tf_op == "m/x/Relu"]
+    assert odd_mem == [(2_000_000 + 3 * US, 1, 48, 0, "m/x/Relu", "cpu")]
+    relu = [op for op in streamed.ops if op.name == "m/x/Relu"]
+    assert [op.start_ps for op in relu] == [2_000_000, 2_000_000 + 6 * US]  # oneof cleared the offset
+    assert {op.name for op in streamed.ops} >= {"m/d/Mul", "m/d/Add"}
+    assert streamed.xla_splits and streamed.hlo_ops

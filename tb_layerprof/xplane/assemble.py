@@ -1,0 +1,273 @@
+"""Decoded event columns of one line -> ProfileEvents records (ops with self time,
+allocations, steps, eager spans, launches; GPU kernels and copies).
+
+Work per event is done with array operations and C-level `map`s; Python loops remain
+only for rare events (eager ops, XLA host ops, odd stat types) and for self time.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+from typing import Dict, List
+
+import numpy as np
+
+from tb_layerprof.xplane import columns, kinds, wire
+from tb_layerprof.xplane.columns import STAT_BYTES, STAT_DOUBLE, STAT_INT64, STAT_REF, STAT_STR, STAT_UINT64
+from tb_layerprof.xplane.records import DeviceOp, Memory, Op, Span, Step
+
+_HIGH_BIT = np.uint64(1 << 63)
+
+
+def _maker(cls):
+    """Build `cls` records from tuples without NamedTuple's Python-level __new__."""
+    return functools.partial(tuple.__new__, cls)
+
+
+_MEMORY, _STEP, _SPAN, _OP = _maker(Memory), _maker(Step), _maker(Span), _maker(Op)
+
+
+def int_values(stats: columns.Stats, rows: np.ndarray) -> List[int]:
+    """`uint64_value or int64_value` of each row's stat (0 where rows is -1 or the stat
+    holds another type), as Python ints."""
+    n = len(rows)
+    vals = np.zeros(n, np.uint64)
+    if not n:
+        return []
+    ok = rows >= 0
+    kind = np.zeros(n, np.int64)
+    kind[ok] = stats.kind[rows[ok]]
+    ints = (kind == STAT_UINT64) | (kind == STAT_INT64)
+    vals[ints] = stats.value[rows[ints]]
+    result = vals.tolist()
+    for i in np.flatnonzero((kind == STAT_INT64) & (vals >= _HIGH_BIT)).tolist():
+        result[i] = wire.signed(result[i])  # a negative int64
+    return result
+
+
+def any_values(stats: columns.Stats, rows: np.ndarray, buf, names: Dict[int, str]) -> List:
+    """Each row's stat value as protobuf's Python API gives it (a ref resolved to its name),
+    then `or ""` (missing and falsy values become "")."""
+    n = len(rows)
+    out = np.full(n, "", dtype=object)
+    ok = np.flatnonzero(rows >= 0)
+    if not ok.size:
+        return out.tolist()
+    r = rows[ok]
+    kind = stats.kind[r]
+    refs = np.flatnonzero(kind == STAT_REF)
+    if refs.size:
+        ids, inverse = np.unique(stats.value[r[refs]], return_inverse=True)
+        named = np.array([names.get(i, "") for i in ids.tolist()] + [None], dtype=object)[:-1]
+        out[ok[refs]] = named[inverse.reshape(-1)]
+    strings: Dict[bytes, str] = {}
+    for i in np.flatnonzero(kind != STAT_REF).tolist():  # rare: strings, numbers, bytes
+        row = int(r[i])
+        value = _python_value(stats, row, buf, strings)
+        out[ok[i]] = value or ""
+    return out.tolist()
+
+
+def _python_value(stats: columns.Stats, row: int, buf, strings: Dict[bytes, str]):
+    kind = int(stats.kind[row])
+    if kind == STAT_STR or kind == STAT_BYTES:
+        raw = bytes(buf[int(stats.start[row]):int(stats.stop[row])])
+        if kind == STAT_BYTES:
+            return raw
+        text = strings.get(raw)
+        if text is None:
+            text = strings[raw] = raw.decode("utf-8", "replace")
+        return text
+    if kind == STAT_DOUBLE:
+        return float(np.array([stats.value[row]], np.uint64).view(np.float64)[0])
+    if kind == STAT_UINT64:
+        return int(stats.value[row])
+    if kind == STAT_INT64:
+        return wire.signed(int(stats.value[row]))
+    return None
+
+
+class HostLine:
+    """One host line: records go to `out` as chunks arrive; ops wait for `finish` (their
+    self time needs the line's nesting)."""
+
+    def __init__(self, plane, out, key: int, base_ps: int):
+        self.plane, self.out, self.key, self.base_ps = plane, out, key, base_ps
+        self.op_start: List[int] = []
+        self.op_dur: List[int] = []
+        self.op_name: List[str] = []
+        self.op_type: List[str] = []
+
+    def add(self, data: np.ndarray, buf, events: columns.Events) -> None:
+        plane, stats = self.plane, events.stats
+        n = len(events.metadata_id)
+        at = plane.lookup(events.metadata_id)
+        kind = plane.kind[at]
+        sid = plane.sid
+        is_op = kind == kinds.OP
+        names, types = plane.a[at], plane.b[at]
+        self._eager_ops(kind, stats, is_op, names, types, buf, n)
+        self._xla_ops(kind, stats, is_op, names, types, buf, n)
+        ops = np.flatnonzero(is_op)
+        self.op_start += events.offset_ps[ops].tolist()
+        self.op_dur += events.duration_ps[ops].tolist()
+        self.op_name += names[ops].tolist()
+        self.op_type += types[ops].tolist()
+        mem = np.flatnonzero((kind == kinds.ALLOC) | (kind == kinds.FREE))
+        if mem.size:
+            self._memory(events, mem, kind, buf)
+        steps = np.flatnonzero(kind == kinds.STEP)
+        if steps.size:
+            rows = columns.last_rows(stats, sid["step"], n)[steps]
+            found = rows >= 0
+            steps, rows = steps[found], rows[found]
+            self.out.steps += map(_STEP, zip(int_values(stats, rows), *self._times(events, steps)))
+        launches = np.flatnonzero(kind == kinds.LAUNCH)
+        if launches.size:
+            rows = columns.last_rows(stats, sid["correlation"], n)[launches]
+            found = rows >= 0
+            times = self._times(events, launches[found])[0]
+            self.out.launches.update(zip(int_values(stats, rows[found]), times))
+        spans = np.flatnonzero((kind >= kinds.SPAN) & (kind <= kinds.CATEGORY))
+        if spans.size:
+            labels = [kinds.SPAN_LABELS[k] for k in kind[spans].tolist()]
+            starts, ends = self._times(events, spans)
+            self.out.spans += map(_SPAN, zip([self.key] * len(spans), starts, ends,
+                                             names[spans].tolist(), labels))
+
+    def _times(self, events: columns.Events, idx: np.ndarray):
+        """Start and end times (ps since the epoch, Python ints: they overflow int64)."""
+        starts = list(map(self.base_ps.__add__, events.offset_ps[idx].tolist()))
+        return starts, list(map(operator.add, starts, events.duration_ps[idx].tolist()))
+
+    def _memory(self, events: columns.Events, mem: np.ndarray, kind: np.ndarray, buf) -> None:
+        stats, sid, n = events.stats, self.plane.sid, len(kind)
+        shared = self.plane.ints.setdefault  # one int object per distinct size or address
+        nbytes = int_values(stats, columns.last_rows(stats, sid["bytes"], n)[mem])
+        addr = int_values(stats, columns.last_rows(stats, sid["addr"], n)[mem])
+        tf_op = any_values(stats, columns.last_rows(stats, sid["tf_op"], n)[mem], buf,
+                           self.plane.stat_names)
+        allocator = any_values(stats, columns.last_rows(stats, sid["allocator"], n)[mem], buf,
+                               self.plane.stat_names)
+        sign = np.where(kind[mem] == kinds.ALLOC, 1, -1).tolist()
+        times = self._times(events, mem)[0]
+        self.out.memory += map(_MEMORY, zip(times, sign, map(shared, nbytes, nbytes),
+                                            map(shared, addr, addr), tf_op, allocator))
+
+    def _eager_ops(self, kind, stats, is_op, names, types, buf, n: int) -> None:
+        """EagerExecute events of single ops become ops named "eager/<Type>"."""
+        eager = np.flatnonzero(kind == kinds.EAGER_EXEC)
+        if not eager.size:
+            return
+        sid = self.plane.sid
+        op_types = any_values(stats, columns.last_rows(stats, sid["eager_op"], n)[eager], buf,
+                              self.plane.stat_names)
+        is_func = int_values(stats, columns.last_rows(stats, sid["is_func"], n)[eager])
+        for i, op_type, func in zip(eager.tolist(), op_types, is_func):
+            if func or not op_type:
+                continue  # a tf.function call: its ops appear on their own
+            is_op[i] = True
+            names[i], types[i] = "eager/" + op_type, op_type
+
+    def _xla_ops(self, kind, stats, is_op, names, types, buf, n: int) -> None:
+        """Events of other kinds with an `hlo_op` stat are XLA ops (resolved later)."""
+        sid = self.plane.sid
+        if sid["hlo_op"] is None:
+            return
+        rows = columns.last_rows(stats, sid["hlo_op"], n)
+        other = np.flatnonzero((kind == kinds.OTHER) & (rows >= 0))
+        if not other.size:
+            return
+        hlo_ops = any_values(stats, rows[other], buf, self.plane.stat_names)
+        programs = int_values(stats, columns.last_rows(stats, sid["program_id"], n)[other])
+        for i, hlo_op, program in zip(other.tolist(), hlo_ops, programs):
+            if hlo_op:
+                self.plane.xla[0] = True
+                is_op[i] = True
+                names[i], types[i] = kinds.xla_placeholder(program, hlo_op), ""
+
+    def finish(self) -> None:
+        selfs = nested_self_times(self.op_start, self.op_dur)
+        starts = list(map(self.base_ps.__add__, self.op_start))
+        ends = list(map(operator.add, starts, self.op_dur))
+        self.out.ops += map(_OP, zip([self.key] * len(starts), starts, ends, selfs,
+                                     self.op_name, self.op_type))
+
+
+def nested_self_times(starts: List[int], durations: List[int]) -> List[int]:
+    """Self time of each op of a line: its duration minus those of the ops directly inside.
+
+    An op that starts after every earlier op ended leaves nothing open: the line splits
+    there into independent runs, found with array operations. Only runs of overlapping
+    ops (none at all in a typical graph-mode capture) go through the stack walk.
+    """
+    selfs = list(durations)
+    if len(starts) < 2:
+        return selfs
+    start = np.array(starts, dtype=np.int64)
+    end = start + np.array(durations, dtype=np.int64)
+    fresh = np.ones(len(start), dtype=bool)  # nothing open when this op starts
+    fresh[1:] = start[1:] >= np.maximum.accumulate(end)[:-1]
+    run_starts = np.flatnonzero(fresh)
+    run_stops = np.append(run_starts[1:], len(start))
+    for a, b in zip(run_starts.tolist(), run_stops.tolist()):
+        if b - a > 1:
+            _stack_walk(starts, durations, selfs, a, b)
+    return selfs
+
+
+def _stack_walk(starts: List[int], durations: List[int], selfs: List[int], a: int, b: int) -> None:
+    """Measured hot loop (one pass per op of an overlapping run): a stack of open ops; an
+    op inside the top one (ends no later) is the top's child; an op that overlaps the top
+    without ending inside it is pushed too, as it always was."""
+    ends: List[int] = []
+    owners: List[int] = []
+    for i in range(a, b):
+        start, dur = starts[i], durations[i]
+        end = start + dur
+        while ends and ends[-1] <= start:
+            ends.pop()
+            owners.pop()
+        if ends and end <= ends[-1]:
+            selfs[owners[-1]] -= dur
+        ends.append(end)
+        owners.append(i)
+
+
+class DeviceLine:
+    """One GPU stream line: kernels and copies (events with kernel or memcpy details)."""
+
+    def __init__(self, plane, out, key: int, base_ps: int):
+        self.plane, self.out, self.key, self.base_ps = plane, out, key, base_ps
+        self.split_cache: Dict[str, tuple] = {}
+
+    def add(self, data: np.ndarray, buf, events: columns.Events) -> None:
+        stats, sid, n = events.stats, self.plane.sid, len(events.metadata_id)
+        work = ((columns.last_rows(stats, sid["kernel"], n) >= 0)
+                | (columns.last_rows(stats, sid["memcpy"], n) >= 0))
+        idx = np.flatnonzero(work)  # the rest: overhead markers, counters
+        if not idx.size:
+            return
+        names = self.plane.stat_names
+        tf_ops = any_values(stats, columns.last_rows(stats, sid["tf_op"], n)[idx], buf, names)
+        hlo_ops = any_values(stats, columns.last_rows(stats, sid["hlo_op"], n)[idx], buf, names)
+        programs = int_values(stats, columns.last_rows(stats, sid["program_id"], n)[idx])
+        correlations = int_values(stats, columns.last_rows(stats, sid["correlation"], n)[idx])
+        durs = events.duration_ps[idx].tolist()
+        starts = list(map(self.base_ps.__add__, events.offset_ps[idx].tolist()))
+        for start, dur, tf_op, hlo_op, program, corr in zip(starts, durs, tf_ops, hlo_ops,
+                                                             programs, correlations):
+            if hlo_op:
+                self.plane.xla[0] = True
+                name, op_type = kinds.xla_placeholder(program, hlo_op), ""
+            else:
+                parsed = self.split_cache.get(tf_op)
+                if parsed is None:
+                    parsed = self.split_cache[tf_op] = kinds.split_tf_op(tf_op)
+                name, op_type = parsed
+            self.out.device_ops.append(DeviceOp(self.plane.name, self.key, start, start + dur,
+                                                dur, name, op_type, corr))
+
+    def finish(self) -> None:
+        pass
