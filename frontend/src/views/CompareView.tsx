@@ -128,7 +128,7 @@ function ChangesChart(props: { layers: DiffLayer[] }) {
       grid: { left: 8, right: 24, top: 28, bottom: 8, containLabel: true },
       legend: { top: 0, data: ["Base", "Run"] },
       tooltip: { trigger: "axis", axisPointer: { type: "shadow" }, valueFormatter: (v: number) => fmtTime(v) },
-      xAxis: { type: "value", axisLabel: { formatter: (v: number) => fmtTime(v) } },
+      xAxis: { type: "value", axisLabel: { formatter: (v: number) => fmtTime(v), hideOverlap: true } },
       yAxis: { type: "category", data: ls.map((l) => l.path), axisLabel: { width: 180, overflow: "truncate" } },
       series: [
         { name: "Base", type: "bar", data: ls.map((l) => l.base_us), itemStyle: { color: GREY } },

@@ -6,6 +6,9 @@ import type { ECharts } from "../echarts_setup";
 
 export const FONT = "Roboto, sans-serif";
 
+/** The system asks for dark colours (the tab's CSS follows it too): ECharts' dark theme. */
+const prefersDark = () => typeof window.matchMedia === "function" && window.matchMedia("(prefers-color-scheme: dark)").matches;
+
 type Lib = typeof import("../echarts_setup");
 let lib: Promise<Lib> | null = null;
 export function loadECharts(): Promise<Lib> {
@@ -61,7 +64,7 @@ export function EChart(props: {
     const el = ref.current;
     if (!c || !el || option.current === null) return;
     // Tooltips drawn on the canvas (richText): layer names are user data, never HTML.
-    const o = { textStyle: { fontFamily: FONT }, animation: false, ...option.current };
+    const o = { textStyle: { fontFamily: FONT }, animation: false, backgroundColor: "transparent", ...option.current };
     o.tooltip = { renderMode: "richText", ...(option.current.tooltip || {}) };
     c.setOption(o, true);
     el.dataset.rendered = String(Number(el.dataset.rendered || 0) + 1);
@@ -75,7 +78,7 @@ export function EChart(props: {
         schedule(() => {
         const el = ref.current;
         if (!live || !el) return;
-        const c = m.init(el, undefined, { renderer: "canvas" });
+        const c = m.init(el, prefersDark() ? "dark" : undefined, { renderer: "canvas" });
         chart.current = c;
         // The instance, for the browser tests (convertToPixel to click a given data item).
         (el as any).lpChart = c;

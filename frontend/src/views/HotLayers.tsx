@@ -40,7 +40,7 @@ function HotChart(props: { bars: HotBar[] }) {
       grid: { left: 8, right: 56, top: 28, bottom: 8, containLabel: true },
       legend: { top: 0, data: ["Forward (self)", "Gradient (self)"] },
       tooltip: { trigger: "axis", axisPointer: { type: "shadow" }, valueFormatter: (v: number) => fmtTime(v) },
-      xAxis: { type: "value", axisLabel: { formatter: (v: number) => fmtTime(v) } },
+      xAxis: { type: "value", axisLabel: { formatter: (v: number) => fmtTime(v), hideOverlap: true } },
       yAxis: { type: "category", data: ls.map((l) => l.path), axisLabel: { width: 180, overflow: "truncate" } },
       series: [
         { name: "Forward (self)", type: "bar", stack: "t", data: ls.map((l) => l.forward_us), itemStyle: { color: ORANGE } },
@@ -51,7 +51,7 @@ function HotChart(props: { bars: HotBar[] }) {
           data: ls.map((l) => l.backward_us),
           itemStyle: { color: SLATE },
           // The backend's share of op time at the end of each bar.
-          label: { show: true, position: "right", color: "#616161", formatter: (p: any) => share(p.dataIndex) },
+          label: { show: true, position: "right", formatter: (p: any) => share(p.dataIndex) },
         },
       ],
     };

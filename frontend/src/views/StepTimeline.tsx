@@ -72,7 +72,6 @@ export function StepTimeline(props: { w: Window; selected: string | null; onSele
         min: 0,
         max: model.endUs > 0 ? model.endUs : undefined,
         axisLabel: { formatter: (v: number) => fmtTime(v), hideOverlap: true },
-        splitLine: { lineStyle: { color: "#eee" } },
       },
       yAxis: {
         type: "category",

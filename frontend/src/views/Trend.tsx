@@ -108,7 +108,7 @@ function TrendChart(props: { d: TrendResponse; metric: string }) {
     const manyHosts = !!d.hosts && new Set(d.hosts).size > 1;
     return {
       color: PALETTE,
-      grid: { left: 8, right: 24, top: 36, bottom: 8, containLabel: true },
+      grid: { left: 8, right: 48, top: 36, bottom: 8, containLabel: true },
       legend: { top: 0, type: "scroll" },
       tooltip: { trigger: "axis", valueFormatter: (v: number) => (v == null ? "–" : fmt(v)) },
       // Several hosts per step (multi-worker): one point per window, labelled "step host".

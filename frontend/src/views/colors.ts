@@ -1,6 +1,8 @@
-// The tab's colours (TensorBoard's orange accent and slate), shared by the charts.
+// The tab's colours (TensorBoard's orange accent and slate), shared by the charts; the
+// slate is lighter on a dark page (prefers-color-scheme, as the CSS and EChart follow).
+const dark = typeof window !== "undefined" && typeof window.matchMedia === "function" && window.matchMedia("(prefers-color-scheme: dark)").matches;
 export const ORANGE = "#f57c00";
-export const SLATE = "#425066";
+export const SLATE = dark ? "#8a9ab5" : "#425066";
 export const GREY = "#9e9e9e";
 export const PALETTE = [ORANGE, "#1976d2", "#388e3c", "#7b1fa2", "#c2185b", "#0097a7", "#5d4037", "#fbc02d", SLATE, "#e64a19"];
 export const BREAKDOWN_COLORS: Record<string, string> = {

@@ -106,4 +106,41 @@ a.lp-button { text-decoration: none; }
 .lp-detail-path { word-break: break-all; }
 .lp-replicas h3 { font-size: 13px; font-weight: 500; color: #425066; margin: 10px 0 4px; }
 .lp-chip-x { border: 0; background: none; cursor: pointer; color: #616161; font-size: 14px; line-height: 1; }
+/* Dark: when the system asks for it (TensorBoard then starts in its dark mode too). */
+@media (prefers-color-scheme: dark) {
+  html, body { background: #303030; }
+  body { color: #e0e0e0; }
+  .lp-card, .lp-message { background: #3a3a3a; box-shadow: 0 1px 3px rgba(0,0,0,.5); }
+  .lp-card h2, .lp-message-title, .lp-th, .lp-small-table th, .lp-speedup, .lp-replicas h3 { color: #b0bccf; }
+  .lp-muted, .lp-facts, .lp-field, .lp-check, .lp-legend, .lp-hostbar-value, .lp-detail dt, .lp-diag-time, .lp-evidence { color: #a8a8a8; }
+  .lp-message-body, .lp-selected-spans { color: #d0d0d0; }
+  .lp-field select, .lp-filter, .lp-button, .lp-tab { background: #2b2b2b; color: #e0e0e0; border-color: #5a5a5a; }
+  .lp-button, .lp-link, .lp-trace, .lp-trace-window { color: #ffa040; }
+  .lp-button:hover, .lp-row:hover, .lp-small-table tr.lp-clickable:hover { background: #4a3a28; }
+  .lp-tabs, .lp-tab + .lp-tab, .lp-table, .lp-thead, .lp-small-table th { border-color: #555; }
+  .lp-tab.lp-tab-on { color: #fff; background: #f57c00; }
+  .lp-tab:disabled { color: #777; }
+  .lp-thead { background: #444; }
+  .lp-row { background: #3a3a3a; border-bottom-color: #474747; }
+  .lp-row.lp-odd { background: #3e3e3e; }
+  .lp-row.lp-selected, .lp-row.lp-selected:hover, .lp-small-table tr.lp-selected { background: #5c4120; }
+  .lp-small-table td { border-bottom-color: #474747; }
+  .lp-expander, .lp-chip-x { color: #bdbdbd; }
+  .lp-diag { background: #45392c; }
+  .lp-diag.lp-info { background: #3a4048; border-left-color: #8a9ab5; }
+  .lp-code { background: #2b2b2b; border-color: #5a5a5a; color: #b0bccf; }
+  .lp-custom { color: #b0bccf; border-color: #6a7385; }
+  .lp-message code, .lp-facts code { background: #2b2b2b; }
+  .lp-chip { background: #4a4f57; }
+  .lp-warning { color: #ff8a65; }
+  .lp-error .lp-message-title, .lp-worse { color: #ef7070; }
+  .lp-better { color: #81c784; }
+  .lp-status-added { color: #90caf9; border-color: #42709a; }
+  .lp-status-removed { color: #bcaaa4; border-color: #7a6a64; }
+  .lp-row.lp-diff-removed .lp-cell:first-child { color: #9e9e9e; }
+  .lp-hostbar-track { background: #2b2b2b; }
+  .lp-hostbar .lp-bar, .lp-bar-cell .lp-bar { background: #8a9ab5; }
+  .lp-hostbar .lp-bar.lp-bar-wait { background: #5f6a70; }
+  .lp-hostbar.lp-slowest .lp-hostbar-name { color: #ffa040; }
+}
 `;
