@@ -2,6 +2,7 @@
 // and the sort order of two layers.
 import type { Layer, Window } from "../api/types";
 import { fmtBytes, fmtCount, fmtPct, fmtTime, num } from "./format";
+import { layerSelf, layerTotal, pctOfStep } from "./layer";
 
 export type ColumnKey =
   | "path"
@@ -71,11 +72,11 @@ export function columnsFor(w: Pick<Window, "clock" | "device_op_time_us" | "laye
 export function cellValue(layer: Layer, key: ColumnKey, stepUs: number): number | string | boolean {
   switch (key) {
     case "total_us":
-      return num(layer.forward_us) + num(layer.backward_us);
+      return layerTotal(layer);
     case "self_us":
-      return num(layer.self_forward_us) + num(layer.self_backward_us);
+      return layerSelf(layer);
     case "pct":
-      return stepUs > 0 ? ((num(layer.forward_us) + num(layer.backward_us)) / stepUs) * 100 : 0;
+      return pctOfStep(layer, stepUs);
     case "hints":
       return (layer.hints || []).length;
     case "path":

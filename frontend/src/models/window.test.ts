@@ -6,6 +6,7 @@ import type { Window } from "../api/types";
 import { otherKeys, otherLabel } from "./categories";
 import { columnsFor, hasDeviceTime } from "./columns";
 import { LAYERS, layer } from "./fixtures";
+import { layerSelf, layerTotal, pctOfStep } from "./layer";
 import { breakdown, diagnoses } from "./window";
 
 test("diagnoses put warnings first, then by the layer's total time", () => {
@@ -49,4 +50,12 @@ test("device vs host columns only when the window has device time", () => {
   assert.equal(hasDeviceTime({ ...cpu, layers: [layer("g", null, 1, 1, { forward_device_us: 3 })] }), true);
   const keys = columnsFor({ ...cpu, device_op_time_us: 10 }).map((c) => c.key);
   assert.ok(keys.includes("forward_device_us") && keys.includes("backward_host_us"));
+});
+
+test("a layer's total, self and share of the step: one definition each", () => {
+  const l = layer("x", null, 300, 700, { self_forward_us: 100, self_backward_us: NaN });
+  assert.equal(layerTotal(l), 1000);
+  assert.equal(layerSelf(l), 100);
+  assert.equal(pctOfStep(l, 4000), 25);
+  assert.equal(pctOfStep(l, 0), 0);
 });

@@ -2,6 +2,7 @@
 import type { Hint, Layer, Window } from "../api/types";
 import { otherKeys, otherLabel } from "./categories";
 import { num } from "./format";
+import { layerTotal } from "./layer";
 
 export interface Diagnosis {
   layer: Layer;
@@ -13,8 +14,7 @@ export function diagnoses(layers: Layer[]): Diagnosis[] {
   const out: Diagnosis[] = [];
   for (const layer of layers) for (const hint of layer.hints || []) out.push({ layer, hint });
   const sev = (h: Hint) => (h.severity === "info" ? 1 : 0);
-  const total = (l: Layer) => num(l.forward_us) + num(l.backward_us);
-  return out.sort((a, b) => sev(a.hint) - sev(b.hint) || total(b.layer) - total(a.layer) || (a.layer.path < b.layer.path ? -1 : 1));
+  return out.sort((a, b) => sev(a.hint) - sev(b.hint) || layerTotal(b.layer) - layerTotal(a.layer) || (a.layer.path < b.layer.path ? -1 : 1));
 }
 
 export interface BreakdownItem {

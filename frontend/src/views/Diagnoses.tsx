@@ -1,7 +1,8 @@
 // Diagnoses in plain words: each hint with its layer, message and evidence.
 import { useState } from "preact/hooks";
 import type { Hint } from "../api/types";
-import { fmtEvidence, fmtTime, num } from "../models/format";
+import { fmtEvidence, fmtTime } from "../models/format";
+import { layerTotal } from "../models/layer";
 import type { Diagnosis } from "../models/window";
 
 const SHOWN = 5;
@@ -28,7 +29,7 @@ export function Diagnoses(props: { items: Diagnosis[] }) {
     <div class="lp-diagnoses" data-testid="diagnoses">
       {shown.map(({ layer, hint }) => (
         <HintNote hint={hint}>
-          <b class="lp-diag-layer">{layer.path}</b> <span class="lp-diag-time">({fmtTime(num(layer.forward_us) + num(layer.backward_us))} per step)</span>
+          <b class="lp-diag-layer">{layer.path}</b> <span class="lp-diag-time">({fmtTime(layerTotal(layer))} per step)</span>
         </HintNote>
       ))}
       {props.items.length > SHOWN ? (

@@ -2,17 +2,18 @@
 import type { Layer, Window } from "../api/types";
 import { hasDeviceTime } from "../models/columns";
 import { fmtBytes, fmtCount, fmtPct, fmtTime, num as n } from "../models/format";
+import { layerSelf, layerTotal, pctOfStep } from "../models/layer";
 import { HintNote } from "./Diagnoses";
 
 export function LayerDetail(props: { layer: Layer; w: Window; stepUs: number; onClose: () => void }) {
   const { layer: l, w, stepUs } = props;
-  const total = n(l.forward_us) + n(l.backward_us);
+  const total = layerTotal(l);
   const device = hasDeviceTime(w);
   const facts: [string, string][] = [
     ["Class", `${l.class_name || "–"}${l.custom ? " (custom)" : ""}`],
     ["Forward", fmtTime(l.forward_us)],
     ["Gradient", fmtTime(l.backward_us)],
-    ["Total", `${fmtTime(total)} (${fmtPct(stepUs > 0 ? (total / stepUs) * 100 : 0)} of the step)`],
+    ["Total", `${fmtTime(total)} (${fmtPct(pctOfStep(l, stepUs))} of the step)`],
     ["Self (own ops)", `${fmtTime(l.self_forward_us)} forward · ${fmtTime(l.self_backward_us)} gradient`],
   ];
   if (device) {
@@ -27,7 +28,7 @@ export function LayerDetail(props: { layer: Layer; w: Window; stepUs: number; on
     ["Ops per call", fmtCount(l.ops_per_call)],
   );
   const replicas = Array.isArray(l.replicas) ? l.replicas.filter((r) => r && typeof r === "object") : [];
-  const maxRep = Math.max(1e-9, ...replicas.map((r) => n(r.self_forward_us) + n(r.self_backward_us)));
+  const maxRep = Math.max(1e-9, ...replicas.map(layerSelf));
   return (
     <section class="lp-card" data-testid="layer-detail">
       <div class="lp-card-head">
@@ -64,7 +65,7 @@ export function LayerDetail(props: { layer: Layer; w: Window; stepUs: number; on
             </thead>
             <tbody>
               {replicas.map((r) => {
-                const t = n(r.self_forward_us) + n(r.self_backward_us);
+                const t = layerSelf(r);
                 return (
                   <tr data-replica={String(r.replica)}>
                     <td>{`replica ${n(r.replica)}`}</td>
