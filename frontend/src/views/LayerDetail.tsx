@@ -1,5 +1,5 @@
 // The selected layer's figures in full, with its per-replica split under tf.distribute.
-import type { Layer, Window } from "../api/types";
+import type { Layer, Replica, Window } from "../api/types";
 import { hasDeviceTime } from "../models/columns";
 import { fmtBytes, fmtCount, fmtPct, fmtTime, num as n } from "../models/format";
 import { layerSelf, layerTotal, pctOfStep } from "../models/layer";
@@ -28,7 +28,6 @@ export function LayerDetail(props: { layer: Layer; w: Window; stepUs: number; on
     ["Ops per call", fmtCount(l.ops_per_call)],
   );
   const replicas = Array.isArray(l.replicas) ? l.replicas.filter((r) => r && typeof r === "object") : [];
-  const maxRep = Math.max(1e-9, ...replicas.map(layerSelf));
   return (
     <section class="lp-card" data-testid="layer-detail">
       <div class="lp-card-head">
@@ -50,38 +49,45 @@ export function LayerDetail(props: { layer: Layer; w: Window; stepUs: number; on
       {(l.hints || []).map((h) => (
         <HintNote hint={h} />
       ))}
-      {replicas.length ? (
-        <div class="lp-replicas">
-          <h3>Per replica (own ops, per step)</h3>
-          <table class="lp-small-table" data-testid="replica-table">
-            <thead>
-              <tr>
-                <th>Replica</th>
-                <th class="lp-num">Forward</th>
-                <th class="lp-num">Gradient</th>
-                <th class="lp-num">Total</th>
-                <th />
-              </tr>
-            </thead>
-            <tbody>
-              {replicas.map((r) => {
-                const t = layerSelf(r);
-                return (
-                  <tr data-replica={String(r.replica)}>
-                    <td>{`replica ${n(r.replica)}`}</td>
-                    <td class="lp-num">{fmtTime(r.self_forward_us)}</td>
-                    <td class="lp-num">{fmtTime(r.self_backward_us)}</td>
-                    <td class="lp-num">{fmtTime(t)}</td>
-                    <td class="lp-bar-cell">
-                      <span class="lp-bar" style={{ width: `${Math.round((t / maxRep) * 100)}%` }} />
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        </div>
-      ) : null}
+      {replicas.length ? <ReplicaTable replicas={replicas} /> : null}
     </section>
+  );
+}
+
+/** Under tf.distribute: the layer's own time on each replica, with bars relative to the slowest. */
+function ReplicaTable(props: { replicas: Replica[] }) {
+  const { replicas } = props;
+  const maxRep = Math.max(1e-9, ...replicas.map(layerSelf));
+  return (
+    <div class="lp-replicas">
+      <h3>Per replica (own ops, per step)</h3>
+      <table class="lp-small-table" data-testid="replica-table">
+        <thead>
+          <tr>
+            <th>Replica</th>
+            <th class="lp-num">Forward</th>
+            <th class="lp-num">Gradient</th>
+            <th class="lp-num">Total</th>
+            <th />
+          </tr>
+        </thead>
+        <tbody>
+          {replicas.map((r) => {
+            const t = layerSelf(r);
+            return (
+              <tr data-replica={String(r.replica)}>
+                <td>{`replica ${n(r.replica)}`}</td>
+                <td class="lp-num">{fmtTime(r.self_forward_us)}</td>
+                <td class="lp-num">{fmtTime(r.self_backward_us)}</td>
+                <td class="lp-num">{fmtTime(t)}</td>
+                <td class="lp-bar-cell">
+                  <span class="lp-bar" style={{ width: `${Math.round((t / maxRep) * 100)}%` }} />
+                </td>
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+    </div>
   );
 }
