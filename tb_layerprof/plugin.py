@@ -13,9 +13,7 @@ import json
 import logging
 import os
 import re
-import sys
 import threading
-from array import array
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from werkzeug import wrappers
@@ -28,7 +26,8 @@ from tensorboard import plugin_util
 
 from tb_layerprof import csv_export, figures
 from tb_layerprof import diff as layer_diff
-from tb_layerprof.report import OTHER_KEYS, SCHEMA, RunReport, WindowReport, window_from_bytes
+from tb_layerprof.plugin_store import TREND_FIELDS, Entry, tag_windows
+from tb_layerprof.report import SCHEMA, RunReport, WindowReport
 from tb_layerprof.summary import (
     PLUGIN_NAME,
     TAG_PREFIX,
@@ -56,19 +55,6 @@ _STEP_RE = re.compile(r"^[0-9]{1,15}$")
 _JSON = "application/json"
 _CSV = "text/csv; charset=utf-8"
 _FILE_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
-# Per-layer numbers kept for the trend route, in this order (see _layer_vector).
-TREND_FIELDS = (
-    "forward_us",
-    "backward_us",
-    "self_forward_us",
-    "self_backward_us",
-    "forward_alloc_bytes",
-    "backward_alloc_bytes",
-    "peak_live_bytes",
-    "calls",
-)
-
-
 class ApiError(Exception):
     """A request the plugin refuses: HTTP `code` (4xx) and a plain `message`."""
 
@@ -76,90 +62,6 @@ class ApiError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
-
-
-def _datum_bytes(datum: provider.TensorDatum) -> bytes:
-    value = datum.numpy
-    if getattr(value, "shape", None) not in ((), None):
-        if value.size != 1:
-            raise ReportReadError("layerprof summary is not a scalar string tensor")
-        value = value.reshape(())
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, str):
-        value = value.encode("utf-8")
-    if not isinstance(value, bytes):
-        raise ReportReadError("layerprof summary is not a string tensor")
-    return value
-
-
-def _tag_windows(run: str, tag: str, data: list) -> Tuple[List[WindowReport], List[Dict[str, Any]]]:
-    """(readable windows of one tag, oldest write first; one {"tag", "step", "error"} per
-    stored window that is not a readable report). A later write of the same step and host
-    replaces an earlier one, as in `summary.load_reports`."""
-    out, bad = [], []
-    for datum in sorted(data, key=lambda d: (d.step, d.wall_time)):
-        try:
-            out.append(window_from_bytes(_datum_bytes(datum)))
-        except (ReportReadError, ValueError) as e:
-            logger.warning("layerprof: run %r tag %r unreadable: %s", run, tag, e)
-            bad.append({"tag": tag, "step": int(datum.step), "error": str(e)})
-    return out, bad
-
-
-def _window_summary(window: WindowReport) -> Dict[str, Any]:
-    """What `/windows` lists of a window: its figures, not its layers."""
-    derived = figures.window_figures(window)
-    by_path = {x.path: x for x in window.layers}
-    return {
-        "step": window.step,
-        "steps": window.steps,
-        "host": window.host,
-        "step_time_us": window.step_time_us,
-        "op_time_us": derived["op_time_us"],
-        "layers_self_us": derived["layers_self_us"],
-        "other": {k: window.other.get(k, 0.0) for k in OTHER_KEYS},
-        "mode": window.mode,
-        "memory_available": window.memory_available,
-        "warnings": list(window.warnings),
-        "wall_time": window.wall_time,
-        "layer_count": derived["layer_count"],
-        "custom_count": derived["custom_count"],
-        "hint_count": derived["hint_count"],
-        # The hot layers (figures.hot_layers), with their own times by phase.
-        "top": [
-            {"path": h["path"], "self_forward_us": by_path[h["path"]].self_forward_us,
-             "self_backward_us": by_path[h["path"]].self_backward_us}
-            for h in derived["hot_layers"]
-        ],
-        "figures": derived,
-    }
-
-
-def _layer_vector(window: WindowReport) -> Tuple[Dict[str, int], array]:
-    """Compact per-layer numbers of one window, for the trend route (path -> row offset)."""
-    index: Dict[str, int] = {}
-    flat: List[float] = []
-    for layer in window.layers:
-        path = sys.intern(layer.path)
-        if path in index:
-            continue
-        index[path] = len(flat)
-        flat.extend(float(getattr(layer, f)) for f in TREND_FIELDS)
-    return index, array("d", flat)
-
-
-class _Entry:
-    """What the plugin keeps of one stored window: its summary and its trend numbers.
-
-    The full window (possibly megabytes) is not kept; the data provider already holds it.
-    """
-
-    __slots__ = ("summary", "index", "values")
-
-    def __init__(self, window: WindowReport):
-        self.summary = _window_summary(window)
-        self.index, self.values = _layer_vector(window)
 
 
 class LayerProfPlugin(base_plugin.TBPlugin):
@@ -170,8 +72,8 @@ class LayerProfPlugin(base_plugin.TBPlugin):
     def __init__(self, context: base_plugin.TBContext):
         self._provider = context.data_provider
         self._lock = threading.Lock()
-        # (experiment, run) -> {tag: (version, [(host, _Entry)])}
-        self._cache: Dict[Tuple[str, str], Dict[str, Tuple[Any, List[Tuple[str, _Entry]]]]] = {}
+        # (experiment, run) -> {tag: (version, [(host, Entry)], [unreadable])}
+        self._cache: Dict[Tuple[str, str], Dict[str, Tuple[Any, List[Tuple[str, Entry]], List[Dict[str, Any]]]]] = {}
 
     # -- TensorBoard plugin API -------------------------------------------------------
 
@@ -249,7 +151,7 @@ class LayerProfPlugin(base_plugin.TBPlugin):
             raise ApiError(404, f"no layerprof reports for run {run!r}")
         return series
 
-    def _entries(self, ctx, experiment: str, run: str) -> List[Tuple[str, str, _Entry]]:
+    def _entries(self, ctx, experiment: str, run: str) -> List[Tuple[str, str, Entry]]:
         """(tag, host, entry) of every readable window of `run`, sorted by (step, host);
         cached, with the unreadable ones (see `_unreadable`)."""
         series = self._run_series(ctx, experiment, run)
@@ -262,10 +164,10 @@ class LayerProfPlugin(base_plugin.TBPlugin):
             chunk = stale[start : start + 50]
             data = self._read(ctx, experiment, run, chunk)
             for tag in chunk:
-                by_host: Dict[str, _Entry] = {}
-                found, bad = _tag_windows(run, tag, data.get(tag, []))
+                by_host: Dict[str, Entry] = {}
+                found, bad = tag_windows(run, tag, data.get(tag, []))
                 for window in found:
-                    by_host[window.host] = _Entry(window)
+                    by_host[window.host] = Entry(window)
                 cached[tag] = (versions[tag], sorted(by_host.items()), bad)
         cached = {t: v for t, v in cached.items() if t in versions}
         with self._lock:
@@ -288,7 +190,7 @@ class LayerProfPlugin(base_plugin.TBPlugin):
         for start in range(0, len(tags), 20):
             data = self._read(ctx, experiment, run, tags[start : start + 20])
             for tag in tags[start : start + 20]:
-                found, bad = _tag_windows(run, tag, data.get(tag, []))
+                found, bad = tag_windows(run, tag, data.get(tag, []))
                 windows.extend({w.host: w for w in found}.values())
                 unreadable.extend(bad)
         windows.sort(key=lambda w: (w.step, w.host))
