@@ -12,7 +12,7 @@ import concurrent.futures
 import logging
 import os
 import time
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import tensorflow as tf
 
@@ -229,7 +229,7 @@ class LayerProfiler(_callback_base()):
                 pass
             self._step_trace = None
         if self._step >= self._window_stop:
-            self._stop_window()
+            self._stop_window(logs)
 
     def on_train_end(self, logs=None):
         try:
@@ -279,13 +279,13 @@ class LayerProfiler(_callback_base()):
         else:
             self._next_start = 0
 
-    def _stop_window(self) -> None:
+    def _stop_window(self, logs: Optional[Dict[str, Any]] = None) -> None:
         self._capturing = False
         if self._instrumenter is not None:
             self._instrumenter.eager_spans = False
         first, last = self._window_first, min(self._step, self._window_stop)
         try:
-            self._capture.stop()
+            self._capture.stop(_tensors_in(logs))
         except Exception as e:
             logger.warning("layerprof: window steps %d-%d lost: profiler stop failed (%s)",
                            first, last, _one_line(e))
@@ -391,3 +391,13 @@ def summary_line(window: WindowReport, first: int, last: int) -> str:
 def _one_line(e: BaseException) -> str:
     text = str(e).strip().splitlines()
     return text[0][:300] if text else type(e).__name__
+
+
+def _tensors_in(logs: Optional[Dict[str, Any]]) -> List[Any]:
+    """The values of Keras' batch-end logs (the step's loss and metrics), one level deep."""
+    if not isinstance(logs, dict):
+        return []
+    out: List[Any] = []
+    for value in logs.values():
+        out.extend(value.values() if isinstance(value, dict) else [value])
+    return out
