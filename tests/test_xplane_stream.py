@@ -246,3 +246,17 @@ def test_odd_but_legal_encodings(tmp_path, monkeypatch):
     assert [op.start_ps for op in relu] == [2_000_000, 2_000_000 + 6 * US]  # oneof cleared the offset
     assert {op.name for op in streamed.ops} >= {"m/d/Mul", "m/d/Add"}
     assert streamed.xla_splits and streamed.hlo_ops
+
+
+@pytest.mark.parametrize("body", [bytes([0x0F, 1]), bytes([0x08]), bytes([0x22, 0x7F, 0x08]),
+                                  bytes([0x00, 1])])
+def test_corrupt_event_bodies_raise_profile_error(tmp_path, body):
+    """Wire type 7, a varint cut short, a stat running past its event, field number 0."""
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    line = xplane_pb2.XLine(id=1, name="tf_Compute").SerializeToString() + _record(4, body)
+    plane = xplane_pb2.XPlane(name="/host:CPU").SerializeToString() + _record(3, line)
+    path = tmp_path / "bad.xplane.pb"
+    path.write_bytes(_record(1, plane))
+    with pytest.raises(xplane.ProfileError, match="profile "):
+        xplane.read_profile(str(path))

@@ -12,7 +12,7 @@ and the last value field of an XStat wins (its `value` oneof).
 from __future__ import annotations
 
 import dataclasses
-from typing import List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 
@@ -148,50 +148,138 @@ class Events:
 
 
 def decode_events(data: np.ndarray, start: np.ndarray, stop: np.ndarray,
-                  wants_stats: Optional[np.ndarray], keep: Optional[np.ndarray]) -> Events:
+                  needs_stats: Optional[Callable[[np.ndarray], np.ndarray]],
+                  keep: np.ndarray) -> Events:
     """Decode the XEvent bodies [start, stop).
 
-    Stats are decoded only for events whose entry in `wants_stats` (a function of the
-    metadata id, so known only after the first round: a bool array indexed by event) is
-    true, or for all events when it is None; of those only stats with an id in `keep`.
+    `needs_stats(metadata ids)` says which events' stats to decode (None: all); of those,
+    only stats whose metadata id is in the sorted array `keep` are returned. An event
+    whose stats are not needed is left at its first stat: serializers write fields in
+    number order, so what follows is only more stats (and `num_occurrences`, which only
+    aggregated, non-trace events carry).
     """
     n = len(start)
-    mid = np.zeros(n, np.uint64)
-    offset = np.zeros(n, np.uint64)
-    duration = np.zeros(n, np.uint64)
-    stat_event: List[np.ndarray] = []
-    stat_start: List[np.ndarray] = []
-    stat_stop: List[np.ndarray] = []
-    cur = start.copy()
-    act = np.flatnonzero(cur < stop)
+    head = np.zeros((3, n), np.uint64)  # metadata_id, offset_ps, duration_ps
+    table = _id_table(keep)
+    parts: List[Tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    needs = None
+    # The events still being read, where each is, where each ends (compact, aligned).
+    act = np.flatnonzero(start < stop)
+    pos, lim = start[act], stop[act]
+    first = True
     while act.size:  # one round per field position (an allocation has ~17 fields)
-        field, wire, pos = _keys(data, cur[act])
-        val, pstart, pstop, after = _skip_field(data, pos, wire, stop[act])
-        w0 = wire == 0
-        for number, column in ((EVENT_METADATA_ID, mid), (EVENT_OFFSET_PS, offset),
-                               (EVENT_DURATION_PS, duration)):
-            sel = (field == number) & w0
-            column[act[sel]] = val[sel]
-        sel = (field == EVENT_NUM_OCCURRENCES) & w0
-        offset[act[sel]] = 0  # offset_ps and num_occurrences share a oneof
-        sel = (field == EVENT_STATS) & (wire == 2)
-        if sel.any():
-            stat_event.append(act[sel])
-            stat_start.append(pstart[sel])
-            stat_stop.append(pstop[sel])
-        cur[act] = after
-        act = act[after < stop[act]]
-    ev = np.concatenate(stat_event) if stat_event else _EMPTY
-    s0 = np.concatenate(stat_start) if stat_start else _EMPTY
-    s1 = np.concatenate(stat_stop) if stat_stop else _EMPTY
-    if wants_stats is not None:
-        rows = wants_stats(mid.view(np.int64))[ev]
-        ev, s0, s1 = ev[rows], s0[rows], s1[rows]
-    # Rows in field order per event: a stable sort by event keeps each event's stats in
-    # the order they were written (rounds went field by field).
-    order = np.argsort(ev, kind="stable")
-    stats = decode_stats(data, ev[order], s0[order], s1[order], keep)
-    return Events(mid.view(np.int64), offset.view(np.int64), duration.view(np.int64), stats)
+        key, length = data[pos], data[np.minimum(pos + 1, len(data) - 1)]
+        if needs is not None and np.all((key == 0x22) & (length < 0x80)):
+            # Only short stats left at this position (the rounds through an allocation's
+            # dozen stats): no varints to decode.
+            after = pos + 2 + length
+            going = needs[act]
+            events, body, end = act[going], pos[going] + 2, after[going]
+            kept = _may_keep(data, body, end, table)
+            parts.append((events[kept], body[kept], end[kept]))
+        else:
+            after, going = _general_round(data, act, pos, lim, head, needs, table, parts)
+        if np.any(after > lim):
+            raise ProfileError("a field runs past the end of its message")
+        if first and needs_stats is not None:
+            # Known after the first field (the id, in serializers' order); an event that
+            # starts otherwise has all its stats decoded.
+            needs = needs_stats(head[0].view(np.int64))
+            needs[act[key != (EVENT_METADATA_ID << 3)]] = True
+        first = False
+        more = going & (after < lim)
+        act, pos, lim = act[more], after[more], lim[more]
+    stats = decode_stats(data, *_concat(parts), keep)
+    return Events(head[0].view(np.int64), head[1].view(np.int64), head[2].view(np.int64), stats)
+
+
+def _general_round(data, act, pos, lim, head, needs, table, parts) -> Tuple[np.ndarray, np.ndarray]:
+    """One field of each active event, of any kind; returns (positions after, still going)."""
+    key = data[pos]
+    if np.any(key >= 0x80):
+        field, wire, pos = _keys(data, pos)
+    else:  # one-byte keys (fields 1-15): the usual case
+        if np.any(key < 8):
+            raise ProfileError("field number 0")
+        field, wire, pos = (key >> 3).astype(np.int64), (key & 7).astype(np.int64), pos + 1
+    after = np.empty_like(pos)
+    going = np.ones(len(act), dtype=bool)
+    is_stat = (field == EVENT_STATS) & (wire == 2)
+    stat = np.flatnonzero(is_stat)
+    if stat.size:
+        body, end = _delimited(data, pos[stat])
+        after[stat] = end
+        events = act[stat]
+        if needs is not None:
+            going[stat] = wanted = needs[events]
+            events, body, end = events[wanted], body[wanted], end[wanted]
+        kept = _may_keep(data, body, end, table)
+        parts.append((events[kept], body[kept], end[kept]))
+    rest = np.flatnonzero(~is_stat)
+    if rest.size:
+        val, _, _, after[rest] = _skip_field(data, pos[rest], wire[rest], lim[rest])
+        _set_head(head, act[rest], field[rest], wire[rest], val)
+    return after, going
+
+
+def _set_head(head: np.ndarray, events: np.ndarray, field: np.ndarray, wire: np.ndarray,
+              val: np.ndarray) -> None:
+    """Store varint fields 1-3 (last one wins); num_occurrences clears offset_ps (a oneof)."""
+    varint = wire == 0
+    for row, number in enumerate((EVENT_METADATA_ID, EVENT_OFFSET_PS, EVENT_DURATION_PS)):
+        sel = varint & (field == number)
+        head[row, events[sel]] = val[sel]
+    sel = varint & (field == EVENT_NUM_OCCURRENCES)
+    head[1, events[sel]] = 0
+
+
+def _delimited(data: np.ndarray, pos: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """[body start, body stop) of length-delimited payloads whose length is at `pos`."""
+    n = data[pos]
+    body = pos + 1
+    end = body + n.astype(np.int64)
+    long = np.flatnonzero(n >= 0x80)
+    if long.size:
+        ln, lb = varints_at(data, pos[long])
+        if np.any(ln >= np.uint64(1 << 62)):
+            raise ProfileError("a field runs past the end of its message")
+        body[long] = lb
+        end[long] = lb + ln.astype(np.int64)
+    return body, end
+
+
+_TABLE_IDS = 1 << 14  # stat ids below this (two-byte varints) are looked up in a table
+
+
+def _id_table(keep: np.ndarray) -> np.ndarray:
+    table = np.zeros(_TABLE_IDS, dtype=bool)
+    table[keep[(keep >= 0) & (keep < _TABLE_IDS)]] = True
+    return table
+
+
+def _may_keep(data: np.ndarray, body: np.ndarray, end: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Stats worth decoding: those that start with an id in `table`, and any that do not
+    start the usual way (decoded fully, filtered afterwards)."""
+    usual = np.zeros(len(body), dtype=bool)
+    ids = np.zeros(len(body), dtype=np.int64)
+    room = np.flatnonzero(end - body >= 3)  # key, an id of up to two bytes, more
+    if room.size:
+        b = body[room]
+        k, b1, b2 = data[b], data[b + 1].astype(np.int64), data[b + 2].astype(np.int64)
+        one = (k == 0x08) & (b1 < 0x80)
+        two = (k == 0x08) & (b1 >= 0x80) & (b2 < 0x80)
+        usual[room] = one | two
+        ids[room] = np.where(one, b1, ((b1 & 0x7F) | (b2 << 7)) * two)
+    return ~usual | table[ids]
+
+
+def _concat(parts) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stat rows of all rounds, ordered by event and, within an event, by field order."""
+    if not parts:
+        return _EMPTY, _EMPTY, _EMPTY
+    ev, s0, s1 = (np.concatenate(col) for col in zip(*parts))
+    order = np.argsort(ev, kind="stable")  # rounds went field by field: stable keeps that
+    return ev[order], s0[order], s1[order]
 
 
 def last_rows(stats: Stats, metadata_id: Optional[int], n: int) -> np.ndarray:

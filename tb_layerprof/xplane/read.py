@@ -10,9 +10,11 @@ chunk is done.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import operator
 import os
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional
 
 import numpy as np
 
@@ -42,7 +44,8 @@ def read_profile(path: str) -> ProfileEvents:
         try:
             if not mapped.size:
                 raise ProfileError(f"profile {path} is empty")
-            return _read(mapped, host_from_path(path), path)
+            with _no_cyclic_gc():
+                return _read(mapped, host_from_path(path), path)
         except ProfileError as e:
             if str(e).startswith("profile "):
                 raise
@@ -53,6 +56,24 @@ def read_profile(path: str) -> ProfileEvents:
             raise ProfileError(f"profile {path} could not be read: {e}") from None
         finally:
             mapped.close()
+
+
+@contextlib.contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while records are built.
+
+    The reader creates hundreds of thousands of tuples, none in a cycle; every few
+    hundred allocations the collector would walk all of them again (measured: building
+    186k allocation records takes 3-5x longer with it on). Reference counting still frees
+    everything; the collector's previous state is restored.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _read(mapped: wire.Mapped, host: str, path: str) -> ProfileEvents:
@@ -79,8 +100,10 @@ def _read(mapped: wire.Mapped, host: str, path: str) -> ProfileEvents:
                 if plane.host and line_name.startswith("tf_data"):
                     out.input_lines.add(line_id)
                 out.event_count += len(records)
-                _read_line(mapped, data, plane, out, line_id, timestamp_ns * 1000,
-                           np.array(records, dtype=np.int64))
+                starts = np.array(records, dtype=np.int64)
+                del records  # ~36 bytes an event as Python ints: not kept while decoding
+                _read_line(mapped, data, plane, out, line_id, timestamp_ns * 1000, starts)
+                del starts
     finally:
         del data  # the mapping cannot close while an array views it
     if xla[0]:
@@ -169,7 +192,8 @@ def _read_line(mapped: wire.Mapped, data: np.ndarray, plane: _Plane, out: Profil
         chunk = records[at:at + CHUNK_EVENTS]
         start, stop = columns.record_bodies(data, chunk)
         events = columns.decode_events(data, start, stop,
-                                       plane.wants_stats if plane.host else None, plane.keep)
+                                       plane.wants_stats if plane.host else None,
+                                       plane.keep)
         line.add(data, mapped.buf, events)
         mapped.drop(int(chunk[0]), int(stop[-1]))
     line.finish()

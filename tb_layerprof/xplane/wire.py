@@ -121,7 +121,10 @@ class Mapped:
 
     def close(self) -> None:
         if self.map is not None:
-            self.map.close()
+            try:
+                self.map.close()
+            except BufferError:  # a traceback still holds an array over it: the GC closes it
+                pass
 
 
 def space_layout(buf, size: int) -> Tuple[List[Range], List[str]]:
