@@ -31,6 +31,7 @@ from tb_layerprof.owners import (  # noqa: F401  owner names re-exported for cal
     Owner, OwnerIndex, choose_active_graph, graph_roots,
 )
 from tb_layerprof.report import OTHER_KEYS, LayerStats, WindowReport
+from tb_layerprof.work_ledger import book_work
 from tb_layerprof.xplane import ProfileEvents
 
 TOP_OPS = 5
@@ -95,6 +96,7 @@ def attribute_window(events: ProfileEvents, layer_map: LayerMap, graphs: GraphTa
             del layers[p]
     window = _window_report(events, steps, clocks, memory, layers, spans, mode)
     _add_window_warnings(window, events, steps, clocks, index, layers, mode)
+    book_work(window, layers, clocks.main.per_op, steps.ops, graphs, active, rows.batch, steps.n_steps, mode)
     return Attributed(window, [sp for sp in spans if sp.path in layers])
 
 

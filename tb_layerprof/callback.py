@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import tensorflow as tf
 
-from tb_layerprof import analysis, figures
+from tb_layerprof import analysis, figures, work
 from tb_layerprof.capture import Capture, worker_identity
 from tb_layerprof.instrument import Instrumenter
 from tb_layerprof.report import WindowReport
@@ -316,17 +316,22 @@ class LayerProfiler(_callback_base()):
 
     def _graph_tables(self, graphs: dict) -> dict:
         """Traced TF graphs as the plain (name, type, input names) rows analysis reads, so
-        analysis never touches TensorFlow objects. Cached: a traced graph never changes."""
+        analysis never touches TensorFlow objects; each table also carries its ops' static
+        shapes (`work.ShapedTable.shapes`, for FLOP and byte counts). Cached: a traced
+        graph never changes."""
         tables = {}
         for gid, graph in graphs.items():
             if gid not in self._graph_cache:
-                rows = []
+                rows = work.ShapedTable()
                 for op in graph.get_operations():
                     try:
                         inputs = [t.op.name for t in op.inputs]
                     except Exception:
                         inputs = []
                     rows.append((op.name, op.type, inputs))
+                    shapes = work.op_shapes(op)
+                    if shapes is not None:
+                        rows.shapes[op.name] = shapes
                 self._graph_cache[gid] = rows
             tables[gid] = self._graph_cache[gid]
         return tables

@@ -36,7 +36,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-_SCALARS = ("float", "int", "str", "bool", "Optional[str]")
+_SCALARS = ("float", "int", "str", "bool", "Optional[str]", "Optional[float]")
 
 
 @functools.lru_cache(maxsize=None)
@@ -95,6 +95,10 @@ def _optional_text(value: Any, where: str, name: str = "") -> Optional[str]:
     return None if value is None else _text(value, where, name)
 
 
+def _optional_number(value: Any, where: str, name: str = "") -> Optional[float]:
+    return None if value is None else _number(value, where, name)
+
+
 def _flag(value: Any, where: str, name: str = "") -> bool:
     if type(value) is bool:
         return value
@@ -147,6 +151,7 @@ _READERS: Dict[str, Callable[..., Any]] = {
     "str": _text,
     "bool": _flag,
     "Optional[str]": _optional_text,
+    "Optional[float]": _optional_number,
     "List[str]": _texts,
     "List[Dict[str, Any]]": _objects,
     "Dict[str, Any]": _object,
@@ -284,6 +289,19 @@ class LayerStats:
     # Under tf.distribute: [{"replica": N, "self_forward_us", "self_backward_us"}] per
     # replica (from the `replica_N/` prefix of op names), when more than one ran.
     replicas: List[Dict[str, Any]] = dataclasses.field(default_factory=list)
+    # Work per step (tb_layerprof.work): FLOPs and bytes moved of the layer's executed ops,
+    # totals including sublayers like forward_us; null where no op of it has a count.
+    forward_flops: Optional[float] = None
+    backward_flops: Optional[float] = None
+    forward_bytes: Optional[float] = None
+    backward_bytes: Optional[float] = None
+    self_forward_flops: Optional[float] = None
+    self_backward_flops: Optional[float] = None
+    self_forward_bytes: Optional[float] = None
+    self_backward_bytes: Optional[float] = None
+    # "exact" (every op with time has a formula count), "estimated" (some ops counted in
+    # bytes only, or without a count), null (no count at all).
+    work_counts: Optional[str] = None
 
     def to_json(self) -> Dict[str, Any]:
         return _fields_json(self, nested="hints")
@@ -338,6 +356,15 @@ class WindowReport:
     fused_across_us: float = 0.0
     # Batches per profiled step (steps_per_execution); figures are per batch.
     batches_per_step: float = 1.0
+    # The roofs the layers' achieved rates are compared with (FLOP/s, bytes/s) and where
+    # they come from ("calibrated-cpu", "gpu-device-caps"); null when unknown.
+    peak_flops_per_s: Optional[float] = None
+    peak_bytes_per_s: Optional[float] = None
+    peak_source: Optional[str] = None
+    # Share of op time in ops with a FLOP or byte count (work_coverage), and in ops with a
+    # FLOP formula (flops_coverage).
+    work_coverage: float = 0.0
+    flops_coverage: float = 0.0
 
     def to_json(self) -> Dict[str, Any]:
         return _fields_json(self, nested="layers")

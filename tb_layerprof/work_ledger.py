@@ -1,0 +1,170 @@
+"""Work per layer and phase: the executed ops' FLOPs and bytes (`tb_layerprof.work`),
+booked to the owners attribution gave their time, per step, totals including sublayers.
+
+Graph mode only: every executed op is looked up by name in the traced graph tables (their
+static shapes), its count multiplied by how often it ran in the window. XLA windows take
+their counts from the HLO instructions instead (`tb_layerprof.hlo_work`); eager windows
+have no graph and get none (null figures, coverage 0).
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+from typing import Dict, Iterable, List, Optional, Tuple
+
+from tb_layerprof import work
+from tb_layerprof.owners import BACKWARD, FORWARD, Owner, control_flow_cuts
+from tb_layerprof.owners import _strip_rewrites as strip_rewrites
+from tb_layerprof.report import LayerStats, WindowReport
+
+_CONTRACTIONS = {"MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3", "Conv2D", "Conv3D"}
+_FUSED_SEARCH_DEPTH = 3
+
+
+@dataclasses.dataclass
+class _Books:
+    """Per owner: FLOPs and bytes (window totals), and op time with and without a count."""
+
+    flops: Dict[Owner, float] = dataclasses.field(default_factory=lambda: collections.defaultdict(float))
+    bytes: Dict[Owner, float] = dataclasses.field(default_factory=lambda: collections.defaultdict(float))
+    counted_ps: Dict[Owner, float] = dataclasses.field(default_factory=lambda: collections.defaultdict(float))
+    estimated_ps: Dict[Owner, float] = dataclasses.field(default_factory=lambda: collections.defaultdict(float))
+    uncounted_ps: Dict[Owner, float] = dataclasses.field(default_factory=lambda: collections.defaultdict(float))
+
+
+class ShapeIndex:
+    """Executed op name -> (traced type, shapes, input names), over all graph tables, the
+    active step's graph winning where names repeat (a retrace has the same names)."""
+
+    def __init__(self, graphs: Dict[int, list], active: Optional[int]):
+        self.rows: Dict[str, Tuple[str, work.OpShapes, List[str]]] = {}
+        order = sorted(graphs, key=lambda g: g == active)
+        for gid in order:
+            table = graphs[gid]
+            shapes = getattr(table, "shapes", None)
+            if not shapes:
+                continue  # a table built without shapes (tests, old callers)
+            for name, op_type, inputs in table:
+                s = shapes.get(name)
+                if s is not None:
+                    self.rows[name] = (op_type, s, list(inputs))
+
+    def __bool__(self) -> bool:
+        return bool(self.rows)
+
+    def find(self, name: str) -> Optional[Tuple[str, work.OpShapes, List[str]]]:
+        row = self.rows.get(name)
+        if row is None:
+            cuts = control_flow_cuts(name)
+            local = cuts[-1][1] if cuts else name
+            row = self.rows.get(local) or self.rows.get(strip_rewrites(local))
+        return row
+
+    def contraction_feeding(self, inputs: Iterable[str]) -> Optional[Tuple[str, work.OpShapes]]:
+        """The matmul/convolution a fused kernel absorbed: a few ops up its inputs."""
+        frontier = list(inputs)
+        for _ in range(_FUSED_SEARCH_DEPTH):
+            following = []
+            for name in frontier:
+                row = self.rows.get(name)
+                if row is None:
+                    continue
+                if row[0] in _CONTRACTIONS:
+                    return row[0], row[1]
+                following.extend(row[2])
+            frontier = following
+        return None
+
+
+def executed_work(op_type: str, name: str, index: ShapeIndex, batch: int) -> Optional[work.OpWork]:
+    """One execution's count of the executed op `name` (None: not in a traced graph, or
+    its shapes unknown)."""
+    row = index.find(name)
+    if row is None:
+        return None
+    traced_type, shapes, inputs = row
+    op_type = work.canonical_type(op_type)
+    if op_type.startswith("_Fused") and traced_type != op_type:
+        # Grappler's remapper: MatMul + BiasAdd (+ activation) became one _FusedMatMul
+        # named after the last op it absorbed; the contraction's shapes are upstream.
+        found = index.contraction_feeding(inputs)
+        if found is not None:
+            core = work.op_work(found[0], found[1], batch)
+            tail = work.op_work("BiasAdd", shapes, batch)
+            if core is not None and tail is not None:
+                return work.OpWork(core.flops + tail.flops, core.bytes + tail.bytes, core.label)
+    return work.op_work(op_type or traced_type, shapes, batch)
+
+
+def book_work(window: WindowReport, layers: Dict[str, LayerStats], per_op: Dict, window_ops,
+              graphs: Dict[int, list], active: Optional[int], batch: int, n_steps: float,
+              mode: str = "graph") -> None:
+    """Fill in the work figures of `layers` (per step, self and total) and the window's
+    coverage of counts. `per_op` is the main clock's (owner, name, type) -> op time."""
+    index = ShapeIndex(graphs, active) if mode == "graph" else ShapeIndex({}, None)
+    total_ps = sum(per_op.values())
+    if not index or not total_ps:
+        return
+    runs = collections.Counter(op[4] for op in window_ops)
+    books = _Books()
+    flop_ps = 0.0
+    cache: Dict[Tuple[str, str], Optional[work.OpWork]] = {}
+    for (owner, name, op_type), ps in per_op.items():
+        key = (name, op_type)
+        if key not in cache:
+            cache[key] = executed_work(op_type, name, index, batch)
+        w = cache[key]
+        if w is None or not runs.get(name):
+            books.uncounted_ps[owner] += ps
+            continue
+        books.flops[owner] += w.flops * runs[name]
+        books.bytes[owner] += w.bytes * runs[name]
+        books.counted_ps[owner] += ps
+        if w.label == work.EXACT:
+            flop_ps += ps
+        else:
+            books.estimated_ps[owner] += ps
+    window.work_coverage = round(sum(books.counted_ps.values()) / total_ps, 4)
+    window.flops_coverage = round(flop_ps / total_ps, 4)
+    _layer_figures(layers, books, n_steps)
+
+
+def _layer_figures(layers: Dict[str, LayerStats], books: _Books, n_steps: float) -> None:
+    """Self figures per layer, then totals over each layer and its ancestors."""
+    state: Dict[str, List[float]] = {}  # path -> [counted, estimated, uncounted] ps, totals
+    for path, s in layers.items():
+        f, b = (path, FORWARD), (path, BACKWARD)
+        counted = books.counted_ps.get(f, 0) + books.counted_ps.get(b, 0)
+        if counted:
+            s.self_forward_flops = books.flops.get(f, 0.0) / n_steps
+            s.self_backward_flops = books.flops.get(b, 0.0) / n_steps
+            s.self_forward_bytes = books.bytes.get(f, 0.0) / n_steps
+            s.self_backward_bytes = books.bytes.get(b, 0.0) / n_steps
+        state[path] = [0.0, 0.0, 0.0]
+    for path, s in layers.items():
+        f, b = (path, FORWARD), (path, BACKWARD)
+        mine = (books.counted_ps.get(f, 0) + books.counted_ps.get(b, 0),
+                books.estimated_ps.get(f, 0) + books.estimated_ps.get(b, 0),
+                books.uncounted_ps.get(f, 0) + books.uncounted_ps.get(b, 0))
+        for lyr in _self_and_ancestors(s, layers):
+            acc = state[lyr.path]
+            for i in range(3):
+                acc[i] += mine[i]
+            if s.self_forward_flops is not None:
+                lyr.forward_flops = (lyr.forward_flops or 0.0) + s.self_forward_flops
+                lyr.backward_flops = (lyr.backward_flops or 0.0) + (s.self_backward_flops or 0.0)
+                lyr.forward_bytes = (lyr.forward_bytes or 0.0) + (s.self_forward_bytes or 0.0)
+                lyr.backward_bytes = (lyr.backward_bytes or 0.0) + (s.self_backward_bytes or 0.0)
+    for path, s in layers.items():
+        counted, estimated, uncounted = state[path]
+        if counted:
+            s.work_counts = work.EXACT if not estimated and not uncounted else "estimated"
+
+
+def _self_and_ancestors(layer: LayerStats, layers: Dict[str, LayerStats]):
+    yield layer
+    parent = layer.parent
+    while parent is not None and parent in layers:
+        yield layers[parent]
+        parent = layers[parent].parent
