@@ -13,7 +13,7 @@ FRONTEND_STAMP := frontend/node_modules/.package-lock.json
 HAS_FRONTEND := $(wildcard frontend/package.json)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup browser tf-keras keras-hub frontend-deps demo demo-run test test-py test-frontend bundle check-bundle clean
+.PHONY: help setup jax-env browser tf-keras keras-hub frontend-deps demo demo-run test test-py test-frontend bundle check-bundle clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z_-]+:.*?## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -59,6 +59,25 @@ keras-hub: ## Install keras_hub for the real-model corpus tests (no second Tenso
 		$(PIP) install regex tokenizers sentencepiece kagglehub; \
 	fi
 
+# -- Keras 3 on JAX (issue 11) -----------------------------------------------------------
+# JAX gets its own virtualenv: the main environment's TensorFlow pins numpy/protobuf/ml-dtypes
+# and must stay untouched, and the JAX tests must prove the JAX path imports no TensorFlow,
+# which only an environment without TensorFlow can show. The stamp makes it idempotent.
+JAX_VENV := build/jax-venv
+JAX_STAMP := $(JAX_VENV)/.jax-env-stamp
+JAX_PYTHON := $(JAX_VENV)/bin/python
+
+jax-env: $(JAX_STAMP) ## Build build/jax-venv (keras, CPU jax, no TensorFlow) for the JAX backend tests
+
+$(JAX_STAMP): setup.py pyproject.toml
+	@mkdir -p build
+	@test -x $(JAX_PYTHON) || $(PYTHON) -m venv $(JAX_VENV)
+	$(JAX_PYTHON) -m pip install --quiet "jax" "keras>=3.0" numpy protobuf tensorboard "pytest>=7"
+	$(JAX_PYTHON) -m pip install --quiet --no-deps -e .
+	@if $(JAX_PYTHON) -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('tensorflow') is None)"; then \
+		echo "error: TensorFlow ended up in $(JAX_VENV)"; exit 1; fi
+	@touch $@
+
 # The browser tests drive Debian's Chromium (no browser download: Playwright uses it).
 browser: ## Install Debian's chromium for the browser tests, if missing (needs root + apt-get)
 	@if command -v chromium >/dev/null || [ -x /usr/bin/chromium ]; then :; \
@@ -81,7 +100,7 @@ demo: setup demo-run ## Set up, train the seed demo with LayerProfiler, then ser
 demo-run: setup ## Set up and train the seed demo only (no TensorBoard)
 	$(PYTHON) demo/seed_demo.py --logdir $(DEMO_LOGDIR)
 
-test: setup frontend-deps test-py ## Set up, then run every test (pytest; it runs the frontend's unit tests too)
+test: setup jax-env frontend-deps test-py ## Set up, then run every test (pytest; it runs the frontend's unit tests too)
 
 test-py: setup ## Run the Python test suite (PYTEST_ARGS="-k cli" to narrow it)
 	$(PYTHON) -m pytest $(PYTEST_ARGS)

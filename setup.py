@@ -6,6 +6,7 @@ requirement, because it has several interchangeable distributions (`tensorflow`,
 `tensorflow-cpu`, `tf-nightly`, `tensorflow-macos`...) and pip cannot know one satisfies
 the other. Pick one with an extra: `pip install tb_layerprof[tensorflow]`,
 `pip install tb_layerprof[tensorflow-cpu]`, or install any TF yourself first.
+Keras 3 on JAX needs no TensorFlow: `pip install tb_layerprof[jax]`.
 """
 
 import os
@@ -41,6 +42,9 @@ setup(
         # Keras 2 (`TF_USE_LEGACY_KERAS=1`). It depends on the `tensorflow` distribution,
         # so with tensorflow-cpu installed prefer `make tf-keras` (no second TensorFlow).
         "tf_keras": [f"tf_keras>={TF_MIN}"],
+        # Keras 3 on JAX (KERAS_BACKEND=jax): no TensorFlow needed. `jax` is the CPU
+        # wheel; for CUDA install `jax[cuda13]` (or the CUDA build your machine has).
+        "jax": ["jax>=0.4.30", "keras>=3.0"],
         "test": ["pytest>=7", "playwright>=1.40"],
     },
     entry_points={

@@ -30,10 +30,18 @@ __all__ = [
 
 
 def __getattr__(name):
-    # LayerProfiler needs TensorFlow; load it only when asked for, so the TensorBoard
-    # plugin and the CLI's reading path stay TensorFlow-free.
+    # LayerProfiler needs its backend's framework; load it only when asked for, so the
+    # TensorBoard plugin and the CLI's reading path stay framework-free. Which one follows
+    # Keras' backend (tb_layerprof.backends): TensorFlow, JAX, else a no-op that warns.
     if name == "LayerProfiler":
-        from tb_layerprof.callback import LayerProfiler
+        from tb_layerprof.backends import keras_backend, unsupported_profiler
 
+        backend = keras_backend()
+        if backend == "jax":  # imports JAX and Keras, never TensorFlow
+            from tb_layerprof.jax_callback import LayerProfiler
+        elif backend in ("tensorflow", ""):
+            from tb_layerprof.callback import LayerProfiler
+        else:
+            LayerProfiler = unsupported_profiler(backend)
         return LayerProfiler
     raise AttributeError(f"module 'tb_layerprof' has no attribute {name!r}")

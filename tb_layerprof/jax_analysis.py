@@ -1,0 +1,350 @@
+"""One `jax.profiler` window -> a WindowReport: XLA thunk (CPU) or kernel (GPU) time
+attributed to Keras layers, forward vs gradient, through the HLO `op_name` metadata.
+
+Pure: takes the plain records of `jax_xspace` and a layer map of plain `LayerInfo`s, so it
+runs (and is tested) without Keras, JAX or TensorFlow.
+
+Ownership of one op_name (`hlo.split_op_name`):
+  - inside `jvp(...)`/`transpose(...)` with a scope chain naming a layer: the deepest layer
+    whose path is a prefix of the chain; forward, or backward under `transpose`;
+  - the loss scope (`compile_loss`, ...) -> loss; the optimizer's scope -> optimizer;
+    metric scopes, and Keras' unscoped bookkeeping after the gradient (loss tracker, metric
+    updates: outside every `jvp`) -> metrics;
+  - copies of the step's state and data (`state[i][j]`, `data[i]`), other jitted programs
+    (Keras' small helper programs) -> framework;
+  - anything else, and instructions with no metadata at all -> unattributed.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from tb_layerprof import diagnosis, hlo
+from tb_layerprof.jax_xspace import JaxCapture, Thunk
+from tb_layerprof.report import OTHER_KEYS, Hint, LayerStats, WindowReport
+
+LOSS_SCOPES = ("compile_loss", "loss", "losses")
+METRIC_SCOPES = ("compile_metrics", "metrics")
+HOST_CALLBACK_PRIMITIVES = ("pure_callback", "io_callback", "debug_callback", "callback")
+_PS_PER_US = 1e6
+
+
+@dataclasses.dataclass
+class LayerInfo:
+    """What the callback knows of one layer from walking the model (no tensors)."""
+
+    path: str
+    class_name: str = ""
+    custom: bool = False
+    param_bytes: int = 0
+    parent: Optional[str] = None
+    calls: int = 1
+
+
+@dataclasses.dataclass
+class Scopes:
+    """Scope names that mean a category rather than a layer."""
+
+    optimizer: Sequence[str] = ("adam", "sgd", "optimizer")
+    loss: Sequence[str] = LOSS_SCOPES
+    metrics: Sequence[str] = METRIC_SCOPES
+    model: Sequence[str] = ()  # the model's own name: a scope around all layers, if any
+    # Layer path owning each trainable variable, in `model.trainable_variables` order
+    # (Keras' JAX train step receives them as `state[0][i]`).
+    weights: Sequence[Optional[str]] = ()
+
+
+Owner = Tuple[str, str]  # ("layer", path) with phase in the second slot below, or ("cat", key)
+
+
+class Resolver:
+    """op_name -> (owner kind, layer path or category key, phase); cached per op_name."""
+
+    def __init__(self, layers: Sequence[LayerInfo], scopes: Scopes):
+        self.paths = {info.path for info in layers}
+        names: Dict[str, List[str]] = {}
+        for info in layers:
+            names.setdefault(info.path.rsplit("/", 1)[-1], []).append(info.path)
+        self.unique_names = {n: ps[0] for n, ps in names.items() if len(ps) == 1}
+        self.scopes = scopes
+        self._cache: Dict[str, Tuple[str, str, str]] = {}
+
+    def __call__(self, op_name: str) -> Tuple[str, str, str]:
+        hit = self._cache.get(op_name)
+        if hit is None:
+            hit = self._cache[op_name] = self._resolve(op_name)
+        return hit
+
+    def _resolve(self, op_name: str) -> Tuple[str, str, str]:
+        # XLA joins the metadata of merged instructions with ';': the first is the one kept.
+        name = op_name.split(";", 1)[0]
+        if not name:
+            return ("cat", "unattributed_us", "")
+        if name.startswith(("state[", "data[")):
+            return ("cat", "framework_us", "")
+        scopes, _, gradient = hlo.split_op_name(name)
+        phase = hlo.BACKWARD if gradient else hlo.FORWARD
+        if scopes and scopes[0] in self.scopes.model and len(scopes) > 1:
+            scopes = scopes[1:]
+        lowered = [s.lower() for s in scopes]
+        if lowered and lowered[0] in {s.lower() for s in self.scopes.optimizer}:
+            return ("cat", "optimizer_us", "")
+        path = self._layer(scopes)
+        if path is not None:
+            return ("layer", path, phase)
+        if lowered and lowered[0] in self.scopes.loss:
+            return ("cat", "loss_us", "")
+        if lowered and lowered[0] in self.scopes.metrics:
+            return ("cat", "metrics_us", "")
+        if not hlo.in_autodiff(name):
+            # After the gradient, Keras' train_step updates the loss tracker and metrics
+            # without a scope; helper programs have no autodiff at all.
+            return ("cat", "metrics_us", "") if not scopes else ("cat", "framework_us", "")
+        return ("cat", "unattributed_us", "")
+
+    def _layer(self, scopes: List[str]) -> Optional[str]:
+        if len(scopes) == 1 and scopes[0].startswith("__weight") and scopes[0].endswith("__"):
+            try:
+                owner = self.scopes.weights[int(scopes[0][len("__weight"):-2])]
+            except (ValueError, IndexError):
+                owner = None
+            return owner if owner in self.paths else None
+        # Deepest first: the scope chain as a path (Keras 3 paths follow the scopes a
+        # layer was created under), else that scope as the unique name of a layer created
+        # elsewhere and called here (a shared layer passed into a parent).
+        for n in range(len(scopes), 0, -1):
+            path = "/".join(scopes[:n])
+            if path in self.paths:
+                return path
+            if scopes[n - 1] in self.unique_names:
+                return self.unique_names[scopes[n - 1]]
+        return None
+
+
+@dataclasses.dataclass
+class _Acc:
+    fwd_ps: float = 0.0
+    bwd_ps: float = 0.0
+    fwd_events: float = 0.0
+    bwd_events: float = 0.0
+    ops: Dict[Tuple[str, str], float] = dataclasses.field(default_factory=dict)  # (instr, phase) -> ps
+
+
+def window_thunks(capture: JaxCapture, first: int, last: int) -> Tuple[List[Thunk], List[Tuple[int, int, int]]]:
+    """The thunks that started inside one of the window's step markers, and the markers.
+
+    Between markers (validation, epoch ends) nothing counts; with asynchronous dispatch a
+    step's thunks may run during the next step's marker, which is still the window's, and
+    the callback waits for the device before it closes a marker that no step follows.
+    """
+    steps = sorted((s for s in capture.steps if first <= s[0] <= last), key=lambda s: s[1])
+    if not steps:
+        return [], []
+    starts = [s[1] for s in steps]
+    out = []
+    for t in capture.thunks:
+        i = bisect.bisect_right(starts, t.start_ps) - 1
+        if i >= 0 and t.start_ps < steps[i][2]:
+            out.append(t)
+    return out, steps
+
+
+def analyse(capture: JaxCapture, layers: Sequence[LayerInfo], first: int, last: int,
+            scopes: Optional[Scopes] = None, batches: int = 0) -> WindowReport:
+    """The report of steps first..last of `capture` (per-step figures, diagnosed)."""
+    scopes = scopes or Scopes()
+    resolve = Resolver(layers, scopes)
+    thunks, steps = window_thunks(capture, first, last)
+    n_steps = max(1, len(steps))
+    window = WindowReport(step=first, steps=len(steps), host=capture.host, mode="xla",
+                          memory_available=False)
+    window.batches_per_step = max(1.0, batches / n_steps) if batches else 1.0
+    per_step = n_steps * window.batches_per_step
+    if steps:
+        window.step_time_us = sum(s[2] - s[1] for s in steps) / _PS_PER_US / per_step
+    sources = {pid: _program_sources(blob) for pid, (_, blob) in capture.programs.items()}
+    across = {pid: _across(src[1], resolve) for pid, src in sources.items()}
+    across_ps = 0.0
+    main = _main_programs(capture, thunks)
+    accs: Dict[str, _Acc] = {info.path: _Acc() for info in layers}
+    other = {k: 0.0 for k in OTHER_KEYS}
+    unowned: Dict[Tuple[str, str], float] = {}
+    device = any(t.device for t in thunks)
+    for t in thunks:
+        if device and not t.device:
+            continue  # on a GPU the kernels are the op time; host thunks only launch them
+        srcs = sources.get(t.program_id, ({}, None))[0].get(t.hlo_op) or [("", 1.0)]
+        if t.hlo_op in across.get(t.program_id, ()):
+            across_ps += t.self_ps
+        for op_name, share in srcs:
+            kind, key, phase = resolve(op_name)
+            ps = t.self_ps * share
+            if kind == "cat" and key != "optimizer_us" and t.program_id not in main:
+                key = "framework_us"  # Keras' helper programs (jit_equal, ...)
+            if kind == "layer":
+                acc = accs[key]
+                if phase == hlo.BACKWARD:
+                    acc.bwd_ps += ps
+                    acc.bwd_events += share
+                else:
+                    acc.fwd_ps += ps
+                    acc.fwd_events += share
+                acc.ops[(t.hlo_op, phase)] = acc.ops.get((t.hlo_op, phase), 0.0) + ps
+            else:
+                other[key] += ps
+                if key == "unattributed_us":
+                    unowned[(t.hlo_op, t.module)] = unowned.get((t.hlo_op, t.module), 0.0) + ps
+    window.layers = _layer_stats(layers, accs, per_step, _structure(capture, main, resolve))
+    window.other = {k: v / _PS_PER_US / per_step for k, v in other.items()}
+    own = sum(x.self_forward_us + x.self_backward_us for x in window.layers)
+    window.op_time_us = own + sum(window.other.values())
+    window.host_op_time_us = 0.0 if device else window.op_time_us
+    window.device_op_time_us = window.op_time_us if device else 0.0
+    window.clock = "device" if device else "host"
+    window.fused_across_us = across_ps / _PS_PER_US / per_step
+    window.coverage = (1.0 - window.other["unattributed_us"] / window.op_time_us) if window.op_time_us else 1.0
+    window.unowned_ops = [
+        {"name": name, "type": module, "category": "unattributed", "us": round(ps / _PS_PER_US / per_step, 3)}
+        for (name, module), ps in sorted(unowned.items(), key=lambda kv: -kv[1])[:10]]
+    diagnosis.diagnose(window)
+    _jax_hints(window)
+    return window
+
+
+def _program_sources(blob: bytes) -> Tuple[Dict[str, hlo.Sources], Optional[hlo.Module]]:
+    try:
+        mod = hlo.parse_module(blob)
+    except hlo.WireError:
+        return {}, None
+    return hlo.instruction_sources(mod), mod
+
+
+def _across(mod: Optional[hlo.Module], resolve: Resolver) -> set:
+    """Fusions whose fused instructions came from more than one layer."""
+    if mod is None:
+        return set()
+    out = set()
+    for name, op_names in hlo.fused_op_names(mod).items():
+        owners = {resolve(n)[1] for n in op_names if resolve(n)[0] == "layer"}
+        if len(owners) > 1:
+            out.add(name)
+    return out
+
+
+def _main_programs(capture: JaxCapture, thunks: List[Thunk]) -> set:
+    """Programs that differentiate something (the train steps): their unscoped ops after
+    the gradient are Keras' metric updates; other programs' are framework."""
+    ran = {t.program_id for t in thunks}
+    out = set()
+    for pid in ran:
+        name, blob = capture.programs.get(pid, ("", b""))
+        if b"jvp(" in blob or "train" in name:
+            out.add(pid)
+    return out
+
+
+@dataclasses.dataclass
+class _Structure:
+    """Per layer, from the HLO of the train programs: forward instructions by primitive,
+    how many train programs contain the layer (compilations), host callbacks."""
+
+    op_types: Dict[str, Dict[str, int]]
+    programs: Dict[str, int]
+
+
+def _structure(capture: JaxCapture, main: set, resolve: Resolver) -> _Structure:
+    op_types: Dict[str, Dict[str, int]] = {}
+    programs: Dict[str, int] = {}
+    # Every compiled train program counts (those of earlier windows too): each is a trace.
+    train = [pid for pid, (name, blob) in capture.programs.items() if pid in main or b"jvp(" in blob]
+    for pid in train:
+        try:
+            mod = hlo.parse_module(capture.programs[pid][1])
+        except hlo.WireError:
+            continue
+        seen = set()
+        for op_name, n in hlo.instruction_count(mod).items():
+            kind, path, phase = resolve(op_name)
+            if kind != "layer":
+                continue
+            seen.add(path)
+            if pid in main and phase == hlo.FORWARD:
+                prim = hlo.split_op_name(op_name.split(";", 1)[0])[1]
+                types = op_types.setdefault(path, {})
+                types[prim] = types.get(prim, 0) + n
+        for path in seen:
+            programs[path] = programs.get(path, 0) + 1
+    # Several window programs (e.g. a partial last batch) each hold the layer's ops once.
+    n_main = max(1, len(main))
+    for types in op_types.values():
+        for prim in types:
+            types[prim] = -(-types[prim] // n_main)
+    return _Structure(op_types=op_types, programs=programs)
+
+
+def _layer_stats(layers: Sequence[LayerInfo], accs: Dict[str, _Acc], per_step: float,
+                 structure: _Structure) -> List[LayerStats]:
+    out: Dict[str, LayerStats] = {}
+    for info in layers:
+        acc = accs[info.path]
+        types = structure.op_types.get(info.path, {})
+        stats = LayerStats(
+            path=info.path, class_name=info.class_name, custom=info.custom, parent=info.parent,
+            param_bytes=info.param_bytes, calls=info.calls,
+            self_forward_us=acc.fwd_ps / _PS_PER_US / per_step,
+            self_backward_us=acc.bwd_ps / _PS_PER_US / per_step,
+            forward_op_events=acc.fwd_events / per_step, backward_op_events=acc.bwd_events / per_step,
+            self_ops_per_call=sum(types.values()) // max(1, info.calls), op_types=dict(types),
+            trace_count=structure.programs.get(info.path, 0),
+        )
+        stats.top_ops = [{"name": name, "type": "hlo", "phase": phase, "us": round(ps / _PS_PER_US / per_step, 3)}
+                         for (name, phase), ps in sorted(acc.ops.items(), key=lambda kv: -kv[1])[:5]]
+        out[info.path] = stats
+    _totals(out)
+    return list(out.values())
+
+
+def _totals(stats: Dict[str, LayerStats]) -> None:
+    """forward_us/backward_us/ops_per_call including sublayers (each layer adds itself to
+    all its ancestors; parents missing from the map end the walk)."""
+    for s in stats.values():
+        s.forward_us, s.backward_us, s.ops_per_call = s.self_forward_us, s.self_backward_us, s.self_ops_per_call
+    for s in stats.values():
+        parent, hops = s.parent, 0
+        while parent in stats and hops < 64:
+            p = stats[parent]
+            p.forward_us += s.self_forward_us
+            p.backward_us += s.self_backward_us
+            p.ops_per_call += s.self_ops_per_call
+            parent, hops = p.parent, hops + 1
+    for s in stats.values():
+        s.forward_device_us, s.backward_device_us = s.forward_us, s.backward_us
+
+
+def _jax_hints(window: WindowReport) -> None:
+    """JAX wording for the shared rules, and the JAX-only host-callback rule."""
+    for layer in window.layers:
+        for h in layer.hints:
+            if h.code == "python-loop":
+                n = h.evidence.get("ops_per_call", layer.self_ops_per_call)
+                listing = ", ".join(f"{t} ×{c}" for t, c in sorted(
+                    h.evidence.get("repeated_op_types", {}).items(), key=lambda kv: -kv[1]))
+                h.message = (
+                    f"`call` becomes {n} HLO instructions per call, mostly repeats ({listing}): "
+                    "a Python loop is unrolled into the jitted program at trace time. Replace "
+                    "it with one vectorized op on the whole tensor (keras.ops on the full "
+                    "array, jax.vmap, or keras.ops.vectorized_map / jax.lax.scan).")
+            elif h.code == "retracing":
+                h.message = (f"compiled into {layer.trace_count} train programs: each new input "
+                             "shape or Python argument makes jax.jit trace and compile again; "
+                             "pad/bucket shapes or pass arrays instead of Python values.")
+        found = {p: n for p, n in layer.op_types.items() if p in HOST_CALLBACK_PRIMITIVES}
+        if found:
+            layer.hints.append(Hint(
+                code="host-round-trip",
+                message=("calls back into Python from the jitted program (jax.pure_callback / "
+                         "io_callback / debug.callback): every step stops XLA, holds the GIL and "
+                         "copies arrays through the host. Express it with keras.ops / jax.numpy."),
+                evidence={"primitives": found}))

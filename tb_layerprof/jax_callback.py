@@ -1,0 +1,380 @@
+"""`LayerProfiler` for Keras 3 on the JAX backend: `jax.profiler` windows, the layer map
+from walking the model, attribution through HLO metadata (`jax_analysis`). Imports no
+TensorFlow, so it runs where TensorFlow cannot be installed (`pip install tb_layerprof[jax]`).
+
+Asynchronous fit: Keras 3 dispatches batch-end hooks on a thread pool unless a callback
+overrides `on_train_batch_end` without `async_safe = True`. This callback does all its
+work in `on_train_batch_begin` (on the training thread, in step order) and does not
+override `on_train_batch_end` at all, so fit stays asynchronous; `async_safe` is declared
+too. A step marker runs from one batch-begin to the next; only where no step follows (the
+window's end, validation, the epoch's end) does the callback wait for the device, so that
+the window holds exactly its steps' work.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import glob
+import logging
+import os
+import time
+from typing import Any, List, Optional, Sequence, Tuple, Union
+
+import jax
+import keras
+import numpy as np
+
+from tb_layerprof import figures, jax_analysis, jax_xspace
+from tb_layerprof.jax_analysis import LayerInfo, Scopes
+from tb_layerprof.report import WindowReport
+from tb_layerprof.summary import ReportWriter
+
+logger = logging.getLogger("tb_layerprof")
+
+DEFAULT_PROFILE_BATCH = (10, 14)
+STEP_NAME = jax_xspace.STEP_EVENT_NAME
+
+
+def parse_profile_batch(profile_batch: Union[int, str, Sequence[int], None]) -> Tuple[int, int]:
+    """Keras `TensorBoard` meaning: N -> (N, N); (a, b) or "a,b" -> (a, b); 0/None -> off."""
+    if profile_batch is None:
+        return (0, 0)
+    try:
+        if isinstance(profile_batch, str):
+            values = [int(p) for p in profile_batch.split(",") if p.strip()]
+        elif isinstance(profile_batch, int):
+            values = [profile_batch]
+        else:
+            values = [int(v) for v in profile_batch]
+    except (TypeError, ValueError):
+        values = []
+    if len(values) == 1:
+        values = values * 2
+    if len(values) != 2 or values[0] < 0 or values[1] < values[0] or (values[0] == 0 and values[1] != 0):
+        raise ValueError("profile_batch must be a non-negative integer or a pair (start, stop) of "
+                         f"positive integers with start <= stop, got {profile_batch!r}")
+    return values[0], values[1]
+
+
+def layer_map(model: Any) -> List[LayerInfo]:
+    """Every layer below `model` (each once, shared ones too): path, class, custom or stock,
+    own parameter bytes, parent path."""
+    out: List[LayerInfo] = []
+    seen = set()
+
+    def total_bytes(layer) -> int:
+        n = 0
+        for w in getattr(layer, "weights", ()):
+            try:
+                n += int(np.prod(w.shape)) * np.dtype(str(w.dtype)).itemsize
+            except (TypeError, ValueError):
+                pass
+        return n
+
+    def walk(layer, parent: Optional[str]) -> None:
+        for child in _children(layer):
+            if id(child) in seen:
+                continue
+            seen.add(id(child))
+            path = str(getattr(child, "path", "") or child.name)
+            kids = _children(child)
+            own = total_bytes(child) - sum(total_bytes(k) for k in kids)
+            module = type(child).__module__ or ""
+            out.append(LayerInfo(
+                path=path, class_name=type(child).__name__,
+                custom=not module.startswith(("keras.", "keras_hub.", "keras_nlp.", "keras_cv.")),
+                param_bytes=max(0, own), parent=parent,
+                calls=max(1, len(getattr(child, "_inbound_nodes", ()) or ())),
+            ))
+            walk(child, path)
+
+    walk(model, None)
+    return out
+
+
+def _children(layer) -> List[Any]:
+    try:
+        return list(layer._flatten_layers(include_self=False, recursive=False))
+    except Exception:
+        return list(getattr(layer, "layers", ()) or ())
+
+
+def scopes_of(model: Any) -> Scopes:
+    """Category scope names of this model: its optimizer's name and class, its metrics."""
+    opt = getattr(model, "optimizer", None)
+    names = {"optimizer"}
+    if opt is not None:
+        for n in (getattr(opt, "name", ""), type(opt).__name__):
+            if n:
+                names.update({str(n), str(n).lower()})
+        inner = getattr(opt, "inner_optimizer", None)  # LossScaleOptimizer
+        if inner is not None:
+            names.update({str(inner.name), type(inner).__name__.lower()})
+    metrics = set(jax_analysis.METRIC_SCOPES)
+    for m in getattr(model, "metrics", ()) or ():
+        metrics.add(str(getattr(m, "name", "")))
+    return Scopes(optimizer=sorted(names), metrics=sorted(metrics - {""}),
+                  model=(str(getattr(model, "name", "")),), weights=weight_owners(model))
+
+
+def weight_owners(model: Any) -> List[Optional[str]]:
+    """The deepest layer owning each of `model.trainable_variables`, in order."""
+    owner = {}
+
+    def walk(layer) -> None:  # parents first, so children (deeper) override
+        for child in _children(layer):
+            path = str(getattr(child, "path", "") or child.name)
+            for v in getattr(child, "trainable_weights", ()):
+                owner[id(v)] = path
+            walk(child)
+
+    try:
+        walk(model)
+        return [owner.get(id(v)) for v in model.trainable_variables]
+    except Exception:
+        return []
+
+
+def _sync(model: Any) -> None:
+    """Wait until the device has finished the steps dispatched so far: their outputs are
+    the training state Keras keeps in `model._jax_state` between steps. (On CPU the host
+    runs several steps ahead of XLA, so without this a window would hold earlier steps'
+    work and miss its own.)"""
+    try:
+        state = getattr(model, "_jax_state", None)
+        arrays = _arrays(state) if state else [v.value for v in model.variables]
+        jax.block_until_ready(arrays)
+    except Exception:  # a donated or deleted buffer: nothing left to wait for
+        pass
+
+
+def _arrays(obj: Any, depth: int = 0) -> List[Any]:
+    """The arrays in Keras' state containers. Keras wraps them in its tracking types
+    (TrackedDict, TrackedList) that are no JAX pytrees: `block_until_ready` would take the
+    container for a leaf and return at once."""
+    if hasattr(obj, "block_until_ready") or depth > 6:
+        return [obj]
+    if hasattr(obj, "values") and callable(obj.values):
+        return [a for v in obj.values() for a in _arrays(v, depth + 1)]
+    if isinstance(obj, (list, tuple)) or type(obj).__name__.startswith("Tracked"):
+        return [a for v in obj for a in _arrays(v, depth + 1)]
+    return []
+
+
+class LayerProfiler(keras.callbacks.Callback):
+    """Profiles Keras-on-JAX training per layer, forward and gradient (see the TensorFlow
+    `LayerProfiler` for the arguments; the same reports, tab and CLI).
+
+    Args:
+        log_dir: TensorBoard log directory; reports and captures go to `log_dir/<run>`.
+        profile_batch: batches to profile, as for `keras.callbacks.TensorBoard`.
+        every_n_steps: repeat the window every N steps after the first.
+        max_windows: stop scheduling windows after this many.
+        run: run name (sub-directory of `log_dir`).
+        background: analyse windows on a background thread (finished at train end).
+        verbose: 1 prints one line per analysed window.
+        worker: host name written into the reports (default: the capture's host).
+
+    Examples:
+
+    ```python
+    import os; os.environ["KERAS_BACKEND"] = "jax"
+    from tb_layerprof import LayerProfiler
+    model.fit(x, y, epochs=3, callbacks=[LayerProfiler(log_dir="logs")])
+    ```
+    """
+
+    # Keras 3 keeps batch-end dispatch asynchronous with us attached (we do not even
+    # override on_train_batch_end; this says so to any CallbackList that asks).
+    async_safe = True
+
+    def __init__(self, log_dir: str = "logs",
+                 profile_batch: Union[int, str, Sequence[int], None] = DEFAULT_PROFILE_BATCH,
+                 every_n_steps: Optional[int] = None, max_windows: Optional[int] = None,
+                 run: str = "train", background: bool = True, verbose: int = 1,
+                 worker: Optional[str] = None):
+        super().__init__()
+        start, stop = parse_profile_batch(profile_batch)
+        if every_n_steps is not None and int(every_n_steps) <= 0:
+            raise ValueError(f"every_n_steps must be a positive integer, got {every_n_steps!r}")
+        if every_n_steps is not None and start == 0:
+            start, stop = int(every_n_steps), int(every_n_steps)
+        self.log_dir = os.fspath(log_dir)
+        self.run = run
+        self.run_dir = os.path.join(self.log_dir, run)
+        self.window_length = stop - start + 1 if start else 0
+        self.every_n_steps = int(every_n_steps) if every_n_steps else None
+        self.max_windows = max_windows
+        self.background = background
+        self.verbose = verbose
+        self.worker = worker
+        self._next_start = start
+        self._step = 0
+        self._windows_started = 0
+        self._capturing = False
+        self._window_first = self._window_stop = 0
+        self._started_at = 0.0
+        self._step_span = None
+        self._writer = ReportWriter(self.run_dir)
+        self._executor: Optional[concurrent.futures.ThreadPoolExecutor] = None
+        self._pending: List[concurrent.futures.Future] = []
+        self._layers: Optional[List[LayerInfo]] = None
+        self.reports: List[WindowReport] = []
+
+    # -- Keras hooks (all on the training thread) ---------------------------------------
+
+    def on_train_begin(self, logs=None):
+        model = self.model
+        if getattr(model, "run_eagerly", False) or getattr(model, "jit_compile", True) is False:
+            logger.warning("layerprof: the model runs op by op (run_eagerly / jit_compile=False): "
+                           "on JAX only a jitted train step names its layers; figures may be "
+                           "mostly unattributed")
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._step += 1
+        if self._capturing:
+            if self._step > self._window_stop:
+                _sync(self.model)  # the window's last step must finish inside its marker
+                self._end_step_span()
+                self._stop_window()
+            else:
+                self._end_step_span()  # the next step follows at once: no wait
+        if self._step == self._next_start and self._due():
+            self._start_window()
+        if self._capturing:
+            try:
+                self._step_span = jax.profiler.StepTraceAnnotation(STEP_NAME, step_num=self._step)
+                self._step_span.__enter__()
+            except Exception:
+                self._step_span = None
+
+    def on_test_begin(self, logs=None):
+        # Validation inside fit is no train step: close the marker (after the device).
+        if self._capturing and self._step_span is not None:
+            _sync(self.model)
+            self._end_step_span()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._capturing and self._step_span is not None:
+            _sync(self.model)
+            self._end_step_span()
+
+    def on_train_end(self, logs=None):
+        try:
+            if self._capturing:
+                _sync(self.model)
+                self._end_step_span()
+                self._stop_window()
+            self.flush()
+        finally:
+            self._writer.close()
+
+    # -- windows --------------------------------------------------------------------------
+
+    def _due(self) -> bool:
+        return self.max_windows is None or self._windows_started < self.max_windows
+
+    def _end_step_span(self) -> None:
+        if self._step_span is not None:
+            try:
+                self._step_span.__exit__(None, None, None)
+            except Exception:
+                pass
+            self._step_span = None
+
+    def _start_window(self) -> None:
+        first, stop = self._step, self._step + self.window_length - 1
+        self._next_start = self._next_start + self.every_n_steps if self.every_n_steps else 0
+        try:
+            if self._layers is None:
+                self._layers = layer_map(self.model)
+            _sync(self.model)  # earlier steps' work stays out of the window
+            os.makedirs(self.run_dir, exist_ok=True)
+            self._started_at = time.time()
+            jax.profiler.start_trace(self.run_dir)
+        except Exception as e:  # someone else's trace, an unwritable directory: skip
+            logger.warning("layerprof: window steps %d-%d skipped: could not start the profiler (%s)",
+                           first, stop, _one_line(e))
+            return
+        self._windows_started += 1
+        self._capturing = True
+        self._window_first, self._window_stop = first, stop
+
+    def _stop_window(self) -> None:
+        self._capturing = False
+        first, last = self._window_first, min(self._step, self._window_stop)
+        try:
+            jax.profiler.stop_trace()
+        except Exception as e:
+            logger.warning("layerprof: window steps %d-%d lost: profiler stop failed (%s)",
+                           first, last, _one_line(e))
+            return
+        path = self._newest_capture()
+        if path is None:
+            logger.warning("layerprof: window steps %d-%d: jax.profiler wrote no .xplane.pb under %s",
+                           first, last, self.run_dir)
+            return
+        spe = int(getattr(self.model, "steps_per_execution", 1) or 1)
+        job = (path, list(self._layers or ()), scopes_of(self.model), first, last, spe)
+        if self.background:
+            if self._executor is None:
+                self._executor = concurrent.futures.ThreadPoolExecutor(
+                    max_workers=1, thread_name_prefix="layerprof-analysis")
+            self._pending.append(self._executor.submit(self._analyse_safely, *job))
+        else:
+            self._analyse_safely(*job)
+
+    def _newest_capture(self) -> Optional[str]:
+        found = glob.glob(os.path.join(self.run_dir, "plugins", "profile", "*", "*.xplane.pb"))
+        found = [p for p in found if os.path.getmtime(p) >= self._started_at - 1]
+        return max(found, key=os.path.getmtime) if found else None
+
+    # -- analysis (training thread or background thread; never fatal) -----------------------
+
+    def _analyse_safely(self, path, layers, scopes, first, last, spe) -> Optional[WindowReport]:
+        try:
+            capture = jax_xspace.read_capture(path)
+            window = jax_analysis.analyse(capture, layers, first, last, scopes=scopes,
+                                          batches=(last - first + 1) * spe)
+            if self.worker:
+                window.host = self.worker
+            window.profile_dir = os.path.relpath(os.path.dirname(path), self.run_dir).replace(os.sep, "/")
+            window.wall_time = time.time()
+            self._writer.write(window)
+            self.reports.append(window)
+            if self.verbose:
+                print(summary_line(window, first, last), flush=True)
+            return window
+        except Exception as e:  # a bug of ours must not cost the user their training
+            logger.warning("layerprof: window steps %d-%d not analysed: %s: %s (raw profile kept at %s)",
+                           first, last, type(e).__name__, _one_line(e), path)
+        return None
+
+    def flush(self) -> None:
+        """Wait for pending window analyses and write their reports."""
+        for future in self._pending:
+            try:
+                future.result()
+            except Exception as e:
+                logger.warning("layerprof: analysis failed: %s", _one_line(e))
+        self._pending = []
+
+
+def summary_line(window: WindowReport, first: int, last: int) -> str:
+    """One log line per window (the TensorFlow callback's, without importing it)."""
+    head = f"layerprof: window steps {first}\u2013{last} analysed (JAX)"
+    hot = figures.hot_layers(window)
+    if not hot:
+        return head + ": no layer ops found"
+    top = hot[0]
+    total = figures.layer_self_total(top)
+    share = figures.share(total, figures.window_op_time(window))
+    hints = ", ".join(sorted({h.code for lyr in window.layers for h in lyr.hints})) or "none"
+    return (f"{head}: top layer {top.path} ({top.class_name}) {total / 1000:.2f} ms/step "
+            f"(fwd {top.self_forward_us / 1000:.2f} + grad {top.self_backward_us / 1000:.2f}), "
+            f"{share:.0%} of op time, coverage {window.coverage:.1%}; hints: {hints}")
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0][:300] if text else type(e).__name__
