@@ -52,6 +52,11 @@ def _skip_field(data: np.ndarray, pos: np.ndarray, wire: np.ndarray, ends: np.nd
     Returns (varint values (0 where not a varint), start of the payload, its end,
     position after the field) for each element; raises ProfileError on a bad wire type or
     a field that runs past `ends`."""
+    if not np.any(wire):  # only varints (an event's id, offset and duration): the usual round
+        value, after = varints_at(data, pos)
+        if np.any(after > ends):
+            raise ProfileError("a field runs past the end of its message")
+        return value, pos, after, after
     if np.any((wire != 0) & (wire != 1) & (wire != 2) & (wire != 5)):
         bad = int(wire[(wire != 0) & (wire != 1) & (wire != 2) & (wire != 5)][0])
         raise ProfileError(f"unsupported wire type {bad}")

@@ -143,8 +143,6 @@ class _Plane:
         self.name = name
         self.xla = xla
         self.host = name == wire.HOST_PLANE
-        # Allocations and frees repeat sizes and addresses: one int object per value.
-        self.ints: Dict[int, int] = {}
         self.stat_names = wire.metadata_names(buf, header, wire.PLANE_STAT_METADATA)
         ids = {v: k for k, v in self.stat_names.items()}
         self.sid: Dict[str, Optional[int]] = {k: ids.get(n) for k, n in kinds.STATS.items()}
