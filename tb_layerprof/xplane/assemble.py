@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import operator
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import numpy as np
 
@@ -28,21 +28,25 @@ def _maker(cls):
 _MEMORY, _STEP, _SPAN, _OP = _maker(Memory), _maker(Step), _maker(Span), _maker(Op)
 
 
-def int_values(stats: columns.Stats, rows: np.ndarray) -> List[int]:
-    """`uint64_value or int64_value` of each row's stat (0 where rows is -1 or the stat
-    holds another type), as Python ints."""
+def int_column(stats: columns.Stats, rows: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """`uint64_value or int64_value` of each row's stat as raw uint64 (0 where rows is -1
+    or the stat holds another type), and where that is a negative int64."""
     n = len(rows)
     vals = np.zeros(n, np.uint64)
-    if not n:
-        return []
     ok = rows >= 0
     kind = np.zeros(n, np.int64)
     kind[ok] = stats.kind[rows[ok]]
     ints = (kind == STAT_UINT64) | (kind == STAT_INT64)
     vals[ints] = stats.value[rows[ints]]
+    return vals, (kind == STAT_INT64) & (vals >= _HIGH_BIT)
+
+
+def int_values(stats: columns.Stats, rows: np.ndarray) -> List[int]:
+    """`int_column` as Python ints."""
+    vals, negative = int_column(stats, rows)
     result = vals.tolist()
-    for i in np.flatnonzero((kind == STAT_INT64) & (vals >= _HIGH_BIT)).tolist():
-        result[i] = wire.signed(result[i])  # a negative int64
+    for i in np.flatnonzero(negative).tolist():
+        result[i] = wire.signed(result[i])
     return result
 
 
@@ -88,15 +92,14 @@ def _python_value(stats: columns.Stats, row: int, buf, strings: Dict[bytes, str]
     return None
 
 
-def _shared(values: List[int]) -> List[int]:
-    """`values` with one int object per distinct value (an allocation and its free repeat
-    a size and an address, and sizes recur: sharing keeps the records ~8 MB smaller)."""
-    if len(values) < 2:
-        return values
-    try:
-        distinct, inverse = np.unique(np.array(values, dtype=np.uint64), return_inverse=True)
-    except OverflowError:  # a negative int64: leave unshared
-        return values
+def _shared(stats: columns.Stats, rows: np.ndarray) -> List[int]:
+    """`int_values`, with one int object per distinct value (an allocation and its free
+    repeat a size and an address, and sizes recur: sharing keeps the records ~8 MB
+    smaller)."""
+    vals, negative = int_column(stats, rows)
+    if negative.any() or len(vals) < 2:
+        return int_values(stats, rows)
+    distinct, inverse = np.unique(vals, return_inverse=True)
     objects = np.empty(len(distinct), dtype=object)
     objects[:] = distinct.tolist()
     return objects[inverse.reshape(-1)].tolist()
@@ -157,8 +160,8 @@ class HostLine:
 
     def _memory(self, events: columns.Events, mem: np.ndarray, kind: np.ndarray, buf) -> None:
         stats, sid, n = events.stats, self.plane.sid, len(kind)
-        nbytes = _shared(int_values(stats, columns.last_rows(stats, sid["bytes"], n)[mem]))
-        addr = _shared(int_values(stats, columns.last_rows(stats, sid["addr"], n)[mem]))
+        nbytes = _shared(stats, columns.last_rows(stats, sid["bytes"], n)[mem])
+        addr = _shared(stats, columns.last_rows(stats, sid["addr"], n)[mem])
         tf_op = any_values(stats, columns.last_rows(stats, sid["tf_op"], n)[mem], buf,
                            self.plane.stat_names)
         allocator = any_values(stats, columns.last_rows(stats, sid["allocator"], n)[mem], buf,
