@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
-from tb_layerprof.report import LayerStats
+from tb_layerprof.report import Hint, LayerStats
 from tests.plugin_helpers import (  # noqa: F401
     ARTIFACTS,
     CHROMIUM,
@@ -170,7 +170,8 @@ def test_tab_shows_layers_hot_chart_and_hints(tb, page):
     assert "custom" in cells and "2" in cells  # custom flag and two hints
     # Hints in plain words, with their evidence, hottest problem first.
     diag = frame.inner_text("[data-testid=diagnoses]")
-    assert "python-loop" in diag and "Python loop" in diag and "ops per call: 193" in diag
+    assert "python-loop" in diag and "Python loop" in diag
+    assert frame.inner_text("[data-testid=diagnoses] .lp-diag[data-code=python-loop] [data-key=ops_per_call]") == "Ops per call\t193"
     assert diag.index("python-loop") < diag.index("expensive-gradient")
     chart_drawn(frame, "hot-chart")
     chart_drawn(frame, "breakdown-chart")
@@ -276,6 +277,49 @@ def test_tab_shows_the_backend_figures(tb, page):
     assert shown == [h["path"] for h in figures["hot_layers"]]
     facts = frame.inner_text("[data-testid=window-facts]")
     assert f"coverage {figures['coverage'] * 100:.1f}%" in facts
+
+
+def click_hot_bar(page, frame, path):
+    """Clicks the middle of `path`'s forward bar in the hot-layers chart."""
+    chart_drawn(frame, "hot-chart")
+    frame.wait_for_function("() => { const e = document.querySelector('[data-testid=hot-chart]'); return e && e.lpChart; }")
+    frame.locator("[data-testid=hot-chart]").scroll_into_view_if_needed()
+    x, y = frame.evaluate(
+        """path => { const el = document.querySelector('[data-testid=hot-chart]'); const c = el.lpChart;
+                  const o = c.getOption(); const i = o.yAxis[0].data.indexOf(path);
+                  const v = o.series[0].data[i] + o.series[1].data[i];
+                  const p = c.convertToPixel({gridIndex: 0}, [v / 2, i]);
+                  const r = el.getBoundingClientRect(); return [r.left + p[0], r.top + p[1]]; }""",
+        path,
+    )
+    if frame != page.page.main_frame:
+        box = page.page.query_selector("iframe").bounding_box()
+        x, y = x + box["x"], y + box["y"]
+    page.page.mouse.click(x, y)
+
+
+def test_hot_bars_and_diagnoses_select_their_layer_detail_beside_table(tb, page):
+    """Everything that names a layer selects it; the detail opens beside the table."""
+    frame = page.open_tab(tb.url)
+    assert rows(frame) == TREE_ORDER
+    click_hot_bar(page, frame, "dense")
+    frame.wait_for_function("() => document.querySelector('[role=row].lp-selected')?.dataset.path === 'dense'")
+    detail = frame.wait_for_selector("[data-testid=layer-detail]")
+    assert "dense" in detail.inner_text()
+    # Beside the table, not under it: same top band, to its right.
+    t = frame.locator("[data-testid=layers]").bounding_box()
+    d = frame.locator("[data-testid=layer-detail]").bounding_box()
+    assert d["x"] >= t["x"] + t["width"] - 1 and d["y"] < t["y"] + 50, (t, d)
+    # A diagnosis card selects its layer: by click, and by keyboard.
+    frame.click("[data-testid=diagnoses] .lp-diag[data-path='block/slow']")
+    frame.wait_for_function("() => document.querySelector('[role=row].lp-selected')?.dataset.path === 'block/slow'")
+    assert "block/slow" in frame.inner_text("[data-testid=layer-detail]")
+    frame.click("[role=row][data-path='dense'] .lp-cell:nth-child(2)")
+    frame.wait_for_function("() => location.hash.includes('sel=dense')")
+    frame.focus("[data-testid=diagnoses] .lp-diag[data-path='block/slow']")
+    frame.press("[data-testid=diagnoses] .lp-diag[data-path='block/slow']", "Enter")
+    frame.wait_for_function("() => location.hash.includes('sel=block%2Fslow')")
+    page.screenshot("layer-profile-selected.png")
 
 
 def test_older_server_without_figures_shows_none(tb, browser):
@@ -800,3 +844,74 @@ def test_gpu_window_device_columns_replicas_warnings(tb2, page):
     keys = frame.eval_on_selector_all("[data-testid=layer-table] [role=columnheader]", "els => els.map(e => e.dataset.key)")
     assert "forward_device_us" not in keys
     page.screenshot("layer-profile-gpu.png")
+
+
+# -- the seed's hints as the backend writes them, op-level data, a run at scale ------------------
+
+
+def seed_like_window(step):
+    """The synthetic window with the seed loop layer's real-looking data: top ops, op types and
+    hints whose messages carry backticks and raw figures, evidence with arrays and mappings."""
+    w = synthetic_window(step)
+    slow = next(x for x in w.layers if x.path == "block/slow")
+    slow.op_types = {"StridedSlice": 256, "Mul": 64, "AddN": 1, "Identity": 3}
+    slow.top_ops = [
+        {"name": "gradient_tape/block/slow/AddN", "type": "AddN", "phase": "backward", "us": 2100.0},
+        {"name": "block/slow/strided_slice_17", "type": "StridedSlice", "phase": "forward", "us": 300.0},
+        {"name": "gradient_tape/block/slow/mul_3/Mul", "type": "Mul", "phase": "backward", "us": 250.0},
+        {"name": "block/slow/mul_3", "type": "Mul", "phase": "forward", "us": 120.0},
+    ]
+    slow.hints = [
+        Hint(code="python-loop",
+             message="`call` builds 385 ops per call, mostly repeats (StridedSlice ×256, Mul ×64): a Python "
+                     "loop is unrolled into the graph at trace time.",
+             evidence={"ops_per_call": 385, "repeated_op_types": {"StridedSlice": 256, "Mul": 64},
+                       "output_elements": 64, "forward_op_events_per_step": 385.0}),
+        Hint(code="memory-churn",
+             message="allocates 67077 KiB per step where its outputs need 512 KiB (131×): work on whole tensors.",
+             evidence={"alloc_bytes_per_step": 68686848, "output_bytes": 262144, "ratio": 131.0}),
+        Hint(code="expensive-gradient",
+             message="the gradient costs 7.4× the forward pass (14648 µs vs 1968 µs per step, 50% of op time).",
+             evidence={"backward_forward_ratio": 7.44, "forward_us": 1968.0, "backward_us": 14648.0,
+                       "share_of_op_time": 0.5,
+                       "top_backward_ops": ["gradient_tape/block/slow/AddN (AddN)", "gradient_tape/" + "x" * 300 + " (Mul)"]},
+             severity="info"),
+    ]
+    return w
+
+
+@pytest.fixture(scope="module")
+def tb3(tmp_path_factory):
+    d = str(tmp_path_factory.mktemp("browser_logs3"))
+    write_run(d, "seed", [seed_like_window(10), seed_like_window(30)])
+    with tensorboard(d) as proc:
+        proc.wait_for(f"{BASE}/runs", lambda j: {r["run"]: r["windows"] for r in j["runs"]}.get("seed") == 2)
+        yield proc
+
+
+def test_diagnosis_text_formatted_evidence_table_no_overflow(tb3, browser):
+    p = Page(browser, width=1024)
+    try:
+        frame = p.open_iframe(tb3.url, "#run=seed")
+        rows(frame)
+        diag = frame.wait_for_selector("[data-testid=diagnoses]")
+        text = diag.inner_text()
+        assert "`" not in text and "{" not in text and "[" not in text
+        assert "65.5 MiB" in text and "67077" not in text
+        assert "14.6 ms vs 1.97 ms" in text
+        card = "[data-testid=diagnoses] .lp-diag"
+        assert frame.inner_text(f"{card}[data-code=python-loop] .lp-diag-message code") == "call"
+        ev = lambda code, key: frame.inner_text(f"{card}[data-code={code}] [data-key={key}] td")  # noqa: E731
+        assert ev("python-loop", "repeated_op_types") == "StridedSlice ×256, Mul ×64"
+        assert ev("memory-churn", "alloc_bytes_per_step") == "65.5 MiB"
+        assert ev("expensive-gradient", "share_of_op_time") == "50.0%"
+        assert ev("expensive-gradient", "backward_us") == "14.6 ms"
+        # Nothing sticks out of its card, and the page does not scroll sideways.
+        over = frame.evaluate("""() => Array.from(document.querySelectorAll('.lp-diag')).filter(d =>
+            d.scrollWidth > d.clientWidth + 1 || d.getBoundingClientRect().right > d.closest('.lp-card').getBoundingClientRect().right + 1).length""")
+        assert over == 0
+        assert frame.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+        p.screenshot("layer-profile-diagnoses-1024.png")
+    finally:
+        p.close()
+    assert not p.errors and not p.dialogs, p.errors

@@ -2,7 +2,7 @@
 // `node --test build/tests/` (and by pytest: tests/test_plugin_frontend_unit.py).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { fmtBytes, fmtCount, fmtDeltaTime, fmtEvidence, fmtPct, fmtRatio, fmtTime } from "./format";
+import { fmtBytes, fmtCount, fmtDeltaTime, fmtPct, fmtRatio, fmtTime } from "./format";
 
 test("formatting of times, bytes and percentages", () => {
   assert.equal(fmtTime(0), "0");
@@ -18,11 +18,4 @@ test("formatting of times, bytes and percentages", () => {
   assert.equal(fmtBytes(3 * 1024 * 1024), "3.00 MiB");
   assert.equal(fmtPct(56.5432), "56.5%");
   assert.equal(fmtPct(0.01), "<0.1%");
-});
-
-test("evidence in plain words", () => {
-  assert.equal(
-    fmtEvidence({ ops_per_call: 385, repeated_op_types: { StridedSlice: 64, Mul: 64 }, ratio: 2.06666 }),
-    "ops per call: 385 · repeated op types: StridedSlice 64, Mul 64 · ratio: 2.1",
-  );
 });

@@ -1,4 +1,4 @@
-// Formatting of figures for display: times, bytes, shares, counts, deltas, evidence.
+// Formatting of figures for display: times, bytes, shares, counts, deltas (hints: evidence.ts).
 
 /** A figure as a finite number; anything else (missing, text, NaN) counts as 0. */
 export const num = (x: unknown): number => (typeof x === "number" && Number.isFinite(x) ? x : 0);
@@ -58,20 +58,4 @@ export function fmtRatio(ratio: number | null, status: string = "both"): string 
   if (status === "removed") return "removed";
   if (ratio == null || !Number.isFinite(ratio)) return "–";
   return `×${ratio < 0.01 ? ratio.toFixed(4) : ratio < 10 ? ratio.toFixed(2) : ratio.toFixed(1)}`;
-}
-
-function fmtEvidenceValue(v: unknown): string {
-  if (typeof v === "number") return fmtCount(v);
-  if (typeof v === "string") return v;
-  if (v && typeof v === "object" && !Array.isArray(v))
-    return Object.entries(v as Record<string, unknown>)
-      .map(([k, x]) => `${k} ${typeof x === "number" ? fmtCount(x) : JSON.stringify(x)}`)
-      .join(", ");
-  return JSON.stringify(v);
-}
-
-export function fmtEvidence(evidence: Record<string, unknown>): string {
-  return Object.entries(evidence || {})
-    .map(([k, v]) => `${k.replace(/_/g, " ")}: ${fmtEvidenceValue(v)}`)
-    .join(" · ");
 }

@@ -9,7 +9,7 @@ import { Diagnoses } from "./Diagnoses";
 import { EChart } from "./EChart";
 import { ORANGE, SLATE } from "./colors";
 
-export function HotLayers(props: { w: Window; figures: Figures | null }) {
+export function HotLayers(props: { w: Window; figures: Figures | null; onSelect: (path: string) => void }) {
   const { w, figures } = props;
   const diag = useMemo(() => diagnoses(w.layers), [w]);
   const bars = useMemo(() => hotBars(figures, w.layers), [figures, w]);
@@ -21,17 +21,17 @@ export function HotLayers(props: { w: Window; figures: Figures | null }) {
       </div>
     );
   else if (!bars.length) chart = <div class="lp-muted">No layer time was recorded in this window.</div>;
-  else chart = <HotChart bars={bars} />;
+  else chart = <HotChart bars={bars} onSelect={props.onSelect} />;
   return (
     <section class="lp-card lp-hot" data-testid="hot-layers">
       <h2>Hot layers</h2>
-      <Diagnoses items={diag} />
+      <Diagnoses items={diag} onSelect={props.onSelect} />
       {chart}
     </section>
   );
 }
 
-function HotChart(props: { bars: HotBar[] }) {
+function HotChart(props: { bars: HotBar[]; onSelect: (path: string) => void }) {
   const { bars } = props;
   const option = useMemo(() => {
     const ls = bars.slice().reverse();
@@ -41,7 +41,8 @@ function HotChart(props: { bars: HotBar[] }) {
       legend: { top: 0, data: ["Forward (self)", "Gradient (self)"] },
       tooltip: { trigger: "axis", axisPointer: { type: "shadow" }, valueFormatter: (v: number) => fmtTime(v) },
       xAxis: { type: "value", axisLabel: { formatter: (v: number) => fmtTime(v), hideOverlap: true } },
-      yAxis: { type: "category", data: ls.map((l) => l.path), axisLabel: { width: 180, overflow: "truncate" } },
+      // Labels answer clicks too (triggerEvent): a click on a bar or its name selects the layer.
+      yAxis: { type: "category", triggerEvent: true, data: ls.map((l) => l.path), axisLabel: { width: 180, overflow: "truncate" } },
       series: [
         { name: "Forward (self)", type: "bar", stack: "t", data: ls.map((l) => l.forward_us), itemStyle: { color: ORANGE } },
         {
@@ -62,6 +63,11 @@ function HotChart(props: { bars: HotBar[] }) {
       height={Math.max(140, 40 + bars.length * 26)}
       label="Hot layers: own forward and gradient time per step, share of op time"
       testId="hot-chart"
+      onClick={(p: any) => {
+        const ls = bars.slice().reverse();
+        if (p && p.componentType === "yAxis" && typeof p.value === "string") props.onSelect(p.value);
+        else if (p && typeof p.dataIndex === "number" && ls[p.dataIndex]) props.onSelect(ls[p.dataIndex].path);
+      }}
       attrs={{ "data-layers": bars.map((b) => b.path).join("\n") }}
     />
   );

@@ -32,8 +32,12 @@ body { font-family: Roboto, sans-serif; font-size: 13px; color: #212121; }
 .lp-code { font-family: "Roboto Mono", monospace; font-size: 11px; background: #fff; border: 1px solid #e0e0e0; border-radius: 2px; padding: 0 4px; color: #425066; }
 .lp-diag-layer { font-weight: 500; word-break: break-all; }
 .lp-diag-time, .lp-evidence { color: #757575; }
+.lp-diag { min-width: 0; overflow-wrap: anywhere; }
 .lp-diag-message { margin: 2px 0; line-height: 1.4; }
-.lp-evidence { font-size: 12px; }
+.lp-diag-message code { font-family: "Roboto Mono", monospace; font-size: 12px; background: rgba(0,0,0,.06); padding: 0 3px; border-radius: 2px; }
+.lp-evidence { font-size: 12px; border-collapse: collapse; margin-top: 2px; table-layout: fixed; width: 100%; max-width: 520px; }
+.lp-evidence th { text-align: left; font-weight: 400; width: 40%; padding: 0 8px 0 0; vertical-align: top; }
+.lp-evidence td { padding: 0; color: #424242; overflow-wrap: anywhere; font-variant-numeric: tabular-nums; vertical-align: top; }
 .lp-filter { font: inherit; padding: 3px 6px; border: 1px solid #bdbdbd; border-radius: 3px; width: 220px; }
 .lp-check { display: inline-flex; align-items: center; gap: 4px; color: #616161; }
 .lp-table { position: relative; overflow: auto; border: 1px solid #e0e0e0; border-radius: 2px; }
@@ -105,6 +109,14 @@ a.lp-button { text-decoration: none; }
 .lp-detail dd { margin: 0; font-variant-numeric: tabular-nums; }
 .lp-detail-path { word-break: break-all; }
 .lp-replicas h3 { font-size: 13px; font-weight: 500; color: #425066; margin: 10px 0 4px; }
+.lp-split { display: grid; grid-template-columns: minmax(0, 1fr); gap: 14px; align-items: start; }
+.lp-split-open { grid-template-columns: minmax(0, 1fr) minmax(300px, 360px); }
+.lp-split > .lp-card { margin-bottom: 14px; min-width: 0; }
+.lp-split-open > [data-testid=layer-detail] { position: sticky; top: 8px; max-height: calc(100vh - 16px); overflow: auto; }
+@media (max-width: 900px) { .lp-split-open { grid-template-columns: minmax(0, 1fr); } .lp-split-open > [data-testid=layer-detail] { position: static; max-height: none; } }
+.lp-diag-select { cursor: pointer; }
+.lp-diag-select:hover { background: #ffe9cc; }
+.lp-diag-select:focus-visible { outline: 2px solid #f57c00; outline-offset: 1px; }
 .lp-chip-x { border: 0; background: none; cursor: pointer; color: #616161; font-size: 14px; line-height: 1; }
 /* Dark: when the system asks for it (TensorBoard then starts in its dark mode too). */
 @media (prefers-color-scheme: dark) {
@@ -125,9 +137,20 @@ a.lp-button { text-decoration: none; }
   .lp-row.lp-odd { background: #3e3e3e; }
   .lp-row.lp-selected, .lp-row.lp-selected:hover, .lp-small-table tr.lp-selected { background: #5c4120; }
   .lp-small-table td { border-bottom-color: #474747; }
-  .lp-expander, .lp-chip-x { color: #bdbdbd; }
+  .lp-expander, .lp-split { display: grid; grid-template-columns: minmax(0, 1fr); gap: 14px; align-items: start; }
+.lp-split-open { grid-template-columns: minmax(0, 1fr) minmax(300px, 360px); }
+.lp-split > .lp-card { margin-bottom: 14px; min-width: 0; }
+.lp-split-open > [data-testid=layer-detail] { position: sticky; top: 8px; max-height: calc(100vh - 16px); overflow: auto; }
+@media (max-width: 900px) { .lp-split-open { grid-template-columns: minmax(0, 1fr); } .lp-split-open > [data-testid=layer-detail] { position: static; max-height: none; } }
+.lp-diag-select { cursor: pointer; }
+.lp-diag-select:hover { background: #ffe9cc; }
+.lp-diag-select:focus-visible { outline: 2px solid #f57c00; outline-offset: 1px; }
+.lp-chip-x { color: #bdbdbd; }
   .lp-diag { background: #45392c; }
+  .lp-diag-select:hover { background: #57452f; }
   .lp-diag.lp-info { background: #3a4048; border-left-color: #8a9ab5; }
+  .lp-diag-message code { background: rgba(255,255,255,.1); }
+  .lp-evidence td { color: #d0d0d0; }
   .lp-code { background: #2b2b2b; border-color: #5a5a5a; color: #b0bccf; }
   .lp-custom { color: #b0bccf; border-color: #6a7385; }
   .lp-message code, .lp-facts code { background: #2b2b2b; }
