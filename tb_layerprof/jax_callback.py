@@ -161,6 +161,23 @@ def _arrays(obj: Any, depth: int = 0) -> List[Any]:
     return []
 
 
+def start_trace(log_dir: str) -> None:
+    """`jax.profiler.start_trace` without the Python tracer: it records every Python call
+    of the training thread (thousands per step, several times the step's own cost on a
+    small model) and the analysis reads none of it. XLA's thunks/kernels, the step
+    markers and the HLO protos are all still recorded."""
+    options = None
+    try:
+        options = jax.profiler.ProfileOptions()
+        options.python_tracer_level = 0
+    except Exception:  # an older jax without ProfileOptions: its defaults
+        options = None
+    if options is None:
+        jax.profiler.start_trace(log_dir)
+    else:
+        jax.profiler.start_trace(log_dir, profiler_options=options)
+
+
 class LayerProfiler(keras.callbacks.Callback):
     """Profiles Keras-on-JAX training per layer, forward and gradient (see the TensorFlow
     `LayerProfiler` for the arguments; the same reports, tab and CLI).
@@ -291,7 +308,7 @@ class LayerProfiler(keras.callbacks.Callback):
             _sync(self.model)  # earlier steps' work stays out of the window
             os.makedirs(self.run_dir, exist_ok=True)
             self._started_at = time.time()
-            jax.profiler.start_trace(self.run_dir)
+            start_trace(self.run_dir)
         except Exception as e:  # someone else's trace, an unwritable directory: skip
             logger.warning("layerprof: window steps %d-%d skipped: could not start the profiler (%s)",
                            first, stop, _one_line(e))
