@@ -915,3 +915,27 @@ def test_diagnosis_text_formatted_evidence_table_no_overflow(tb3, browser):
     finally:
         p.close()
     assert not p.errors and not p.dialogs, p.errors
+
+
+def test_op_drilldown_lists_the_loop_layers_ops_by_phase(tb3, page):
+    frame = page.open_iframe(tb3.url, "#run=seed&sel=block%2Fslow")
+    rows(frame)
+    table = frame.wait_for_selector("[data-testid=layer-detail] [data-testid=op-table]")
+    grad = "[data-testid=op-table] tbody[data-phase=backward]"
+    first = frame.eval_on_selector(f"{grad} tr[data-op]", "r => Array.from(r.cells).map(c => c.innerText)")
+    # AddN, the loop's gradient hot spot: 2.10 ms of its 3.10 ms own gradient time.
+    assert first == ["gradient_tape/block/slow/AddN AddN", "×1", "2.10 ms", "67.7%"]
+    assert frame.get_attribute(f"{grad} tr[data-op]", "data-op") == "gradient_tape/block/slow/AddN"
+    assert "Gradient" in frame.inner_text(f"{grad} .lp-op-phase")
+    fwd = frame.eval_on_selector_all(
+        "[data-testid=op-table] tbody[data-phase=forward] tr[data-op]", "rs => rs.map(r => r.dataset.type)"
+    )
+    assert fwd == ["StridedSlice", "Mul"]
+    assert "×256" in table.inner_text()
+    types = frame.eval_on_selector_all("[data-testid=op-type-table] tr[data-type]", "rs => rs.map(r => r.dataset.type)")
+    assert types[:2] == ["StridedSlice", "Mul"]
+    assert frame.get_attribute("[data-testid=trace-link-ops]", "href").startswith(tb3.url)
+    page.screenshot("layer-profile-ops.png")
+    # Another layer without op data says so.
+    frame.click("[role=row][data-path='dense'] .lp-cell:nth-child(2)")
+    frame.wait_for_selector("[data-testid=layer-detail] [data-testid=ops-missing]")

@@ -32,6 +32,19 @@ export interface Layer {
   backward_device_us?: number;
   /** Under tf.distribute (MirroredStrategy): this layer's own time on each replica. */
   replicas?: Replica[];
+  /** The layer's own ops taking the most time per step (absent in older reports). */
+  top_ops?: TopOp[];
+  /** The layer's own ops by type, per call. */
+  op_types?: Record<string, number>;
+}
+
+export interface TopOp {
+  name: string;
+  type: string;
+  /** "forward" or "backward" (the gradient). */
+  phase: string;
+  /** Time per step. */
+  us: number;
 }
 
 export interface Replica {

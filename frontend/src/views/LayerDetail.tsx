@@ -4,8 +4,9 @@ import { hasDeviceTime } from "../models/columns";
 import { fmtBytes, fmtCount, fmtPct, fmtTime, num as n } from "../models/format";
 import { layerSelf, layerTotal, pctOfStep } from "../models/layer";
 import { HintNote } from "./Diagnoses";
+import { OpDrillDown } from "./OpDrillDown";
 
-export function LayerDetail(props: { layer: Layer; w: Window; stepUs: number; onClose: () => void }) {
+export function LayerDetail(props: { layer: Layer; w: Window; stepUs: number; onClose: () => void; traceUrl: string | null }) {
   const { layer: l, w, stepUs } = props;
   const total = layerTotal(l);
   const device = hasDeviceTime(w);
@@ -46,6 +47,7 @@ export function LayerDetail(props: { layer: Layer; w: Window; stepUs: number; on
           </>
         ))}
       </dl>
+      <OpDrillDown layer={l} traceUrl={props.traceUrl} />
       {(l.hints || []).map((h) => (
         <HintNote hint={h} />
       ))}

@@ -52,7 +52,7 @@ export function WindowView(props: {
       {/* The selected layer's detail sits beside the table (below it on a narrow window). */}
       <div class={"lp-split" + (selectedLayer ? " lp-split-open" : "")}>
         <LayersCard run={run} w={w} tree={tree} stepUs={stepUs} state={state} update={update} onSelect={select} traceUrl={traceUrl} />
-        {selectedLayer ? <LayerDetail layer={selectedLayer} w={w} stepUs={stepUs} onClose={() => select(null)} /> : null}
+        {selectedLayer ? <LayerDetail layer={selectedLayer} w={w} stepUs={stepUs} onClose={() => select(null)} traceUrl={traceUrl} /> : null}
       </div>
       <Trend run={run} w={w} figures={figures} state={state} update={update} reloadKey={props.reloadKey} />
     </div>

@@ -110,13 +110,22 @@ a.lp-button { text-decoration: none; }
 .lp-detail-path { word-break: break-all; }
 .lp-replicas h3 { font-size: 13px; font-weight: 500; color: #425066; margin: 10px 0 4px; }
 .lp-split { display: grid; grid-template-columns: minmax(0, 1fr); gap: 14px; align-items: start; }
-.lp-split-open { grid-template-columns: minmax(0, 1fr) minmax(300px, 360px); }
+.lp-split-open { grid-template-columns: minmax(0, 1fr) minmax(300px, 400px); }
 .lp-split > .lp-card { margin-bottom: 14px; min-width: 0; }
 .lp-split-open > [data-testid=layer-detail] { position: sticky; top: 8px; max-height: calc(100vh - 16px); overflow: auto; }
 @media (max-width: 900px) { .lp-split-open { grid-template-columns: minmax(0, 1fr); } .lp-split-open > [data-testid=layer-detail] { position: static; max-height: none; } }
 .lp-diag-select { cursor: pointer; }
 .lp-diag-select:hover { background: #ffe9cc; }
 .lp-diag-select:focus-visible { outline: 2px solid #f57c00; outline-offset: 1px; }
+.lp-ops h3 { font-size: 13px; font-weight: 500; color: #425066; margin: 10px 0 4px; }
+.lp-op-table { table-layout: fixed; margin-bottom: 8px; font-size: 12px; }
+.lp-op-table th, .lp-op-table td { padding: 2px 4px; }
+.lp-op-table thead th:nth-child(1) { width: auto; }
+.lp-op-table thead th.lp-num { width: 54px; }
+.lp-op-table td.lp-op-name { white-space: normal; overflow-wrap: anywhere; }
+.lp-op-table td.lp-op-type { overflow: hidden; text-overflow: ellipsis; }
+.lp-op-name .lp-op-type { color: #757575; font-size: 11px; white-space: nowrap; }
+.lp-op-phase th { color: #757575; font-weight: 500; background: #fafafa; }
 .lp-chip-x { border: 0; background: none; cursor: pointer; color: #616161; font-size: 14px; line-height: 1; }
 /* Dark: when the system asks for it (TensorBoard then starts in its dark mode too). */
 @media (prefers-color-scheme: dark) {
@@ -138,17 +147,29 @@ a.lp-button { text-decoration: none; }
   .lp-row.lp-selected, .lp-row.lp-selected:hover, .lp-small-table tr.lp-selected { background: #5c4120; }
   .lp-small-table td { border-bottom-color: #474747; }
   .lp-expander, .lp-split { display: grid; grid-template-columns: minmax(0, 1fr); gap: 14px; align-items: start; }
-.lp-split-open { grid-template-columns: minmax(0, 1fr) minmax(300px, 360px); }
+.lp-split-open { grid-template-columns: minmax(0, 1fr) minmax(300px, 400px); }
 .lp-split > .lp-card { margin-bottom: 14px; min-width: 0; }
 .lp-split-open > [data-testid=layer-detail] { position: sticky; top: 8px; max-height: calc(100vh - 16px); overflow: auto; }
 @media (max-width: 900px) { .lp-split-open { grid-template-columns: minmax(0, 1fr); } .lp-split-open > [data-testid=layer-detail] { position: static; max-height: none; } }
 .lp-diag-select { cursor: pointer; }
 .lp-diag-select:hover { background: #ffe9cc; }
 .lp-diag-select:focus-visible { outline: 2px solid #f57c00; outline-offset: 1px; }
+.lp-ops h3 { font-size: 13px; font-weight: 500; color: #425066; margin: 10px 0 4px; }
+.lp-op-table { table-layout: fixed; margin-bottom: 8px; font-size: 12px; }
+.lp-op-table th, .lp-op-table td { padding: 2px 4px; }
+.lp-op-table thead th:nth-child(1) { width: auto; }
+.lp-op-table thead th.lp-num { width: 54px; }
+.lp-op-table td.lp-op-name { white-space: normal; overflow-wrap: anywhere; }
+.lp-op-table td.lp-op-type { overflow: hidden; text-overflow: ellipsis; }
+.lp-op-name .lp-op-type { color: #757575; font-size: 11px; white-space: nowrap; }
+.lp-op-phase th { color: #757575; font-weight: 500; background: #fafafa; }
 .lp-chip-x { color: #bdbdbd; }
   .lp-diag { background: #45392c; }
   .lp-diag-select:hover { background: #57452f; }
   .lp-diag.lp-info { background: #3a4048; border-left-color: #8a9ab5; }
+  .lp-ops h3 { color: #b0bccf; }
+  .lp-op-phase th { color: #a8a8a8; background: #444; }
+  .lp-op-name .lp-op-type { color: #a8a8a8; }
   .lp-diag-message code { background: rgba(255,255,255,.1); }
   .lp-evidence td { color: #d0d0d0; }
   .lp-code { background: #2b2b2b; border-color: #5a5a5a; color: #b0bccf; }
