@@ -1,0 +1,113 @@
+"""The JAX path's pure parts, in the main suite: op_name parsing, the wire-level HLO reader
+and the descriptor-built XSpace schema (checked against TensorFlow's generated protos,
+which this environment has), and attribution on a hand-built capture."""
+
+from __future__ import annotations
+
+import pytest
+
+from tb_layerprof import hlo, jax_analysis
+from tb_layerprof.jax_analysis import LayerInfo, Scopes
+from tb_layerprof.jax_xspace import JaxCapture, Thunk, _classes
+
+
+@pytest.mark.parametrize("op_name, scopes, primitive, gradient", [
+    ("jit(train_step)/jvp(slow)/mul", ["slow"], "mul", False),
+    ("jit(train_step)/transpose(jvp(slow))/add_any", ["slow"], "add_any", True),
+    ("jit(train_step)/jvp(block)/inner/dot_general", ["block", "inner"], "dot_general", False),
+    ("jit(train_step)/transpose(jvp(mha))/query/abc,cde->abde/dot_general",
+     ["mha", "query", "abc,cde->abde"], "dot_general", True),
+    ("jit(train_step)/adam/add", ["adam"], "add", False),
+    ("jit(train_step)/jit(_where)/select_n", [], "select_n", False),
+    ("jit(train_step)/transpose(jvp(block/inner))/mul", ["block", "inner"], "mul", True),
+    ("", [], "", False),
+])
+def test_split_op_name(op_name, scopes, primitive, gradient):
+    assert hlo.split_op_name(op_name) == (scopes, primitive, gradient)
+
+
+def _hlo_bytes():
+    """An HloProto built with TensorFlow's generated module (the reference schema)."""
+    hlo_pb2 = pytest.importorskip("tensorflow.compiler.xla.service.hlo_pb2")
+    proto = hlo_pb2.HloProto()
+    m = proto.hlo_module
+    m.name, m.entry_computation_id = "jit_train_step", 2
+    fused = m.computations.add(name="fused_computation", id=1)
+    for i, (name, opcode, op) in enumerate([("p", "parameter", ""), ("s", "slice", "jit(train_step)/jvp(slow)/slice"),
+                                            ("mul", "multiply", "jit(train_step)/jvp(slow)/mul"),
+                                            ("add", "add", "jit(train_step)/jvp(dense)/add")]):
+        ins = fused.instructions.add(name=name, opcode=opcode, id=10 + i)
+        ins.metadata.op_name = op
+    entry = m.computations.add(name="main.2", id=2)
+    w = entry.instructions.add(name="w", opcode="parameter", id=20)
+    w.metadata.op_name = "state[0][0]"
+    f = entry.instructions.add(name="slice_multiply_fusion", opcode="fusion", id=21)
+    f.metadata.op_name = "jit(train_step)/jvp(slow)/mul"
+    f.called_computation_ids.append(1)
+    d = entry.instructions.add(name="dot.4", opcode="dot", id=22)
+    d.operand_ids.extend([21, 20])
+    g = entry.instructions.add(name="grad", opcode="multiply", id=23)
+    g.metadata.op_name = "jit(train_step)/transpose(jvp(slow))/mul"
+    g.operand_ids.append(22)
+    return proto.SerializeToString()
+
+
+def test_wire_reader_matches_tensorflows_hlo_schema():
+    mod = hlo.parse_module(_hlo_bytes())
+    assert mod.name == "jit_train_step" and [i.name for i in mod.entry()] == ["w", "slice_multiply_fusion", "dot.4", "grad"]
+    entry = {i.name: i for i in mod.entry()}
+    assert entry["slice_multiply_fusion"].called_ids == [1]
+    assert entry["dot.4"].operand_ids == [21, 20]
+    src = hlo.instruction_sources(mod)
+    # A fusion goes to its root's op_name; the metadata-less dot to the weight it reads
+    # (trainable variable 0), forward.
+    assert src["slice_multiply_fusion"] == [("jit(train_step)/jvp(slow)/mul", 1.0)]
+    assert src["dot.4"] == [("jit(train_step)/jvp(__weight0__)/dot", 1.0)]
+    assert hlo.fused_op_names(mod)["slice_multiply_fusion"] == [
+        "jit(train_step)/jvp(dense)/add", "jit(train_step)/jvp(slow)/mul", "jit(train_step)/jvp(slow)/slice"]
+
+
+def test_xspace_schema_matches_tensorflows():
+    xplane_pb2 = pytest.importorskip("tensorflow.tsl.profiler.protobuf.xplane_pb2")
+    ours = _classes()
+    names = {"XSpace": ours.DESCRIPTOR}
+    for msg in ours.DESCRIPTOR.file.message_types_by_name.values():
+        names[msg.name] = msg
+    for name, desc in names.items():
+        ref = getattr(xplane_pb2, name).DESCRIPTOR
+        for field in desc.fields:
+            assert ref.fields_by_name[field.name].number == field.number, (name, field.name)
+
+
+def test_attribution_on_a_hand_built_capture():
+    blob = _hlo_bytes()
+    ps = 1_000_000  # 1 us
+    thunks = [Thunk("l", s * 10 * ps + ps, s * 10 * ps + ps + d * ps, d * ps, 7, name, "jit_train_step", s)
+              for s in range(2) for name, d in (("slice_multiply_fusion", 4), ("dot.4", 2), ("grad", 3))]
+    thunks.append(Thunk("l", 50 * ps, 51 * ps, ps, 7, "grad", "jit_train_step", 9))  # outside the steps
+    cap = JaxCapture(host="h", steps=[(1, 0, 10 * ps), (2, 10 * ps, 20 * ps)], thunks=thunks,
+                     programs={7: ("jit_train_step", blob)})
+    layers = [LayerInfo("dense", "Dense"), LayerInfo("slow", "Slow", custom=True)]
+    w = jax_analysis.analyse(cap, layers, 1, 2, scopes=Scopes(weights=["dense"]))
+    by = {x.path: x for x in w.layers}
+    assert w.steps == 2 and w.op_time_us == pytest.approx(9.0)
+    assert by["slow"].self_forward_us == pytest.approx(4.0) and by["slow"].self_backward_us == pytest.approx(3.0)
+    assert by["dense"].self_forward_us == pytest.approx(2.0)
+    assert w.coverage == 1.0 and w.fused_across_us == pytest.approx(4.0)
+    own = sum(x.self_forward_us + x.self_backward_us for x in w.layers)
+    assert own + sum(w.other.values()) == pytest.approx(w.op_time_us)
+
+
+def test_resolver_categories():
+    r = jax_analysis.Resolver([LayerInfo("dense"), LayerInfo("mha"), LayerInfo("mha/query")],
+                              Scopes(optimizer=["adam"], model=("seed",)))
+    assert r("jit(train_step)/adam/sub") == ("cat", "optimizer_us", "")
+    assert r("jit(train_step)/jvp(compile_loss)/mse/square") == ("cat", "loss_us", "")
+    assert r("jit(train_step)/add") == ("cat", "metrics_us", "")
+    assert r("state[0][2]") == ("cat", "framework_us", "")
+    assert r("jit(train_step)/transpose(jvp(mha))/query/abc,cde->abde/dot_general") == ("layer", "mha/query", "backward")
+    assert r("jit(train_step)/jvp(seed)/dense/add") == ("layer", "dense", "forward")
+    # XLA joins merged instructions' metadata with ';': the first op_name is the kept one.
+    assert r("jit(train_step)/transpose(jvp(dense))/dot_general;jit(train_step)/jvp(mha)/x") == (
+        "layer", "dense", "backward")
+    assert r("jit(train_step)/jvp(unknown_scope)/mul") == ("cat", "unattributed_us", "")
