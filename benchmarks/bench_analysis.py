@@ -15,6 +15,12 @@ written by this script, or an empty layer map).
     python benchmarks/bench_analysis.py --out benchmarks/results/analysis.json
     python benchmarks/bench_analysis.py --xplane logs/train/plugins/profile/S/host.xplane.pb
     python benchmarks/bench_analysis.py --cprofile 25     # where does our time go?
+
+Before/after a reader change, side by side in one run (the old reader's module is timed in
+the same rotation as ours and XProf, and must return the same events):
+
+    git show <old commit>:tb_layerprof/xplane.py > /tmp/xplane_before.py
+    python benchmarks/bench_analysis.py --baseline-reader /tmp/xplane_before.py
 """
 
 from __future__ import annotations
@@ -67,6 +73,27 @@ def run_xprof(path: str, tool: str = "framework_op_stats"):
     return data
 
 
+def load_reader(path: str):
+    """A reader module loaded from a file (it must import only the standard library,
+    TensorFlow's protos and tb_layerprof)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("baseline_reader", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while it loads
+    spec.loader.exec_module(module)
+    return module
+
+
+def check_same_events(a, b) -> None:
+    """The baseline and our reader must agree on every field of ProfileEvents."""
+    for field in ("host", "ops", "steps", "memory", "spans", "event_count", "device_ops",
+                  "launches", "xla_splits", "hlo_ops", "input_lines"):
+        if getattr(a, field) != getattr(b, field):
+            raise SystemExit(f"the baseline reader and ours disagree on ProfileEvents.{field}")
+    print("baseline reader and ours return the same ProfileEvents", flush=True)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--xplane", help="analyse this .xplane.pb instead of capturing one")
@@ -78,6 +105,10 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=30, help="window length in steps")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--no-xprof", action="store_true", help="skip XProf's conversion")
+    p.add_argument("--baseline-reader", metavar="PATH",
+                   help="also time read_profile of another reader module file (e.g. an older "
+                        "checkout's tb_layerprof/xplane.py, saved with git show), interleaved "
+                        "with ours, and check it returns the same events")
     p.add_argument("--cprofile", type=int, metavar="N", default=0,
                    help="also run ours once under cProfile and print the top N functions")
     p.add_argument("--out", default=None, help="write JSON results here")
@@ -95,7 +126,8 @@ def main(argv=None) -> int:
 
     # Wall time is what the comparison uses; our CPU time (one thread) is kept too, as it
     # varies less on a shared machine.
-    reads, attrs, xprofs, read_cpu, attr_cpu = [], [], [], [], []
+    reads, attrs, xprofs, read_cpu, attr_cpu, base_reads, base_cpu = [], [], [], [], [], [], []
+    baseline = load_reader(args.baseline_reader) if args.baseline_reader else None
     events = window = None
     xprof_rows = None
     try:
@@ -106,9 +138,19 @@ def main(argv=None) -> int:
                               mode=fixture["mode"])
         if not args.no_xprof:
             run_xprof(xprof_copy)
+        if baseline is not None:
+            check_same_events(baseline.read_profile(path), xplane.read_profile(path))
+        variants = ["ours", "xprof"] + (["baseline"] if baseline is not None else [])
         for r in range(args.repeats):
-            order = ("ours", "xprof") if r % 2 == 0 else ("xprof", "ours")
+            order = variants[r % len(variants):] + variants[:r % len(variants)]  # rotate
             for which in order:
+                if which == "baseline":
+                    events = window = None
+                    c0, t0 = time.process_time(), time.perf_counter()
+                    baseline.read_profile(path)
+                    base_reads.append(time.perf_counter() - t0)
+                    base_cpu.append(time.process_time() - c0)
+                    continue
                 if which == "ours":
                     events = window = None
                     c0, t0 = time.process_time(), time.perf_counter()
@@ -135,9 +177,15 @@ def main(argv=None) -> int:
                         xprof_rows = None
             print(f"  repeat {r + 1}/{args.repeats}: read+extract {reads[-1]:.3f}s "
                   f"(CPU {read_cpu[-1]:.3f}s)  attribute {attrs[-1]:.3f}s (CPU {attr_cpu[-1]:.3f}s)"
-                  + (f"  XProf {xprofs[-1]:.3f}s" if xprofs else ""), flush=True)
+                  + (f"  XProf {xprofs[-1]:.3f}s" if xprofs else "")
+                  + (f"  baseline read {base_reads[-1]:.3f}s (CPU {base_cpu[-1]:.3f}s)" if base_reads else ""),
+                  flush=True)
     finally:
         shutil.rmtree(private, ignore_errors=True)
+    if events is None:  # the last repeat ended on the baseline: ours again, untimed
+        events = xplane.read_profile(path)
+        window = attribution.attribute(events, fixture["layer_map"], fixture["graph_tables"],
+                                       mode=fixture["mode"])
 
     n = events.event_count
     sr, sa = _common.spread(reads), _common.spread(attrs)
@@ -148,6 +196,9 @@ def main(argv=None) -> int:
         ["ours: attribute", sa["median"], n / sa["median"]],
         ["ours: total", so["median"], n / so["median"]],
     ]
+    sb = _common.spread(base_reads) if base_reads else None
+    if sb:
+        rows.insert(1, ["baseline: read + extract (--baseline-reader)", sb["median"], n / sb["median"]])
     sx = _common.spread(xprofs) if xprofs else None
     if sx:
         rows.append(["XProf: xspace -> framework_op_stats", sx["median"], n / sx["median"]])
@@ -199,6 +250,9 @@ def main(argv=None) -> int:
         "attribute_cpu_s": _common.spread(attr_cpu),
         "ours_total_s": so,
         "xprof_framework_op_stats_s": sx,
+        "baseline_reader": args.baseline_reader,
+        "baseline_read_extract_s": sb,
+        "baseline_read_extract_cpu_s": _common.spread(base_cpu) if base_cpu else None,
         "ours_events_per_s": n / so["median"],
         "xprof_events_per_s": n / sx["median"] if sx else None,
         "ours_over_xprof_time": so["median"] / sx["median"] if sx else None,
