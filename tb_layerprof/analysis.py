@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import List, Tuple
 
-from tb_layerprof import attribution, diagnosis, tracelayer, xplane
+from tb_layerprof import attribution, diagnosis, peaks, tracelayer, xplane
 from tb_layerprof.attribution import GraphTables, LayerSpan
 from tb_layerprof.layermap import LayerMap
 from tb_layerprof.report import WindowReport
@@ -52,6 +52,9 @@ def analyse_window(
     window, spans = attribution.attribute_window(events, layer_map, graphs, mode=mode,
                                                  batches=batches)
     del events  # the largest object of the analysis: gone before the capture is rewritten
+    roofs = peaks.window_peaks(xplane_path, window.clock == "device")
+    if roofs is not None:
+        window.peak_flops_per_s, window.peak_bytes_per_s, window.peak_source = roofs
     diagnosis.diagnose(window)
     if trace_line:
         add_trace_line(xplane_path, spans, window, first, last)

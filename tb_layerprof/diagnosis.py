@@ -7,8 +7,9 @@ can quote them.
 
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import Any, Dict, List, Optional
 
+from tb_layerprof.figures import layer_rates, peak_fraction
 from tb_layerprof.report import Hint, LayerStats, WindowReport
 
 # Python loop unrolled at trace time: a layer's own call creates many ops, most of them
@@ -32,6 +33,24 @@ GRAD_MIN_SHARE = 0.05  # of the window's op time per step
 RETRACE_MIN_TRACES = 4
 
 HOST_ROUND_TRIP_TYPES = {"PyFunc", "EagerPyFunc", "PyFuncStateless"}
+
+# Overhead-bound: many op executions, each too small to matter, the layer far below both
+# roofs (the seed's per-column loop: ~0.1% of the FLOP roof, a few % of the bandwidth
+# roof, hundreds of ~5 µs ops per step).
+OVERHEAD_MIN_OP_EVENTS = 32  # per step, forward + gradient, the layer's own
+OVERHEAD_MAX_US_PER_OP = 50.0  # mean own op time per execution
+OVERHEAD_MAX_FLOPS_FRACTION = 0.01
+# The bandwidth roof is a DRAM streaming copy: the small tensors of such ops live in cache
+# and may move bytes faster; what marks overhead is that each op moves little.
+OVERHEAD_MAX_BYTES_FRACTION = 0.5
+OVERHEAD_MAX_BYTES_PER_OP = 256 * 1024
+OVERHEAD_MIN_SHARE = 0.02  # of the window's op time
+
+# Memory-bound: FLOPs per byte far below the machine's ridge point (peak FLOP/s over
+# bandwidth) while it moves bytes at a real fraction of the bandwidth roof.
+MEMORY_MAX_INTENSITY_OF_RIDGE = 0.25
+MEMORY_MIN_BYTES_FRACTION = 0.1
+MEMORY_MIN_SHARE = 0.05
 
 
 def _loop_hint(layer: LayerStats) -> List[Hint]:
@@ -160,19 +179,103 @@ def _host_round_trip_hint(layer: LayerStats) -> List[Hint]:
     ]
 
 
-def diagnose_layer(layer: LayerStats, op_time_us: float) -> List[Hint]:
-    """All hints for one layer (self figures, so a parent is not blamed for its child)."""
-    return (
+def _rate_evidence(rates: Dict[str, Any]) -> Dict[str, Any]:
+    """The efficiency figures a hint shows as evidence (rounded, unknown ones left out)."""
+    out: Dict[str, Any] = {}
+    for key, name, digits in (("flops_per_s", "achieved_flops_per_s", 0),
+                              ("bytes_per_s", "achieved_bytes_per_s", 0),
+                              ("intensity", "flops_per_byte", 3),
+                              ("flops_fraction", "share_of_peak_flops", 5),
+                              ("bytes_fraction", "share_of_peak_bytes", 5)):
+        if rates.get(key) is not None:
+            out[name] = round(float(rates[key]), digits)
+    return out
+
+
+def _overhead_hint(layer: LayerStats, rates: Dict[str, Any], op_time_us: float) -> List[Hint]:
+    own_us = layer.self_forward_us + layer.self_backward_us
+    events = layer.forward_op_events + layer.backward_op_events
+    if not layer.custom or not rates or events < OVERHEAD_MIN_OP_EVENTS or own_us <= 0:
+        return []
+    if op_time_us <= 0 or own_us / op_time_us < OVERHEAD_MIN_SHARE:
+        return []
+    per_op = own_us / events
+    f_frac, b_frac = rates.get("flops_fraction"), rates.get("bytes_fraction")
+    if per_op > OVERHEAD_MAX_US_PER_OP or f_frac is None or b_frac is None:
+        return []
+    moved = (layer.self_forward_bytes or 0.0) + (layer.self_backward_bytes or 0.0)
+    if moved / events > OVERHEAD_MAX_BYTES_PER_OP:
+        return []
+    if f_frac > OVERHEAD_MAX_FLOPS_FRACTION or b_frac > OVERHEAD_MAX_BYTES_FRACTION:
+        return []
+    return [Hint(
+        code="overhead-bound",
+        message=(
+            f"runs {events:.0f} ops per step of {per_op:.1f} µs each on average, at "
+            f"{f_frac:.2%} of the FLOP roof and {b_frac:.1%} of the bandwidth roof: its time "
+            "is per-op overhead (dispatch, small kernels), not work. Fewer, larger ops on "
+            "whole tensors (vectorize) remove it."
+        ),
+        evidence={"op_events_per_step": round(events, 1), "us_per_op": round(per_op, 2),
+                  "bytes_per_op": round(moved / events), **_rate_evidence(rates)},
+    )]
+
+
+def _memory_hint(layer: LayerStats, rates: Dict[str, Any], window: WindowReport) -> List[Hint]:
+    own_us = layer.self_forward_us + layer.self_backward_us
+    op_time = window.op_time_us
+    intensity, b_frac = rates.get("intensity"), rates.get("bytes_fraction")
+    peak_f, peak_b = window.peak_flops_per_s, window.peak_bytes_per_s
+    if intensity is None or b_frac is None or not peak_f or not peak_b or op_time <= 0:
+        return []
+    ridge = peak_f / peak_b
+    if own_us / op_time < MEMORY_MIN_SHARE or b_frac < MEMORY_MIN_BYTES_FRACTION:
+        return []
+    if intensity > MEMORY_MAX_INTENSITY_OF_RIDGE * ridge:
+        return []
+    advice = (" Fuse the elementwise steps (fewer passes over the data), or keep "
+              "intermediates smaller (lower precision)." if layer.custom else "")
+    return [Hint(
+        code="memory-bound",
+        message=(
+            f"does {intensity:.2f} FLOPs per byte moved (the machine's ridge point is "
+            f"{ridge:.1f}) at {b_frac:.0%} of the bandwidth roof: its time is set by the "
+            f"bytes it moves, not its arithmetic.{advice}"
+        ),
+        evidence={"ridge_flops_per_byte": round(ridge, 3), **_rate_evidence(rates)},
+        severity="info",
+    )]
+
+
+def diagnose_layer(layer: LayerStats, op_time_us: float,
+                   window: Optional[WindowReport] = None) -> List[Hint]:
+    """All hints for one layer (self figures, so a parent is not blamed for its child).
+    With the window, work-based hints too, and the layer's efficiency as evidence."""
+    hints = (
         _loop_hint(layer)
         + _churn_hint(layer)
         + _gradient_hint(layer, op_time_us)
         + _retrace_hint(layer)
         + _host_round_trip_hint(layer)
     )
+    if window is None:
+        return hints
+    rates = layer_rates(layer, window)
+    extra = _rate_evidence(rates)
+    for hint in hints:
+        for key, value in extra.items():
+            hint.evidence.setdefault(key, value)
+    overhead = _overhead_hint(layer, rates, op_time_us)
+    return hints + overhead + ([] if overhead else _memory_hint(layer, rates, window))
 
 
 def diagnose(window: WindowReport) -> WindowReport:
     """Fill in `hints` of every layer of `window` (in place) and return it."""
     for layer in window.layers:
-        layer.hints = diagnose_layer(layer, window.op_time_us)
+        layer.hints = diagnose_layer(layer, window.op_time_us, window)
     return window
+
+
+def efficiency(layer: LayerStats, window: WindowReport) -> Optional[float]:
+    """The layer's fraction of the nearer roof (None without counts or peaks)."""
+    return peak_fraction(layer_rates(layer, window))

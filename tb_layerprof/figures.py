@@ -15,6 +15,7 @@ from tb_layerprof.report import LayerStats, RunReport, WindowReport, reports_to_
 HOT_LAYERS = 5  # the costliest layers a summary names, plus any other with a warning
 COVERAGE_WARN_UNATTRIBUTED = 0.02  # of op time (the analysis warns past these)
 COVERAGE_WARN_FRAMEWORK = 0.03
+HEALTHY_PEAK_FRACTION = 0.3  # of the nearer roof: a stock layer at or above runs as it should
 
 
 def finite(value: Any, default: float = 0.0) -> float:
@@ -94,10 +95,65 @@ def layer_tree(layers: Sequence[LayerStats]) -> List[Tuple[LayerStats, int]]:
     return out
 
 
+def rate(count: Optional[float], us: float) -> Optional[float]:
+    """Per second, of a count per step done in `us` µs per step (None: unknown)."""
+    if count is None or not us or us <= 0:
+        return None
+    return finite(count) / us * 1e6
+
+
+def layer_rates(layer: LayerStats, window: WindowReport, own: bool = True) -> Dict[str, Any]:
+    """Achieved FLOP/s and bytes/s of a layer (its own ops, or with sublayers), the
+    arithmetic intensity (FLOPs per byte) and the fraction of each roof; {} when the layer
+    has no counts. Fractions are None where the window has no peaks."""
+    if own:
+        flops = _sum_known(layer.self_forward_flops, layer.self_backward_flops)
+        moved = _sum_known(layer.self_forward_bytes, layer.self_backward_bytes)
+        us = layer_self_total(layer)
+    else:
+        flops = _sum_known(layer.forward_flops, layer.backward_flops)
+        moved = _sum_known(layer.forward_bytes, layer.backward_bytes)
+        us = layer_total(layer)
+    flops_per_s, bytes_per_s = rate(flops, us), rate(moved, us)
+    if flops_per_s is None:
+        return {}
+    peak_f, peak_b = window.peak_flops_per_s, window.peak_bytes_per_s
+    return {
+        "flops_per_s": flops_per_s,
+        "bytes_per_s": bytes_per_s,
+        "intensity": flops / moved if moved else None,
+        "flops_fraction": flops_per_s / peak_f if peak_f else None,
+        "bytes_fraction": bytes_per_s / peak_b if peak_b and bytes_per_s is not None else None,
+    }
+
+
+def _sum_known(a: Optional[float], b: Optional[float]) -> Optional[float]:
+    if a is None and b is None:
+        return None
+    return finite(a) + finite(b)
+
+
+def peak_fraction(rates: Dict[str, Any]) -> Optional[float]:
+    """How close a layer runs to the nearer roof: the larger of its two roof fractions."""
+    known = [f for f in (rates.get("flops_fraction"), rates.get("bytes_fraction")) if f is not None]
+    return max(known) if known else None
+
+
+def healthy_stock_layer(layer: LayerStats, window: WindowReport) -> bool:
+    """A stock layer running near a roof: big because the model is, nothing to fix."""
+    if layer.custom:
+        return False
+    fraction = peak_fraction(layer_rates(layer, window))
+    return fraction is not None and fraction >= HEALTHY_PEAK_FRACTION
+
+
 def hot_layers(window: WindowReport, limit: int = HOT_LAYERS) -> List[LayerStats]:
     """Layers worth reading about first, ranked by their own time: the `limit` costliest,
-    with or without a diagnosis, then up to `limit` more that carry a warning."""
-    ranked = sorted(window.layers, key=lambda x: (-layer_self_total(x), str(x.path)))
+    with or without a diagnosis, then up to `limit` more that carry a warning. A stock
+    layer at a healthy fraction of its roof (`healthy_stock_layer`) is not hot for being
+    big (windows without counts or peaks rank by time alone, as before)."""
+    ranked = sorted((x for x in window.layers if x.hints or not healthy_stock_layer(x, window)),
+                    key=lambda x: (-layer_self_total(x), str(x.path)))
     top = [x for x in ranked[:limit] if layer_self_total(x) > 0]
     chosen = {id(x) for x in top}
     flagged = [x for x in ranked[limit:]

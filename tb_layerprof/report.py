@@ -295,6 +295,9 @@ class LayerStats:
     backward_flops: Optional[float] = None
     forward_bytes: Optional[float] = None
     backward_bytes: Optional[float] = None
+    # Achieved FLOP/s of each phase (its FLOPs over its time, sublayers included).
+    forward_flops_per_s: Optional[float] = None
+    backward_flops_per_s: Optional[float] = None
     self_forward_flops: Optional[float] = None
     self_backward_flops: Optional[float] = None
     self_forward_bytes: Optional[float] = None

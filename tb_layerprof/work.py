@@ -91,6 +91,9 @@ _NO_FLOPS = {
     "ReverseV2", "Range", "Bitcast", "_HostCast", "EnsureShape", "ResourceStridedSliceAssign",
 }
 
+_SLICES = {"StridedSlice", "Slice", "GatherV2", "ResourceGather", "Gather", "Unpack", "Split",
+           "SplitV"}
+
 
 def op_shapes(op: Any) -> Optional[OpShapes]:
     """Static shapes of a TF graph op (duck-typed: `tf.Operation`), None when unreadable.
@@ -148,6 +151,8 @@ def _bytes(specs: Sequence[TensorSpec], batch: int) -> Optional[float]:
             continue  # resource handles, strings: no tensor data moved
         dims = resolve(s.dims, batch)
         if dims is None:
+            if s.dims is not None and len(s.dims) == 1:
+                continue  # a vector of unknown length: reduction axes, a shape (a few bytes)
             return None
         total += elements(dims) * s.itemsize
     return float(total)
@@ -159,6 +164,8 @@ def canonical_type(op_type: str) -> str:
     for prefix in ("_MklNative", "_Mkl"):
         if op_type.startswith(prefix):
             rest = op_type[len(prefix):]
+            # ...BackpropFilterWithBias: the bias gradient (a sum) rides along, uncounted.
+            rest = rest[:-len("WithBias")] if rest.endswith("WithBias") else rest
             return "_" + rest if rest.startswith("Fused") else rest
     return op_type
 
@@ -174,7 +181,9 @@ def op_work(op_type: str, shapes: OpShapes, batch: int = 0) -> Optional[OpWork]:
     out_bytes = _bytes(shapes.outputs, batch)
     if moved is None or out_bytes is None:
         return None
-    moved += out_bytes
+    if op_type in _SLICES:
+        moved = 0.0  # reads only what it takes (the output's size), not its whole input
+    moved += out_bytes * (2 if op_type in _SLICES else 1)
     flops = op_flops(op_type, shapes, batch)
     if flops is None:
         return OpWork(0.0, moved, BYTES_ONLY)

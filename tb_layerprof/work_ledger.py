@@ -160,6 +160,9 @@ def _layer_figures(layers: Dict[str, LayerStats], books: _Books, n_steps: float)
         counted, estimated, uncounted = state[path]
         if counted:
             s.work_counts = work.EXACT if not estimated and not uncounted else "estimated"
+        if s.forward_flops is not None:
+            s.forward_flops_per_s = s.forward_flops / s.forward_us * 1e6 if s.forward_us > 0 else None
+            s.backward_flops_per_s = s.backward_flops / s.backward_us * 1e6 if s.backward_us > 0 else None
 
 
 def _self_and_ancestors(layer: LayerStats, layers: Dict[str, LayerStats]):

@@ -1,0 +1,161 @@
+"""The roofs a layer's achieved rates are compared with: peak FLOP/s and bytes/s.
+
+GPU: from the device capability stats TensorFlow's profiler writes on each device plane
+(SM clock, SM count, compute capability, memory bandwidth). CPU: a short calibration, a
+numpy float32 matmul and a large copy (well under a second), cached per machine in
+`~/.cache/tb_layerprof/peaks.json` (or `$TB_LAYERPROF_CACHE_DIR`); set
+`TB_LAYERPROF_NO_CALIBRATION=1` to skip it (the window's peaks are then null).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import time
+from typing import Dict, NamedTuple, Optional
+
+logger = logging.getLogger("tb_layerprof")
+
+SKIP_ENV = "TB_LAYERPROF_NO_CALIBRATION"
+CACHE_ENV = "TB_LAYERPROF_CACHE_DIR"
+MATMUL_N = 1024  # 2·1024³ = 2.1 GFLOP: ~10-50 ms on one modern core
+COPY_BYTES = 64 << 20  # larger than any last-level cache: measures DRAM bandwidth
+REPEATS = 3  # best of: a background process slows one run, not all
+
+# fp32 FMA lanes per SM per clock by compute capability major.minor (CUDA's programming
+# guide, "arithmetic instructions" table); 2 FLOPs per FMA.
+_FP32_LANES = {(6, 0): 64, (7, 0): 64, (7, 5): 64, (8, 0): 64, (8, 6): 128, (8, 7): 128,
+               (8, 9): 128, (9, 0): 128, (10, 0): 128, (12, 0): 128}
+
+
+class Peaks(NamedTuple):
+    flops_per_s: float
+    bytes_per_s: float
+    source: str  # "calibrated-cpu" or "gpu-device-caps"
+
+
+def calibrate_cpu() -> Peaks:
+    """Measure this machine: the best of a few float32 matmuls and memory copies."""
+    import numpy as np
+
+    a = np.ones((MATMUL_N, MATMUL_N), np.float32)
+    b = np.ones((MATMUL_N, MATMUL_N), np.float32)
+    src = np.ones(COPY_BYTES // 4, np.float32)
+    dst = np.empty_like(src)
+    np.matmul(a, b)  # warm-up: thread pool start, page faults
+    np.copyto(dst, src)
+    best_mm = best_copy = float("inf")
+    for _ in range(REPEATS):
+        t0 = time.perf_counter()
+        np.matmul(a, b)
+        t1 = time.perf_counter()
+        np.copyto(dst, src)
+        t2 = time.perf_counter()
+        best_mm, best_copy = min(best_mm, t1 - t0), min(best_copy, t2 - t1)
+    # A copy reads and writes every byte.
+    return Peaks(2.0 * MATMUL_N ** 3 / best_mm, 2.0 * COPY_BYTES / best_copy, "calibrated-cpu")
+
+
+def _cache_path() -> str:
+    root = os.environ.get(CACHE_ENV) or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+        "tb_layerprof")
+    return os.path.join(root, "peaks.json")
+
+
+def _machine_key() -> str:
+    """What makes two machines' peaks differ: host, CPU and how many cores we may use."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 0
+    return f"{platform.node()}|{platform.machine()}|{platform.processor()}|{cores}"
+
+
+def cpu_peaks() -> Optional[Peaks]:
+    """This machine's CPU peaks, calibrated once and cached; None when skipped."""
+    if os.environ.get(SKIP_ENV, "") not in ("", "0"):
+        return None
+    path, key = _cache_path(), _machine_key()
+    cache: Dict[str, list] = {}
+    try:
+        with open(path) as f:
+            cache = json.load(f)
+        hit = cache.get(key)
+        if hit:
+            return Peaks(float(hit[0]), float(hit[1]), "calibrated-cpu")
+    except (OSError, ValueError, TypeError, IndexError, AttributeError):
+        cache = {}
+    peaks = calibrate_cpu()
+    cache = cache if isinstance(cache, dict) else {}
+    cache[key] = [peaks.flops_per_s, peaks.bytes_per_s]
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w") as f:
+            json.dump(cache, f)
+        os.replace(tmp, path)  # atomic: two processes calibrating never leave half a file
+    except OSError as e:
+        logger.info("layerprof: could not cache the CPU calibration at %s: %s", path, e)
+    return peaks
+
+
+def gpu_peaks(caps: Dict[str, float]) -> Optional[Peaks]:
+    """Peaks of one GPU from its capability stats (names as TF's profiler writes them:
+    clock_rate in kHz, core_count in SMs, memory_bandwidth in bytes/s)."""
+    clock_khz, sms = caps.get("clock_rate", 0), caps.get("core_count", 0)
+    if not clock_khz or not sms:
+        return None
+    cc = (int(caps.get("compute_cap_major", 0)), int(caps.get("compute_cap_minor", 0)))
+    lanes = _FP32_LANES.get(cc) or _FP32_LANES.get((cc[0], 0)) or 64
+    flops = 2.0 * lanes * sms * clock_khz * 1e3
+    return Peaks(flops, float(caps.get("memory_bandwidth", 0)) or 0.0, "gpu-device-caps")
+
+
+def device_caps(xplane_path: str) -> Dict[str, Dict[str, float]]:
+    """Device plane name -> its capability stats ({} without GPU planes, or on any error:
+    the peaks are context, never a reason to lose the window)."""
+    try:
+        from tb_layerprof.xplane import wire
+    except ImportError:
+        return {}
+    out: Dict[str, Dict[str, float]] = {}
+    try:
+        with open(xplane_path, "rb") as f:
+            mapped = wire.Mapped(f)
+            try:
+                planes, _ = wire.space_layout(mapped.buf, mapped.size)
+                for span in planes:
+                    name, header, _ = wire.plane_layout(mapped.buf, span)
+                    if name and name.startswith(wire.GPU_PLANE_PREFIX):
+                        out[name] = _plane_stats(b"".join(mapped.buf[a:b] for a, b in header))
+            finally:
+                mapped.close()
+    except Exception as e:  # noqa: BLE001
+        logger.info("layerprof: no device capabilities read from %s: %s", xplane_path, e)
+    return out
+
+
+def _plane_stats(header: bytes) -> Dict[str, float]:
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    plane = xplane_pb2.XPlane.FromString(header)
+    names = {k: v.name for k, v in plane.stat_metadata.items()}
+    stats: Dict[str, float] = {}
+    for st in plane.stats:
+        value = st.double_value or st.uint64_value or st.int64_value
+        stats[names.get(st.metadata_id, "")] = float(value)
+    return stats
+
+
+def window_peaks(xplane_path: str, on_device: bool) -> Optional[Peaks]:
+    """The peaks a window is compared with: its GPU's when it ran kernels, else this CPU's."""
+    if on_device:
+        for caps in device_caps(xplane_path).values():
+            found = gpu_peaks(caps)
+            if found is not None:
+                return found
+        return None
+    return cpu_peaks()
