@@ -81,11 +81,9 @@ class Capture:
         now (raises if it cannot).
 
         A step function can return before its ops have run (a custom loop that does not
-        read its loss; collectives under MultiWorkerMirroredStrategy). Stopping then
-        cuts the step's last ops out of the window, and TF 2.21's profiler can crash the
-        process collecting events of ops still running (`free(): invalid size` in
-        `profiler.stop`, seen on a MultiWorkerMirroredStrategy worker about once in 15
-        windows). So: wait for the step's outputs (Keras' logs), then for pending eager ops.
+        read its loss, async eager execution). Stopping then would cut the step's last ops
+        out of the window: wait for the step's outputs (Keras' logs), then for pending
+        eager ops.
         """
         import tensorflow as tf
 
