@@ -12,7 +12,7 @@ import io
 import re
 from typing import Iterable, Iterator, List, Optional, Tuple, Union
 
-from tb_layerprof.figures import layer_total, layer_tree, step_basis
+from tb_layerprof.figures import layer_rates, layer_total, layer_tree, peak_fraction, step_basis
 from tb_layerprof.render.columns import largest_in_tree
 from tb_layerprof.report import LayerStats, RunReport, WindowReport
 from tb_layerprof.units import as_float
@@ -42,6 +42,19 @@ CSV_FIELDS = (
     "ops_per_call",
     "trace_count",
     "hints",
+    # Work (appended: older readers index the columns above by position).
+    "forward_flops",
+    "backward_flops",
+    "forward_bytes",
+    "backward_bytes",
+    "forward_flops_per_s",
+    "backward_flops_per_s",
+    "work_counts",
+    "peak_fraction",
+    "peak_flops_per_s",
+    "peak_bytes_per_s",
+    "peak_source",
+    "work_coverage",
 )
 
 # A spreadsheet reads a cell starting with one of these as a formula (OWASP "CSV
@@ -107,7 +120,26 @@ def layer_row(run: str, window: WindowReport, layer: LayerStats, depth: int) -> 
         int(as_float(layer.ops_per_call)),
         int(as_float(layer.trace_count)),
         ";".join(str(h.code) for h in layer.hints),
+    ] + _work_cells(window, layer)
+
+
+def _work_cells(window: WindowReport, layer: LayerStats) -> List[Cell]:
+    """The work columns: counts per step, achieved rates, the roofs (empty where unknown)."""
+    fraction = peak_fraction(layer_rates(layer, window, own=False))
+    return [
+        _known(layer.forward_flops), _known(layer.backward_flops),
+        _known(layer.forward_bytes), _known(layer.backward_bytes),
+        _known(layer.forward_flops_per_s), _known(layer.backward_flops_per_s),
+        layer.work_counts or "",
+        round(fraction, 6) if fraction is not None else "",
+        _known(window.peak_flops_per_s), _known(window.peak_bytes_per_s),
+        window.peak_source or "",
+        as_float(window.work_coverage),
     ]
+
+
+def _known(value: Optional[float]) -> Cell:
+    return "" if value is None else as_float(value)
 
 
 def _windows(sources: Iterable[Source], run: str) -> Iterator[Tuple[str, WindowReport]]:

@@ -17,7 +17,9 @@ printed by `tb-layerprof diff --format json`:
                  "base_alloc_bytes": ..., "run_alloc_bytes": ..., "delta_alloc_bytes": ...,
                  "base_peak_live_bytes": ..., "run_peak_live_bytes": ...,
                  "delta_peak_live_bytes": ...,
-                 "class_name": "FastDouble", "base_class_name": "SlowDouble", ...}],
+                 "class_name": "FastDouble", "base_class_name": "SlowDouble", ...,
+                 "base_flops": 266240.0, "run_flops": 8192.0, "delta_flops": -258048.0,
+                 "base_bytes_moved": ..., "run_bytes_moved": ..., "delta_bytes_moved": ...}],
      "counts": {"both": 8, "added": 0, "removed": 0}}
 
 Conventions:
@@ -29,6 +31,8 @@ Conventions:
 - `delta = run - base`; `ratio = run / base`, `None` (JSON null) when the base is 0.
 - Memory is bytes per step: `alloc` = forward + gradient allocations. When either window
   has no memory events, the memory fields are `None`.
+- Work (`*_flops`, `*_bytes_moved`) is per step, forward + gradient, sublayers included;
+  `None` on a side whose layer has no count (then `delta_*` is `None` too).
 - Layers are sorted by |delta_us|, largest first; ties by path.
 """
 
@@ -126,7 +130,31 @@ def diff_layer(
     row["run_ops_per_call"] = int(finite(run.ops_per_call)) if run is not None else None
     row["base_hints"] = [h.code for h in base.hints] if base is not None else []
     row["run_hints"] = [h.code for h in run.hints] if run is not None else []
+    row.update(work_fields(base, run))
     return row
+
+
+def _work(layer: Optional[LayerStats], phase_fields) -> Optional[float]:
+    """Forward + gradient of a work figure; None when the layer has no count (an added
+    or removed layer counts 0 on its missing side, like its times)."""
+    if layer is None:
+        return 0.0
+    values = [getattr(layer, f, None) for f in phase_fields]
+    if all(v is None for v in values):
+        return None
+    return sum(finite(v) for v in values)
+
+
+def work_fields(base: Optional[LayerStats], run: Optional[LayerStats]) -> Dict[str, Any]:
+    """base/run/delta of FLOPs and bytes per step (forward + gradient); delta None when
+    either side has no count."""
+    out: Dict[str, Any] = {}
+    for unit, fields in (("flops", ("forward_flops", "backward_flops")),
+                         ("bytes_moved", ("forward_bytes", "backward_bytes"))):
+        b, r = _work(base, fields), _work(run, fields)
+        out[f"base_{unit}"], out[f"run_{unit}"] = b, r
+        out[f"delta_{unit}"] = r - b if b is not None and r is not None else None
+    return out
 
 
 def sort_key(row: Dict[str, Any]):

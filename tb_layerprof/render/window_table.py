@@ -11,6 +11,8 @@ from tb_layerprof.figures import (
     COVERAGE_WARN_FRAMEWORK,
     COVERAGE_WARN_UNATTRIBUTED,
     hot_layers,
+    layer_rates,
+    peak_fraction,
     layer_self_total,
     layer_total,
     layer_tree,
@@ -41,6 +43,8 @@ TABLE_COLUMNS = (
     ("params", ">"),
     ("calls", ">"),
     ("ops/call", ">"),
+    ("GFLOP/s", ">"),
+    ("% roof", ">"),
     ("*", "<"),
     ("hints", "<"),
 )
@@ -141,8 +145,25 @@ def _hot_section(window: WindowReport, units: Units) -> List[str]:
     return lines
 
 
+def _work_cells(layer: LayerStats, window: WindowReport) -> List[str]:
+    """Achieved GFLOP/s (forward + gradient, sublayers included) and the share of the
+    nearer roof; "-" without counts, "?" without peaks (`figures.layer_rates`)."""
+    rates = layer_rates(layer, window, own=False)
+    if not rates:
+        return ["-", "-"]
+    fraction = peak_fraction(rates)
+    return [f"{rates['flops_per_s'] / 1e9:.3g}",
+            _roof_percent(fraction) if fraction is not None else "?"]
+
+
+def _roof_percent(fraction: float) -> str:
+    pct = 100 * fraction
+    return f"{pct:.0f}%" if pct >= 10 else f"{pct:.2g}%"
+
+
 def _layer_cells(
-    layer: LayerStats, depth: int, units: Units, basis: float, mem: bool
+    layer: LayerStats, depth: int, units: Units, basis: float, mem: bool,
+    window: WindowReport,
 ) -> List[str]:
     total = layer_total(layer)
     return [
@@ -157,6 +178,7 @@ def _layer_cells(
         units.size(as_float(layer.param_bytes)),
         str(int(as_float(layer.calls))),
         str(int(as_float(layer.ops_per_call))),
+        *_work_cells(layer, window),
         "*" if layer.custom else "",
         safe_text(",".join(h.code for h in layer.hints)),
     ]
@@ -169,12 +191,22 @@ def _layer_table(window: WindowReport, units: Units, top: Optional[int]) -> List
         return ["", "(no layers in this window)"]
     shown = largest_in_tree(tree, window.layers, top)
     basis, mem = step_basis(window), bool(window.memory_available)
-    rows = [_layer_cells(layer, depth, units, basis, mem) for layer, depth in shown]
+    rows = [_layer_cells(layer, depth, units, basis, mem, window) for layer, depth in shown]
     lines = [""] + aligned(rows, TABLE_COLUMNS)
     if len(shown) < len(tree):
         lines.append(f"... {len(tree) - len(shown)} more layers not shown (--top 0 shows all)")
-    lines.append("forward/gradient include sublayers; times per step; * = custom layer")
+    lines.append("forward/gradient include sublayers; times per step; * = custom layer;"
+                 " GFLOP/s achieved, % roof of the nearer peak" + _peak_note(window))
     return lines
+
+
+def _peak_note(window: WindowReport) -> str:
+    if not window.peak_flops_per_s:
+        return " (no peaks known)"
+    bw = f", {as_float(window.peak_bytes_per_s) / 1e9:.3g} GB/s" if window.peak_bytes_per_s else ""
+    return (f" ({as_float(window.peak_flops_per_s) / 1e9:.3g} GFLOP/s{bw},"
+            f" {safe_text(window.peak_source or '?')}; counts cover"
+            f" {100 * as_float(window.work_coverage):.0f}% of op time)")
 
 
 def _coverage_warning(window: WindowReport, units: Units, op_time: float) -> List[str]:
