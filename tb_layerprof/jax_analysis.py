@@ -22,8 +22,9 @@ import dataclasses
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from tb_layerprof import diagnosis, hlo
+from tb_layerprof.attribution import LayerSpan
 from tb_layerprof.jax_xspace import JaxCapture, Thunk
-from tb_layerprof.report import OTHER_KEYS, Hint, LayerStats, WindowReport
+from tb_layerprof.report import OTHER_KEYS, TIMELINE_MAX_SPANS, Hint, LayerStats, WindowReport
 
 LOSS_SCOPES = ("compile_loss", "loss", "losses")
 METRIC_SCOPES = ("compile_metrics", "metrics")
@@ -210,7 +211,60 @@ def analyse(capture: JaxCapture, layers: Sequence[LayerInfo], first: int, last: 
         for (name, module), ps in sorted(unowned.items(), key=lambda kv: -kv[1])[:10]]
     diagnosis.diagnose(window)
     _jax_hints(window)
+    window.timeline = timeline(layer_spans(capture, layers, first, last, scopes), {x.path for x in layers})
     return window
+
+
+def layer_spans(capture: JaxCapture, layers: Sequence[LayerInfo], first: int, last: int,
+                scopes: Optional[Scopes] = None) -> List[LayerSpan]:
+    """Per step, layer and phase: from the layer's first thunk to its last (each thunk
+    counted for its main source), parents stretched over their sublayers. A step is one
+    execution of a program (its run id); executions are matched to the window's steps in
+    order, since under asynchronous dispatch a step's work may run after its marker."""
+    thunks, steps = window_thunks(capture, first, last)
+    resolve = Resolver(layers, scopes or Scopes())
+    sources = {pid: _program_sources(blob)[0] for pid, (_, blob) in capture.programs.items()}
+    runs: Dict[Tuple[int, int], List[Thunk]] = {}
+    for t in thunks:
+        runs.setdefault((t.program_id, t.run_id), []).append(t)
+    ordered = sorted(runs.values(), key=lambda ts: min(t.start_ps for t in ts))
+    step_of = [s[0] for s in steps] if len(ordered) == len(steps) else None
+    parent = {info.path: info.parent for info in layers}
+    spans: Dict[Tuple[int, str, str, str], List[int]] = {}
+    for i, run in enumerate(ordered):
+        start = min(t.start_ps for t in run)
+        step = step_of[i] if step_of else next((s[0] for s in steps if s[1] <= start < s[2]), steps[0][0])
+        for t in run:
+            srcs = sources.get(t.program_id, {}).get(t.hlo_op)
+            if not srcs:
+                continue
+            kind, path, phase = resolve(srcs[0][0])
+            hops = 0
+            while kind == "layer" and path is not None and hops < 64:
+                key = (step, path, phase, "/device" if t.device else "")
+                box = spans.setdefault(key, [t.start_ps, t.end_ps])
+                box[0], box[1] = min(box[0], t.start_ps), max(box[1], t.end_ps)
+                path, hops = parent.get(path), hops + 1
+    return [LayerSpan(path=p, phase=ph, step=st, start_ps=a, end_ps=b,
+                      device=_device_plane(capture) if dev else "")
+            for (st, p, ph, dev), (a, b) in sorted(spans.items(), key=lambda kv: kv[1][0])]
+
+
+def _device_plane(capture: JaxCapture) -> str:
+    return capture.device_planes[0] if capture.device_planes else ""
+
+
+def timeline(spans: List[LayerSpan], layer_paths: set) -> Dict[str, object]:
+    """The last step's host (or device) spans relative to its first, for the tab."""
+    if not spans:
+        return {}
+    step = max(sp.step for sp in spans)
+    picked = [sp for sp in spans if sp.step == step and sp.path in layer_paths][:TIMELINE_MAX_SPANS]
+    t0 = min(sp.start_ps for sp in picked)
+    t1 = max(sp.end_ps for sp in picked)
+    return {"step": step, "step_time_us": round((t1 - t0) / 1e6, 3),
+            "spans": [{"path": sp.path, "phase": sp.phase, "start_us": round((sp.start_ps - t0) / 1e6, 3),
+                       "end_us": round((sp.end_ps - t0) / 1e6, 3)} for sp in picked]}
 
 
 def _program_sources(blob: bytes) -> Tuple[Dict[str, hlo.Sources], Optional[hlo.Module]]:

@@ -24,7 +24,7 @@ import jax
 import keras
 import numpy as np
 
-from tb_layerprof import figures, jax_analysis, jax_xspace
+from tb_layerprof import figures, jax_analysis, jax_xspace, tracelayer
 from tb_layerprof.jax_analysis import LayerInfo, Scopes
 from tb_layerprof.report import WindowReport
 from tb_layerprof.summary import ReportWriter
@@ -353,6 +353,7 @@ class LayerProfiler(keras.callbacks.Callback):
             capture = jax_xspace.read_capture(path)
             window = jax_analysis.analyse(capture, layers, first, last, scopes=scopes,
                                           batches=(last - first + 1) * spe)
+            add_trace_line(path, capture, layers, scopes, window, first, last)
             if self.worker:
                 window.host = self.worker
             window.profile_dir = os.path.relpath(os.path.dirname(path), self.run_dir).replace(os.sep, "/")
@@ -375,6 +376,17 @@ class LayerProfiler(keras.callbacks.Callback):
             except Exception as e:
                 logger.warning("layerprof: analysis failed: %s", _one_line(e))
         self._pending = []
+
+
+def add_trace_line(path: str, capture, layers, scopes, window: WindowReport, first: int, last: int) -> None:
+    """XProf's "Keras Layers" line (the TensorFlow path's events): layer spans above
+    the thunks/kernels they cover. A failure is a warning in the report, never fatal."""
+    try:
+        spans = jax_analysis.layer_spans(capture, layers, first, last, scopes)
+        for plane, events in tracelayer.lines_by_plane(spans, window).items():
+            jax_xspace.add_line(path, tracelayer.LINE_NAME, events, plane_names=[plane])
+    except Exception as e:
+        window.warnings.append(f"could not add the '{tracelayer.LINE_NAME}' line to the trace: {e}")
 
 
 def summary_line(window: WindowReport, first: int, last: int) -> str:

@@ -219,3 +219,66 @@ def _self_times(spans: List[Thunk]) -> None:
         stack.append(t)
     for t in spans:
         t.self_ps = max(0, t.self_ps)
+
+
+def add_line(path: str, line_name: str, events, plane_names: List[str]) -> int:
+    """Append a line of events (objects with name, start_ps, duration_ps, stats) to the
+    named planes of the capture at `path`; returns how many planes changed.
+
+    The TF path's writer (`xplane.add_line`) needs TensorFlow's protos; JAX captures are
+    small enough (a few MB) to parse whole with this module's schema. Fields the schema
+    does not declare are kept as unknown fields, so nothing else in the file changes.
+    The file is replaced atomically.
+    """
+    events = list(events)
+    if not events:
+        return 0
+    space = load(path)
+    changed = 0
+    for plane in space.planes:
+        if plane.name in plane_names:
+            _append_line(plane, line_name, events)
+            changed += 1
+    if changed:
+        tmp = f"{path}.layerprof-tmp"
+        with open(tmp, "wb") as f:
+            f.write(space.SerializeToString())
+        os.replace(tmp, path)
+    return changed
+
+
+def _append_line(plane, line_name: str, events) -> None:
+    stat_ids = {md.name: k for k, md in plane.stat_metadata.items()}
+    event_ids = {md.name: k for k, md in plane.event_metadata.items()}
+    next_id = max(list(plane.stat_metadata.keys()) + list(plane.event_metadata.keys()) + [0]) + 1
+
+    def stat_id(name: str) -> int:
+        nonlocal next_id
+        if name not in stat_ids:
+            stat_ids[name] = next_id
+            md = plane.stat_metadata[next_id]
+            md.id, md.name = next_id, name
+            next_id += 1
+        return stat_ids[name]
+
+    line = plane.lines.add()
+    line.id = max([ln.id for ln in plane.lines] + [0]) + 1
+    line.name = line_name
+    line.timestamp_ns = min(e.start_ps for e in events) // 1000
+    base_ps = line.timestamp_ns * 1000
+    for e in events:
+        if e.name not in event_ids:
+            event_ids[e.name] = next_id
+            md = plane.event_metadata[next_id]
+            md.id, md.name = next_id, e.name
+            next_id += 1
+        ev = line.events.add(metadata_id=event_ids[e.name], offset_ps=e.start_ps - base_ps,
+                             duration_ps=max(0, e.duration_ps))
+        for key, value in e.stats.items():
+            st = ev.stats.add(metadata_id=stat_id(key))
+            if isinstance(value, bool) or isinstance(value, int):
+                st.int64_value = int(value)
+            elif isinstance(value, float):
+                st.double_value = value
+            else:
+                st.str_value = str(value)

@@ -163,10 +163,21 @@ def test_reports_readable_by_load_reports_and_cli(seed_run):
     assert table.returncode == 0 and "slow" in table.stdout, table.stderr
 
 
-def test_the_capture_is_where_tensorboard_finds_it(seed_run):
+def test_the_capture_is_where_tensorboard_finds_it_with_the_layers_line(seed_run):
+    from tb_layerprof import jax_xspace, tracelayer
+
     window, log_dir = seed_run
     profile = os.path.join(str(log_dir), "train", window.profile_dir)
-    assert any(f.endswith(".xplane.pb") for f in os.listdir(profile))
+    captures = [f for f in os.listdir(profile) if f.endswith(".xplane.pb")]
+    assert captures and not window.warnings, window.warnings
+    space = jax_xspace.load(os.path.join(profile, captures[0]))
+    host = next(p for p in space.planes if p.name == jax_xspace.HOST_PLANE)
+    line = next(ln for ln in host.lines if ln.name == tracelayer.LINE_NAME)
+    names = {host.event_metadata[e.metadata_id].name for e in line.events}
+    assert {"slow (forward)", "slow (gradient)"} <= names
+    # ...and the tab's timeline of the last step.
+    assert window.timeline["step"] == 6
+    assert {sp["path"] for sp in window.timeline["spans"]} >= {"slow", "dense_in"}
 
 
 def test_cnn(tmp_path):
@@ -271,3 +282,35 @@ def test_keras_backend_detection_without_keras(tmp_path):
                          env={**env, "KERAS_BACKEND": "jax"}, timeout=60)
     assert out.stdout.split() == ["jax", "False"], out.stderr
 
+
+
+def test_retracing_is_diagnosed(tmp_path):
+    """Each new sequence length compiles a new train program: five lengths, five programs."""
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((None, 8))
+    h = keras.layers.Dense(8, name="proj")(inp)
+    out = keras.layers.Dense(1, name="out")(keras.layers.GlobalAveragePooling1D(name="pool")(h))
+    model = keras.Model(inp, out)
+    model.compile(optimizer="sgd", loss="mse")
+    for length in (3, 4, 5, 6):
+        model.fit(np.ones((16, length, 8), "float32"), np.ones((16, 1), "float32"), batch_size=8, verbose=0)
+    window = fit(model, np.ones((64, 7, 8), "float32"), np.ones((64, 1), "float32"), tmp_path, batch_size=8)
+    proj = by_path(window)["proj"]
+    assert proj.trace_count >= 4
+    assert "retracing" in {h.code for h in proj.hints}
+
+
+def test_host_callback_is_diagnosed(tmp_path):
+    class HostSin(keras.layers.Layer):
+        def call(self, x):
+            y = jax.pure_callback(np.sin, jax.ShapeDtypeStruct(x.shape, x.dtype), jax.lax.stop_gradient(x))
+            return x + jax.lax.stop_gradient(y)
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((8,))
+    out = keras.layers.Dense(1, name="out")(HostSin(name="host")(keras.layers.Dense(8, name="d")(inp)))
+    model = keras.Model(inp, out)
+    model.compile(optimizer="sgd", loss="mse")
+    window = fit(model, np.ones((64, 8), "float32"), np.ones((64, 1), "float32"), tmp_path, batch_size=8)
+    host = by_path(window)["host"]
+    assert "host-round-trip" in {h.code for h in host.hints}, host.op_types
