@@ -168,6 +168,7 @@ def analyse(capture: JaxCapture, layers: Sequence[LayerInfo], first: int, last: 
     sources = {pid: _program_sources(blob) for pid, (_, blob) in capture.programs.items()}
     across = {pid: _across(src[1], resolve) for pid, src in sources.items()}
     across_ps = 0.0
+    kernel_names: Dict[str, Tuple[int, str]] = {}
     main = _main_programs(capture, thunks)
     accs: Dict[str, _Acc] = {info.path: _Acc() for info in layers}
     other = {k: 0.0 for k in OTHER_KEYS}
@@ -176,7 +177,8 @@ def analyse(capture: JaxCapture, layers: Sequence[LayerInfo], first: int, last: 
     for t in thunks:
         if device and not t.device:
             continue  # on a GPU the kernels are the op time; host thunks only launch them
-        srcs = sources.get(t.program_id, ({}, None))[0].get(t.hlo_op) or [("", 1.0)]
+        srcs = (sources.get(t.program_id, ({}, None))[0].get(t.hlo_op)
+                or _by_kernel_name(t, sources, main, kernel_names) or [("", 1.0)])
         if t.hlo_op in across.get(t.program_id, ()):
             across_ps += t.self_ps
         for op_name, share in srcs:
@@ -275,6 +277,21 @@ def _program_sources(blob: bytes) -> Tuple[Dict[str, hlo.Sources], Optional[hlo.
     return hlo.instruction_sources(mod), mod
 
 
+def _by_kernel_name(t: Thunk, sources, main: set, cache: Dict[str, Tuple[int, str]]) -> Optional[hlo.Sources]:
+    """A GPU kernel that carries no hlo_op: XLA names its kernels after the instruction
+    (`loop_add_fusion.2` -> kernel `loop_add_fusion_2`), so match on that, within the
+    train programs."""
+    if not t.device:
+        return None
+    if not cache:
+        for pid in main:
+            for name in sources.get(pid, ({}, None))[0]:
+                cache.setdefault(name.replace(".", "_").replace("-", "_"), (pid, name))
+        cache.setdefault("\0", (0, ""))  # marks the cache as built
+    hit = cache.get(t.hlo_op.replace(".", "_").replace("-", "_"))
+    return sources[hit[0]][0].get(hit[1]) if hit and hit[1] else None
+
+
 def _across(mod: Optional[hlo.Module], resolve: Resolver) -> set:
     """Fusions whose fused instructions came from more than one layer."""
     if mod is None:
@@ -296,6 +313,8 @@ def _main_programs(capture: JaxCapture, thunks: List[Thunk]) -> set:
         name, blob = capture.programs.get(pid, ("", b""))
         if b"jvp(" in blob or "train" in name:
             out.add(pid)
+    if not out:  # kernels without program ids (see jax_xspace): every differentiating program
+        out = {pid for pid, (_, blob) in capture.programs.items() if b"jvp(" in blob}
     return out
 
 

@@ -194,11 +194,18 @@ def _events(plane, out: JaxCapture, device: bool) -> None:
                 out.steps.append((int(step), start, start + ev.duration_ps))
                 continue
             if sid_hlo is None or sid_hlo not in stats:
-                continue
+                if not device or ev.duration_ps <= 0:
+                    continue
+                # A GPU kernel or copy without the hlo_op annotation: kept under its own
+                # name (the analysis matches kernel names to instructions, else it is
+                # unattributed): device time must never silently vanish.
+                hlo_op = md_names.get(ev.metadata_id, "")
+            else:
+                hlo_op = str(_value(stats[sid_hlo], names))
             spans.append(Thunk(
                 line=key, start_ps=start, end_ps=start + ev.duration_ps, self_ps=ev.duration_ps,
                 program_id=int(_value(stats[sid_prog], names) or 0) if sid_prog in stats else 0,
-                hlo_op=str(_value(stats[sid_hlo], names)),
+                hlo_op=hlo_op,
                 module=str(_value(stats[sid_mod], names)) if sid_mod in stats else "",
                 run_id=int(_value(stats[sid_run], names) or 0) if sid_run in stats else 0,
                 device=device))
