@@ -880,12 +880,36 @@ def seed_like_window(step):
     return w
 
 
+SCALE_LOOPS = 590
+
+
+def scale_window(step):
+    """A model of 590 identical custom loop layers (each 20 µs, one python-loop hint) and a dense head."""
+    w = synthetic_window(step)
+    hint = Hint(code="python-loop", message="`call` builds 40 ops per call: a Python loop.", evidence={"ops_per_call": 40})
+    loops = [
+        LayerStats(path=f"loops/loop_{i:03d}", class_name="SlowLoop", custom=True, parent=None,
+                   forward_us=8.0 + i % 3, backward_us=12.0, self_forward_us=8.0 + i % 3, self_backward_us=12.0,
+                   forward_alloc_bytes=0, backward_alloc_bytes=0, peak_live_bytes=0, param_bytes=0,
+                   calls=1, ops_per_call=40, hints=[hint])
+        for i in range(SCALE_LOOPS)
+    ]
+    w.layers = [x for x in w.layers if x.path in ("dense", "dense_1")] + loops
+    w.step_time_us = 20000.0
+    return w
+
+
 @pytest.fixture(scope="module")
 def tb3(tmp_path_factory):
     d = str(tmp_path_factory.mktemp("browser_logs3"))
     write_run(d, "seed", [seed_like_window(10), seed_like_window(30)])
+    write_run(d, "scale", [scale_window(10)])
     with tensorboard(d) as proc:
-        proc.wait_for(f"{BASE}/runs", lambda j: {r["run"]: r["windows"] for r in j["runs"]}.get("seed") == 2)
+        proc.wait_for(
+            f"{BASE}/runs",
+            lambda j: {r["run"]: r["windows"] for r in j["runs"]}.get("seed") == 2
+            and {r["run"]: r["windows"] for r in j["runs"]}.get("scale") == 1,
+        )
         yield proc
 
 
@@ -939,3 +963,40 @@ def test_op_drilldown_lists_the_loop_layers_ops_by_phase(tb3, page):
     # Another layer without op data says so.
     frame.click("[role=row][data-path='dense'] .lp-cell:nth-child(2)")
     frame.wait_for_selector("[data-testid=layer-detail] [data-testid=ops-missing]")
+
+
+def test_grouping_at_scale_diagnoses_and_table(tb3, page):
+    frame = page.open_iframe(tb3.url, "#run=scale")
+    rows(frame)
+    # 590 identical diagnoses are one card with the count and the share of the step.
+    groups = frame.query_selector_all("[data-testid=diagnoses] [data-testid=diagnosis-group]")
+    assert len(groups) == 1
+    total = sum(8.0 + i % 3 + 12.0 for i in range(SCALE_LOOPS))
+    title = frame.inner_text("[data-testid=diagnosis-group-title]")
+    assert title == f"SlowLoop × {SCALE_LOOPS} = {total / 20000 * 100:.0f}% of step", title
+    assert len(frame.query_selector_all("[data-testid=diagnoses] .lp-diag")) == 1
+    frame.click("[data-testid=diagnosis-group] .lp-group-toggle")
+    listed = frame.query_selector_all("[data-testid=diagnosis-group-layers] button[data-path]")
+    assert len(listed) == 50
+    frame.click("[data-testid=diagnosis-group-layers] button[data-path='loops/loop_005']")
+    frame.wait_for_function("() => location.hash.includes('sel=loops%2Floop_005')")
+    frame.wait_for_selector("[data-testid=layer-detail]")
+    # The table grouped by class: one header per class, opened by click or keyboard.
+    frame.select_option("[data-testid=group-by]", "class")
+    frame.wait_for_selector("[role=row][data-group=SlowLoop]")
+    header = frame.inner_text("[role=row][data-group=SlowLoop] [data-testid=group-title]")
+    assert header.startswith(f"SlowLoop × {SCALE_LOOPS} = ")
+    # The selected layer's group is open (its row is shown), the Dense group closed.
+    assert frame.get_attribute("[role=row][data-group=SlowLoop]", "aria-expanded") == "true"
+    frame.wait_for_selector("[role=row].lp-selected[data-path='loops/loop_005']")
+    frame.click("[role=row][data-group=SlowLoop]")  # closes it: 590 rows fewer
+    frame.wait_for_selector("[role=row][data-group=SlowLoop][aria-expanded=false]")
+    assert frame.get_attribute("[role=row][data-group=Dense]", "aria-expanded") == "false"
+    frame.click("[role=row][data-group=Dense]")
+    frame.wait_for_selector("[role=row][data-in-group=Dense][data-path=dense]")
+    assert "open=Dense" in frame.evaluate("location.hash")
+    frame.select_option("[data-testid=group-by]", "diagnosis")
+    frame.wait_for_selector("[role=row][data-group='python-loop'][aria-expanded=true]")
+    frame.click("[role=row][data-group='python-loop']")
+    frame.wait_for_selector("[role=row][data-group='no diagnosis']")
+    page.screenshot("layer-profile-grouped.png")

@@ -8,6 +8,10 @@ export interface Row {
   depth: number;
   hasChildren: boolean;
   expanded: boolean;
+  /** Grouped table: set on a group's header row (its `layer` holds the group's sums). */
+  group?: { key: string; label: string; count: number; total_us: number; pct: number };
+  /** Grouped table: the group a member row is shown under. */
+  groupKey?: string;
 }
 
 export interface Tree {

@@ -1,5 +1,6 @@
 // The view's state in the iframe's URL hash, so that a link reproduces the view.
 import { COLUMNS, ColumnKey, SortSpec } from "./columns";
+import { GROUP_BYS, GroupBy } from "./groups";
 
 export type ViewName = "layers" | "compare";
 
@@ -19,6 +20,9 @@ export interface ViewState {
   filter: string;
   flat: boolean;
   collapsed: string[];
+  /** The table grouped by class or diagnosis ("none": the tree), and the groups opened. */
+  group: GroupBy;
+  open: string[];
   trend: string[];
   metric: string;
 }
@@ -46,6 +50,8 @@ export function parseHash(hash: string): ViewState {
     filter: p.get("filter") || "",
     flat: p.get("flat") === "1",
     collapsed: p.getAll("collapse"),
+    group: GROUP_BYS.includes(p.get("group") as GroupBy) ? (p.get("group") as GroupBy) : "none",
+    open: p.getAll("open"),
     trend: p.getAll("layer"),
     metric: TREND_METRICS.includes(metric) ? metric : "total",
   };
@@ -68,6 +74,8 @@ export function formatHash(s: ViewState): string {
   if (s.filter) p.set("filter", s.filter);
   if (s.flat) p.set("flat", "1");
   for (const c of s.collapsed) p.append("collapse", c);
+  if (s.group !== "none") p.set("group", s.group);
+  for (const g of s.open) p.append("open", g);
   for (const l of s.trend) p.append("layer", l);
   if (s.metric !== "total") p.set("metric", s.metric);
   const str = p.toString();

@@ -4,12 +4,13 @@ import { useMemo } from "preact/hooks";
 import type { Figures, Window } from "../api/types";
 import { HotBar, hotBars } from "../models/figures";
 import { fmtPct, fmtTime } from "../models/format";
+import type { Tree } from "../models/tree";
 import { diagnoses } from "../models/window";
 import { Diagnoses } from "./Diagnoses";
 import { EChart } from "./EChart";
 import { ORANGE, SLATE } from "./colors";
 
-export function HotLayers(props: { w: Window; figures: Figures | null; onSelect: (path: string) => void }) {
+export function HotLayers(props: { w: Window; figures: Figures | null; tree: Tree; stepUs: number; onSelect: (path: string) => void }) {
   const { w, figures } = props;
   const diag = useMemo(() => diagnoses(w.layers), [w]);
   const bars = useMemo(() => hotBars(figures, w.layers), [figures, w]);
@@ -25,7 +26,7 @@ export function HotLayers(props: { w: Window; figures: Figures | null; onSelect:
   return (
     <section class="lp-card lp-hot" data-testid="hot-layers">
       <h2>Hot layers</h2>
-      <Diagnoses items={diag} onSelect={props.onSelect} />
+      <Diagnoses items={diag} tree={props.tree} stepUs={props.stepUs} onSelect={props.onSelect} />
       {chart}
     </section>
   );

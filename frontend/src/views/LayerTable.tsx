@@ -1,6 +1,7 @@
 // The layers table: sortable columns, expandable nesting; rows virtualized by VirtualTable.
 import { useMemo } from "preact/hooks";
 import { Column, ColumnKey, SortSpec, formatCell } from "../models/columns";
+import { groupTitle } from "../models/groups";
 import type { Row } from "../models/tree";
 import { TableColumn, VirtualTable } from "./VirtualTable";
 
@@ -30,12 +31,36 @@ const WIDTHS: Record<ColumnKey, string> = {
 
 interface CellContext {
   stepUs: number;
-  onToggle: (path: string) => void;
+  onToggle: (row: Row) => void;
   traceUrl: string | null;
+}
+
+/** A group's header: "SlowLoop × 590 = 61% of step", its expander opening the group. */
+function GroupCell(props: { row: Row; ctx: CellContext }) {
+  const { row, ctx } = props;
+  const title = groupTitle(row.group!);
+  return (
+    <div class="lp-cell lp-name lp-group-name" role="cell" style={{ paddingLeft: "6px" }} title={title}>
+      <button
+        class="lp-expander"
+        tabIndex={-1}
+        aria-label={(row.expanded ? "Collapse group " : "Expand group ") + row.group!.label}
+        aria-expanded={row.expanded}
+        onClick={(e) => {
+          e.stopPropagation();
+          ctx.onToggle(row);
+        }}
+      >
+        {row.expanded ? "▾" : "▸"}
+      </button>
+      <span class="lp-path" data-testid="group-title">{title}</span>
+    </div>
+  );
 }
 
 function PathCell(props: { row: Row; ctx: CellContext }) {
   const { row, ctx } = props;
+  if (row.group) return <GroupCell row={row} ctx={ctx} />;
   const l = row.layer;
   return (
     <div class="lp-cell lp-name" role="cell" style={{ paddingLeft: `${6 + row.depth * 16}px` }} title={l.path}>
@@ -46,7 +71,7 @@ function PathCell(props: { row: Row; ctx: CellContext }) {
           aria-expanded={row.expanded}
           onClick={(e) => {
             e.stopPropagation();
-            ctx.onToggle(l.path);
+            ctx.onToggle(row);
           }}
         >
           {row.expanded ? "▾" : "▸"}
@@ -77,7 +102,7 @@ function ValueCell(props: { row: Row; col: Column; ctx: CellContext }) {
   const l = props.row.layer;
   const text = formatCell(l, col, props.ctx.stepUs);
   if (col.key === "hints" && text) {
-    const title = (l.hints || []).map((h) => `${h.code}: ${h.message}`).join("\n");
+    const title = props.row.group ? `${text} diagnoses in this group` : (l.hints || []).map((h) => `${h.code}: ${h.message}`).join("\n");
     return (
       <div class="lp-cell lp-num" role="cell" title={title}>
         <span class="lp-hint-badge">{text}</span>
@@ -104,7 +129,7 @@ export function LayerTable(props: {
   sort: SortSpec;
   stepUs: number;
   onSort: (key: ColumnKey) => void;
-  onToggle: (path: string) => void;
+  onToggle: (row: Row) => void;
   selected: string | null;
   onSelect: (path: string) => void;
   traceUrl: string | null;
@@ -124,12 +149,18 @@ export function LayerTable(props: {
     <VirtualTable
       rows={rows}
       columns={columns}
-      rowKey={(r) => r.layer.path}
+      rowKey={(r) => (r.groupKey !== undefined ? r.groupKey + "\u0000" : "") + r.layer.path}
       testId="layer-table"
       maxBody={MAX_BODY}
-      rowClass={(r) => (r.layer.hints && r.layer.hints.length ? " lp-has-hints" : "") + (r.layer.path === selected ? " lp-selected" : "")}
-      rowAttrs={(r) => ({ "data-path": r.layer.path, "aria-selected": r.layer.path === selected })}
-      onRowClick={(r) => props.onSelect(r.layer.path)}
+      rowClass={(r) =>
+        (r.group ? " lp-group-row" : "") + (r.layer.hints && r.layer.hints.length ? " lp-has-hints" : "") + (r.layer.path === selected ? " lp-selected" : "")
+      }
+      rowAttrs={(r) =>
+        r.group
+          ? { "data-group": r.group.key, "aria-expanded": r.expanded }
+          : { "data-path": r.layer.path, "aria-selected": r.layer.path === selected, ...(r.groupKey !== undefined ? { "data-in-group": r.groupKey } : {}) }
+      }
+      onRowClick={(r) => (r.group ? props.onToggle(r) : props.onSelect(r.layer.path))}
       sort={props.sort}
       onSort={(key) => props.onSort(key as ColumnKey)}
       revealIndex={reveal}

@@ -5,7 +5,8 @@ import { routeUrl } from "../api/client";
 import type { Window } from "../api/types";
 import { ColumnKey, columnsFor } from "../models/columns";
 import { exportFileBase, reportCsvParams } from "../models/links";
-import { Tree, visibleRows } from "../models/tree";
+import { GroupBy, groupKeysOf, groupedRows } from "../models/groups";
+import { Row, Tree, visibleRows } from "../models/tree";
 import type { ViewState } from "../models/urlstate";
 import { toJson } from "../models/window";
 import { downloadText } from "./download";
@@ -31,13 +32,24 @@ export function LayersCard(props: {
   const { w, tree, stepUs, state, update } = props;
   const columns = useMemo(() => columnsFor(w), [w]);
   const collapsed = useMemo(() => new Set(state.collapsed), [state.collapsed.join("\u0000")]);
+  const open = useMemo(() => new Set(state.open), [state.open.join("\u0000")]);
   const rows = useMemo(
-    () => visibleRows(tree, { sort: state.sort, filter: state.filter, flat: state.flat, collapsed, stepUs }),
-    [tree, state.sort.key, state.sort.desc, state.filter, state.flat, collapsed, stepUs],
+    () =>
+      state.group !== "none"
+        ? groupedRows(tree, state.group, { sort: state.sort, filter: state.filter, open, stepUs })
+        : visibleRows(tree, { sort: state.sort, filter: state.filter, flat: state.flat, collapsed, stepUs }),
+    [tree, state.sort.key, state.sort.desc, state.filter, state.flat, collapsed, stepUs, state.group, open],
   );
-  const onToggle = (path: string) => {
+  const layerRows = state.group !== "none" ? new Set(rows.filter((r) => !r.group).map((r) => r.layer.path)).size : rows.length;
+  const groupCount = rows.filter((r) => r.group).length;
+  const onToggle = (row: Row) => {
+    if (row.group) {
+      const set = new Set(state.open);
+      set.has(row.group.key) ? set.delete(row.group.key) : set.add(row.group.key);
+      return update({ open: Array.from(set) });
+    }
     const set = new Set(state.collapsed);
-    set.has(path) ? set.delete(path) : set.add(path);
+    set.has(row.layer.path) ? set.delete(row.layer.path) : set.add(row.layer.path);
     update({ collapsed: Array.from(set) });
   };
   const exportJson = () => {
@@ -49,11 +61,35 @@ export function LayersCard(props: {
       <div class="lp-card-head">
         <h2>Layers</h2>
         <FilterInput value={state.filter} onChange={(filter) => update({ filter })} />
+        <label class="lp-field">
+          Group
+          <select
+            data-testid="group-by"
+            value={state.group}
+            onChange={(e) => {
+              // The selected layer's group starts open, so its row stays in view.
+              const group = (e.currentTarget as HTMLSelectElement).value as GroupBy;
+              const sel = state.selected !== null ? tree.byPath.get(state.selected) : undefined;
+              update({ group, open: sel && group !== "none" ? groupKeysOf(sel, group).slice(0, 1) : [] });
+            }}
+          >
+            <option value="none">none (tree)</option>
+            <option value="class">by class</option>
+            <option value="diagnosis">by diagnosis</option>
+          </select>
+        </label>
         <label class="lp-check">
-          <input type="checkbox" checked={state.flat} onChange={(e) => update({ flat: (e.currentTarget as HTMLInputElement).checked })} />
+          <input
+            type="checkbox"
+            checked={state.flat}
+            disabled={state.group !== "none"}
+            onChange={(e) => update({ flat: (e.currentTarget as HTMLInputElement).checked })}
+          />
           Flat list
         </label>
-        <span class="lp-muted" data-testid="row-count">{`${rows.length} of ${w.layers.length} layers`}</span>
+        <span class="lp-muted" data-testid="row-count">
+          {state.group !== "none" ? `${groupCount} groups · ${layerRows} of ${w.layers.length} layers shown` : `${rows.length} of ${w.layers.length} layers`}
+        </span>
         <span class="lp-spacer" />
         <a
           class="lp-button"

@@ -4,6 +4,7 @@ import { useMemo } from "preact/hooks";
 import type { WindowResponse } from "../api/types";
 import { readFigures, stepBasis } from "../models/figures";
 import { traceViewerUrl } from "../models/links";
+import { groupKeysOf } from "../models/groups";
 import { buildTree, revealPatch } from "../models/tree";
 import type { ViewState } from "../models/urlstate";
 import { Breakdown } from "./Breakdown";
@@ -38,13 +39,18 @@ export function WindowView(props: {
   // Selecting a layer (timeline, workers) reveals its row: ancestors expanded, filter cleared if it hides it.
   const select = (path: string | null) => {
     if (path === null) return update({ selected: null });
-    update({ ...revealPatch(tree, path, state.collapsed, state.filter), selected: path });
+    const patch: Partial<ViewState> = { ...revealPatch(tree, path, state.collapsed, state.filter), selected: path };
+    // Grouped table: the layer's (first) group opens, so its row is shown.
+    const l = tree.byPath.get(path);
+    const key = l && state.group !== "none" ? groupKeysOf(l, state.group)[0] : undefined;
+    if (key !== undefined && !state.open.includes(key)) patch.open = [...state.open, key];
+    update(patch);
   };
   return (
     <div class="lp-window">
       <WindowFacts w={w} figures={figures} traceUrl={traceUrl} />
       <div class="lp-grid">
-        <HotLayers w={w} figures={figures} onSelect={select} />
+        <HotLayers w={w} figures={figures} tree={tree} stepUs={stepUs} onSelect={select} />
         <Breakdown w={w} figures={figures} />
       </div>
       {props.hosts.length > 1 ? <WorkersCard run={run} step={w.step} reloadKey={props.reloadKey} selected={state.selected} onSelect={select} /> : null}

@@ -115,6 +115,14 @@ a.lp-button { text-decoration: none; }
 .lp-split-open > [data-testid=layer-detail] { position: sticky; top: 8px; max-height: calc(100vh - 16px); overflow: auto; }
 @media (max-width: 900px) { .lp-split-open { grid-template-columns: minmax(0, 1fr); } .lp-split-open > [data-testid=layer-detail] { position: static; max-height: none; } }
 .lp-diag-select { cursor: pointer; }
+.lp-diag-group { margin-bottom: 6px; }
+.lp-diag-group .lp-diag { margin-bottom: 0; }
+.lp-diag-eg { font-size: inherit; max-width: 100%; overflow-wrap: anywhere; text-align: left; }
+.lp-group-toggle { font-size: 12px; margin-left: 11px; }
+.lp-group-list { margin: 2px 0 0 11px; padding: 0 0 0 14px; max-height: 240px; overflow: auto; font-size: 12px; }
+.lp-group-list button { overflow-wrap: anywhere; text-align: left; }
+.lp-row.lp-group-row { background: #eceff1; font-weight: 500; }
+.lp-row.lp-group-row:hover { background: #e3e7ea; }
 .lp-diag-select:hover { background: #ffe9cc; }
 .lp-diag-select:focus-visible { outline: 2px solid #f57c00; outline-offset: 1px; }
 .lp-ops h3 { font-size: 13px; font-weight: 500; color: #425066; margin: 10px 0 4px; }
@@ -152,6 +160,14 @@ a.lp-button { text-decoration: none; }
 .lp-split-open > [data-testid=layer-detail] { position: sticky; top: 8px; max-height: calc(100vh - 16px); overflow: auto; }
 @media (max-width: 900px) { .lp-split-open { grid-template-columns: minmax(0, 1fr); } .lp-split-open > [data-testid=layer-detail] { position: static; max-height: none; } }
 .lp-diag-select { cursor: pointer; }
+.lp-diag-group { margin-bottom: 6px; }
+.lp-diag-group .lp-diag { margin-bottom: 0; }
+.lp-diag-eg { font-size: inherit; max-width: 100%; overflow-wrap: anywhere; text-align: left; }
+.lp-group-toggle { font-size: 12px; margin-left: 11px; }
+.lp-group-list { margin: 2px 0 0 11px; padding: 0 0 0 14px; max-height: 240px; overflow: auto; font-size: 12px; }
+.lp-group-list button { overflow-wrap: anywhere; text-align: left; }
+.lp-row.lp-group-row { background: #eceff1; font-weight: 500; }
+.lp-row.lp-group-row:hover { background: #e3e7ea; }
 .lp-diag-select:hover { background: #ffe9cc; }
 .lp-diag-select:focus-visible { outline: 2px solid #f57c00; outline-offset: 1px; }
 .lp-ops h3 { font-size: 13px; font-weight: 500; color: #425066; margin: 10px 0 4px; }
@@ -166,6 +182,8 @@ a.lp-button { text-decoration: none; }
 .lp-chip-x { color: #bdbdbd; }
   .lp-diag { background: #45392c; }
   .lp-diag-select:hover { background: #57452f; }
+  .lp-row.lp-group-row { background: #454b52; }
+  .lp-row.lp-group-row:hover { background: #4f565e; }
   .lp-diag.lp-info { background: #3a4048; border-left-color: #8a9ab5; }
   .lp-ops h3 { color: #b0bccf; }
   .lp-op-phase th { color: #a8a8a8; background: #444; }
