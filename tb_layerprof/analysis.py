@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import List, Tuple
 
-from tb_layerprof import attribution, diagnosis, peaks, tracelayer, xplane
+from tb_layerprof import attribution, diagnosis, peaks, tracelayer, xla_work, xplane
 from tb_layerprof.attribution import GraphTables, LayerSpan
 from tb_layerprof.layermap import LayerMap
 from tb_layerprof.report import WindowReport
@@ -49,6 +49,8 @@ def analyse_window(
     """
     events = xplane.read_profile(xplane_path)
     events.steps = innermost_steps(events.steps)
+    if mode == "xla":  # work counts from the HLO protos (booked by attribution)
+        events.xla_programs = xla_work.program_work(xplane_path)
     window, spans = attribution.attribute_window(events, layer_map, graphs, mode=mode,
                                                  batches=batches)
     del events  # the largest object of the analysis: gone before the capture is rewritten

@@ -118,30 +118,17 @@ def device_caps(xplane_path: str) -> Dict[str, Dict[str, float]]:
     """Device plane name -> its capability stats ({} without GPU planes, or on any error:
     the peaks are context, never a reason to lose the window)."""
     try:
-        from tb_layerprof.xplane import wire
-    except ImportError:
-        return {}
-    out: Dict[str, Dict[str, float]] = {}
-    try:
-        with open(xplane_path, "rb") as f:
-            mapped = wire.Mapped(f)
-            try:
-                planes, _ = wire.space_layout(mapped.buf, mapped.size)
-                for span in planes:
-                    name, header, _ = wire.plane_layout(mapped.buf, span)
-                    if name and name.startswith(wire.GPU_PLANE_PREFIX):
-                        out[name] = _plane_stats(b"".join(mapped.buf[a:b] for a, b in header))
-            finally:
-                mapped.close()
+        from tb_layerprof.xla_work import plane_headers
+        from tb_layerprof.xplane import GPU_PLANE_PREFIX
+
+        planes = plane_headers(xplane_path, lambda name: name.startswith(GPU_PLANE_PREFIX))
+        return {name: _plane_stats(plane) for name, plane in planes.items()}
     except Exception as e:  # noqa: BLE001
         logger.info("layerprof: no device capabilities read from %s: %s", xplane_path, e)
-    return out
+        return {}
 
 
-def _plane_stats(header: bytes) -> Dict[str, float]:
-    from tensorflow.tsl.profiler.protobuf import xplane_pb2
-
-    plane = xplane_pb2.XPlane.FromString(header)
+def _plane_stats(plane) -> Dict[str, float]:
     names = {k: v.name for k, v in plane.stat_metadata.items()}
     stats: Dict[str, float] = {}
     for st in plane.stats:

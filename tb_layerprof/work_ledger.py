@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from tb_layerprof import work
 from tb_layerprof.owners import BACKWARD, FORWARD, Owner, control_flow_cuts
@@ -99,27 +99,32 @@ def executed_work(op_type: str, name: str, index: ShapeIndex, batch: int) -> Opt
 
 def book_work(window: WindowReport, layers: Dict[str, LayerStats], per_op: Dict, window_ops,
               graphs: Dict[int, list], active: Optional[int], batch: int, n_steps: float,
-              mode: str = "graph") -> None:
+              mode: str = "graph", events: Any = None) -> None:
     """Fill in the work figures of `layers` (per step, self and total) and the window's
-    coverage of counts. `per_op` is the main clock's (owner, name, type) -> op time."""
-    index = ShapeIndex(graphs, active) if mode == "graph" else ShapeIndex({}, None)
+    coverage of counts. `per_op` is the main clock's (owner, name, type) -> op time; in
+    XLA mode `events.xla_programs` (`xla_work.program_work`, set by the analysis) holds
+    the counts."""
     total_ps = sum(per_op.values())
-    if not index or not total_ps:
+    if not total_ps:
         return
-    runs = collections.Counter(op[4] for op in window_ops)
+    if mode == "xla":
+        count = _xla_counter(getattr(events, "xla_programs", None) or {}, per_op, n_steps)
+    elif mode == "graph":
+        count = _graph_counter(ShapeIndex(graphs, active), window_ops, batch)
+    else:
+        return
+    if count is None:
+        return
     books = _Books()
     flop_ps = 0.0
-    cache: Dict[Tuple[str, str], Optional[work.OpWork]] = {}
     for (owner, name, op_type), ps in per_op.items():
-        key = (name, op_type)
-        if key not in cache:
-            cache[key] = executed_work(op_type, name, index, batch)
-        w = cache[key]
-        if w is None or not runs.get(name):
+        found = count(name, op_type)
+        if found is None:
             books.uncounted_ps[owner] += ps
             continue
-        books.flops[owner] += w.flops * runs[name]
-        books.bytes[owner] += w.bytes * runs[name]
+        w, times = found
+        books.flops[owner] += w.flops * times
+        books.bytes[owner] += w.bytes * times
         books.counted_ps[owner] += ps
         if w.label == work.EXACT:
             flop_ps += ps
@@ -128,6 +133,49 @@ def book_work(window: WindowReport, layers: Dict[str, LayerStats], per_op: Dict,
     window.work_coverage = round(sum(books.counted_ps.values()) / total_ps, 4)
     window.flops_coverage = round(flop_ps / total_ps, 4)
     _layer_figures(layers, books, n_steps)
+
+
+Counter = Callable[[str, str], Optional[Tuple[work.OpWork, float]]]
+
+
+def _graph_counter(index: ShapeIndex, window_ops, batch: int) -> Optional[Counter]:
+    """(one execution's work, executions in the window) of an executed op, by name."""
+    if not index:
+        return None
+    runs = collections.Counter(op[4] for op in window_ops)
+    cache: Dict[Tuple[str, str], Optional[work.OpWork]] = {}
+
+    def count(name: str, op_type: str) -> Optional[Tuple[work.OpWork, float]]:
+        key = (name, op_type)
+        if key not in cache:
+            cache[key] = executed_work(op_type, name, index, batch)
+        w = cache[key]
+        return None if w is None or not runs.get(name) else (w, runs[name])
+
+    return count
+
+
+def _xla_counter(programs: Dict, per_op: Dict, n_steps: float) -> Optional[Counter]:
+    """XLA: each TF op's share of its program's instructions, once per step. A TF op split
+    over several op records (kernels, types) is counted with the first of them only."""
+    from tb_layerprof import xla_work
+
+    merged = xla_work.executed_programs(programs, {name for (_, name, _) in per_op})
+    if not merged:
+        return None
+    booked: set = set()
+    zero = work.OpWork(0.0, 0.0, work.EXACT)
+
+    def count(name: str, op_type: str) -> Optional[Tuple[work.OpWork, float]]:
+        entry = merged.get(name)
+        if entry is None:
+            return None
+        if name in booked:
+            return zero, 0.0
+        booked.add(name)
+        return xla_work.as_op_work(entry), n_steps
+
+    return count
 
 
 def _layer_figures(layers: Dict[str, LayerStats], books: _Books, n_steps: float) -> None:

@@ -244,3 +244,24 @@ def test_seed_loop_layer_is_overhead_bound_and_its_twin_is_not(tmp_path):
     assert slow.forward_flops_per_s < 0.05 * dense.forward_flops_per_s
     loop = next(h for h in slow.hints if h.code == "python-loop")
     assert "achieved_flops_per_s" in loop.evidence  # efficiency as evidence
+
+
+@pytest.mark.slow
+def test_xla_counts_come_from_hlo_shapes(tmp_path):
+    import keras
+    from tests import models
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((256,))
+    h = models.MatMuls(1, name="mm1")(inp)
+    h = models.MatMuls(4, name="mm4")(h)
+    model = keras.Model(inp, keras.layers.Dense(1, name="head")(h))
+    model.compile(optimizer="sgd", loss="mse", jit_compile=True)
+    b = 64
+    x = np.random.default_rng(0).standard_normal((b * 8, 256)).astype("float32")
+    window, layers = _train(tmp_path, model, x, np.zeros((b * 8, 1), "float32"), b)
+    assert window.mode == "xla"
+    assert layers["mm1"].forward_flops == 2 * b * 256 * 256
+    assert layers["mm4"].forward_flops == 4 * layers["mm1"].forward_flops
+    assert layers["mm4"].backward_flops == 2 * layers["mm4"].forward_flops
+    assert window.work_coverage > 0.5
