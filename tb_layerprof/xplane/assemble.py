@@ -92,16 +92,18 @@ def _python_value(stats: columns.Stats, row: int, buf, strings: Dict[bytes, str]
     return None
 
 
-def _shared(stats: columns.Stats, rows: np.ndarray) -> List[int]:
-    """`int_values`, with one int object per distinct value (an allocation and its free
-    repeat a size and an address, and sizes recur: sharing keeps the records ~8 MB
-    smaller)."""
+def _shared(stats: columns.Stats, rows: np.ndarray, ints: Dict[int, int]) -> List[int]:
+    """`int_values`, with one int object per distinct value across the plane (`ints`
+    holds them): an allocation and its free repeat a size and an address, and sizes
+    recur, so sharing keeps the records ~8 MB smaller. One dict lookup per distinct value
+    of the chunk, not per event."""
     vals, negative = int_column(stats, rows)
     if negative.any() or len(vals) < 2:
         return int_values(stats, rows)
     distinct, inverse = np.unique(vals, return_inverse=True)
-    objects = np.empty(len(distinct), dtype=object)
-    objects[:] = distinct.tolist()
+    values = distinct.tolist()
+    objects = np.empty(len(values), dtype=object)
+    objects[:] = list(map(ints.setdefault, values, values))
     return objects[inverse.reshape(-1)].tolist()
 
 
@@ -160,8 +162,9 @@ class HostLine:
 
     def _memory(self, events: columns.Events, mem: np.ndarray, kind: np.ndarray, buf) -> None:
         stats, sid, n = events.stats, self.plane.sid, len(kind)
-        nbytes = _shared(stats, columns.last_rows(stats, sid["bytes"], n)[mem])
-        addr = _shared(stats, columns.last_rows(stats, sid["addr"], n)[mem])
+        ints = self.plane.ints
+        nbytes = _shared(stats, columns.last_rows(stats, sid["bytes"], n)[mem], ints)
+        addr = _shared(stats, columns.last_rows(stats, sid["addr"], n)[mem], ints)
         tf_op = any_values(stats, columns.last_rows(stats, sid["tf_op"], n)[mem], buf,
                            self.plane.stat_names)
         allocator = any_values(stats, columns.last_rows(stats, sid["allocator"], n)[mem], buf,
