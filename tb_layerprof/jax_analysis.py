@@ -10,8 +10,10 @@ Ownership of one op_name (`hlo.split_op_name`):
   - the loss scope (`compile_loss`, ...) -> loss; the optimizer's scope -> optimizer;
     metric scopes, and Keras' unscoped bookkeeping after the gradient (loss tracker, metric
     updates: outside every `jvp`) -> metrics;
-  - copies of the step's state and data (`state[i][j]`, `data[i]`), other jitted programs
-    (Keras' small helper programs) -> framework;
+  - copies of the step's arguments: a trainable variable's (`state[0][i]`) -> its layer,
+    optimizer variables' -> optimizer, metric variables' -> metrics, the batch's
+    (`data[i]`) -> input; functional-model glue between layers (`jvp()/add`: `h + a` on
+    symbolic tensors) and Keras' small helper programs -> framework;
   - anything else, and instructions with no metadata at all -> unattributed.
 """
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import re
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from tb_layerprof import diagnosis, hlo
@@ -27,6 +30,7 @@ from tb_layerprof.jax_xspace import JaxCapture, Thunk
 from tb_layerprof.report import OTHER_KEYS, TIMELINE_MAX_SPANS, Hint, LayerStats, WindowReport
 
 LOSS_SCOPES = ("compile_loss", "loss", "losses")
+_STATE = re.compile(r"^state\[(\d+)\]\[(\d+)\]")
 METRIC_SCOPES = ("compile_metrics", "metrics")
 HOST_CALLBACK_PRIMITIVES = ("pure_callback", "io_callback", "debug_callback", "callback")
 _PS_PER_US = 1e6
@@ -84,7 +88,7 @@ class Resolver:
         if not name:
             return ("cat", "unattributed_us", "")
         if name.startswith(("state[", "data[")):
-            return ("cat", "framework_us", "")
+            return self._state(name)
         scopes, _, gradient = hlo.split_op_name(name)
         phase = hlo.BACKWARD if gradient else hlo.FORWARD
         if scopes and scopes[0] in self.scopes.model and len(scopes) > 1:
@@ -99,11 +103,30 @@ class Resolver:
             return ("cat", "loss_us", "")
         if lowered and lowered[0] in self.scopes.metrics:
             return ("cat", "metrics_us", "")
+        if not scopes and hlo.in_autodiff(name):
+            # Functional-model glue between layers (`h + a` on symbolic tensors becomes an
+            # op of the model, in no layer's scope): Keras' graph, not a layer's.
+            return ("cat", "framework_us", "")
         if not hlo.in_autodiff(name):
             # After the gradient, Keras' train_step updates the loss tracker and metrics
             # without a scope; helper programs have no autodiff at all.
             return ("cat", "metrics_us", "") if not scopes else ("cat", "framework_us", "")
         return ("cat", "unattributed_us", "")
+
+    def _state(self, name: str) -> Tuple[str, str, str]:
+        """Copies and layout changes of the step's arguments, named after them by JAX:
+        Keras passes `state = (trainable, non_trainable, optimizer, metrics variables)`
+        and `data`. A trainable variable's copy is work for the layer that owns it (a
+        copy of a big embedding table can cost more than its lookup)."""
+        m = _STATE.match(name)
+        if name.startswith("data["):
+            return ("cat", "input_us", "")
+        if m is None:
+            return ("cat", "framework_us", "")
+        group, index = int(m.group(1)), int(m.group(2))
+        if group == 0 and index < len(self.scopes.weights) and self.scopes.weights[index] in self.paths:
+            return ("layer", str(self.scopes.weights[index]), hlo.FORWARD)
+        return ("cat", {2: "optimizer_us", 3: "metrics_us"}.get(group, "framework_us"), "")
 
     def _layer(self, scopes: List[str]) -> Optional[str]:
         if len(scopes) == 1 and scopes[0].startswith("__weight") and scopes[0].endswith("__"):

@@ -104,7 +104,12 @@ def test_resolver_categories():
     assert r("jit(train_step)/adam/sub") == ("cat", "optimizer_us", "")
     assert r("jit(train_step)/jvp(compile_loss)/mse/square") == ("cat", "loss_us", "")
     assert r("jit(train_step)/add") == ("cat", "metrics_us", "")
-    assert r("state[0][2]") == ("cat", "framework_us", "")
+    assert r("state[0][2]") == ("cat", "framework_us", "")  # no owner known
+    assert jax_analysis.Resolver([LayerInfo("dense")], Scopes(weights=["dense"]))("state[0][0]") == (
+        "layer", "dense", "forward")
+    assert r("state[2][5]") == ("cat", "optimizer_us", "")
+    assert r("data[0]") == ("cat", "input_us", "")
+    assert r("jit(train_step)/jvp()/add") == ("cat", "framework_us", "")
     assert r("jit(train_step)/transpose(jvp(mha))/query/abc,cde->abde/dot_general") == ("layer", "mha/query", "backward")
     assert r("jit(train_step)/jvp(seed)/dense/add") == ("layer", "dense", "forward")
     # XLA joins merged instructions' metadata with ';': the first op_name is the kept one.
