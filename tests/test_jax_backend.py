@@ -314,3 +314,39 @@ def test_host_callback_is_diagnosed(tmp_path):
     window = fit(model, np.ones((64, 8), "float32"), np.ones((64, 1), "float32"), tmp_path, batch_size=8)
     host = by_path(window)["host"]
     assert "host-round-trip" in {h.code for h in host.hints}, host.op_types
+
+
+class Block(keras.layers.Layer):
+    """A custom layer with nested sublayers (one of them the loop layer)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.inner = keras.layers.Dense(32, name="inner")
+        self.slow = SlowDouble(name="slow")
+
+    def call(self, x):
+        return self.slow(self.inner(x))
+
+
+def test_nested_and_shared_layers(tmp_path):
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((16,))
+    shared = keras.layers.Dense(16, name="shared")
+    h = shared(shared(inp))  # one layer, two calls
+    h = Block(name="block")(h)
+    out = keras.layers.Dense(1, name="head")(h)
+    model = keras.Model(inp, out)
+    model.compile(optimizer="adam", loss="mse")
+    rng = np.random.default_rng(4)
+    window = fit(model, rng.standard_normal((256, 16)).astype("float32"),
+                 rng.standard_normal((256, 1)).astype("float32"), tmp_path, batch_size=32)
+    check_invariants(window)
+    layers = by_path(window)
+    assert layers["block/inner"].parent == "block" and layers["block/slow"].parent == "block"
+    block, inner, slow = layers["block"], layers["block/inner"], layers["block/slow"]
+    assert block.forward_us == pytest.approx(block.self_forward_us + inner.forward_us + slow.forward_us)
+    assert block.backward_us == pytest.approx(block.self_backward_us + inner.backward_us + slow.backward_us)
+    assert "python-loop" in {h.code for h in slow.hints}
+    assert not block.hints  # the parent is not blamed for its child's loop
+    assert layers["shared"].calls == 2
+    assert layers["shared"].self_forward_us > 0 and layers["shared"].self_backward_us > 0
