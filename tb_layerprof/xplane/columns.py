@@ -173,11 +173,18 @@ def decode_events(data: np.ndarray, start: np.ndarray, stop: np.ndarray,
     pos, lim = start[act], stop[act]
     first = True
     while act.size:  # one round per field position (an allocation has ~17 fields)
-        key, length = data[pos], data[np.minimum(pos + 1, len(data) - 1)]
-        if needs is not None and np.all((key == 0x22) & (length < 0x80)):
+        key = data[pos]
+        if np.all((key >= 0x08) & (key <= 0x18) & ((key & 7) == 0)):
+            # Only the id, offset or duration at this position (the first rounds): one
+            # varint each, stored straight into its row of `head` (last one wins).
+            val, after = varints_at(data, pos + 1)
+            head[(key >> 3).astype(np.intp) - 1, act] = val
+            going = np.ones(len(act), dtype=bool)
+        elif needs is not None and np.all(
+                (key == 0x22) & (data[np.minimum(pos + 1, len(data) - 1)] < 0x80)):
             # Only short stats left at this position (the rounds through an allocation's
             # dozen stats): no varints to decode.
-            after = pos + 2 + length
+            after = pos + 2 + data[pos + 1]
             going = needs[act]
             events, body, end = act[going], pos[going] + 2, after[going]
             kept = _may_keep(data, body, end, table)
