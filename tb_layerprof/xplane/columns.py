@@ -113,6 +113,20 @@ def decode_stats(data: np.ndarray, event: np.ndarray, start: np.ndarray, stop: n
     cur = start.copy()
     act = np.flatnonzero(cur < stop)
     while act.size:  # one round per field position: usually two (id, value)
+        key = data[cur[act]]
+        if np.all((key == 0x08) | (key == 0x18) | (key == 0x20) | (key == 0x38)):
+            # Only ids and integer or reference values at this position: plain varints.
+            val, after = varints_at(data, cur[act] + 1)
+            if np.any(after > stop[act]):
+                raise ProfileError("a field runs past the end of its message")
+            is_id = key == 0x08
+            mid[act[is_id]] = val[is_id]
+            is_value = ~is_id
+            kind[act[is_value]] = (key[is_value] >> 3).astype(np.int64)
+            value[act[is_value]] = val[is_value]
+            cur[act] = after
+            act = act[after < stop[act]]
+            continue
         field, wire, pos = _keys(data, cur[act])
         val, pstart, pstop, after = _skip_field(data, pos, wire, stop[act])
         sel = (field == STAT_METADATA_ID) & (wire == 0)
