@@ -50,7 +50,29 @@ def int_values(stats: columns.Stats, rows: np.ndarray) -> List[int]:
     return result
 
 
-def any_values(stats: columns.Stats, rows: np.ndarray, buf, names: Dict[int, str]) -> List:
+class RefNames:
+    """Stat metadata names by id, for resolving `ref_value`s of many stats at once."""
+
+    _DENSE = 1 << 20  # ids below this (all of them, in TensorFlow's planes): one table
+
+    def __init__(self, names: Dict[int, str]):
+        self.names = names
+        dense = bool(names) and min(names) >= 0 and max(names) < self._DENSE
+        size = max(names) + 1 if dense else 0
+        self.table = np.full(size + 1, "", dtype=object)  # the last entry: unknown ids
+        for key, name in names.items() if dense else ():
+            self.table[key] = name
+
+    def many(self, ids: np.ndarray) -> np.ndarray:
+        """Names of `ids` (uint64), "" for unknown ones, as an object array."""
+        if len(self.table) > 1 or not self.names:
+            return self.table[np.minimum(ids, np.uint64(len(self.table) - 1)).astype(np.intp)]
+        out = np.empty(len(ids), dtype=object)
+        out[:] = [self.names.get(i, "") for i in ids.tolist()]
+        return out
+
+
+def any_values(stats: columns.Stats, rows: np.ndarray, buf, names: RefNames) -> List:
     """Each row's stat value as protobuf's Python API gives it (a ref resolved to its name),
     then `or ""` (missing and falsy values become "")."""
     n = len(rows)
@@ -62,9 +84,7 @@ def any_values(stats: columns.Stats, rows: np.ndarray, buf, names: Dict[int, str
     kind = stats.kind[r]
     refs = np.flatnonzero(kind == STAT_REF)
     if refs.size:
-        ids, inverse = np.unique(stats.value[r[refs]], return_inverse=True)
-        named = np.array([names.get(i, "") for i in ids.tolist()] + [None], dtype=object)[:-1]
-        out[ok[refs]] = named[inverse.reshape(-1)]
+        out[ok[refs]] = names.many(stats.value[r[refs]])
     strings: Dict[bytes, str] = {}
     for i in np.flatnonzero(kind != STAT_REF).tolist():  # rare: strings, numbers, bytes
         row = int(r[i])
@@ -166,9 +186,9 @@ class HostLine:
         nbytes = _shared(stats, columns.last_rows(stats, sid["bytes"], n)[mem], ints)
         addr = _shared(stats, columns.last_rows(stats, sid["addr"], n)[mem], ints)
         tf_op = any_values(stats, columns.last_rows(stats, sid["tf_op"], n)[mem], buf,
-                           self.plane.stat_names)
+                           self.plane.ref_names)
         allocator = any_values(stats, columns.last_rows(stats, sid["allocator"], n)[mem], buf,
-                               self.plane.stat_names)
+                               self.plane.ref_names)
         sign = np.where(kind[mem] == kinds.ALLOC, 1, -1).tolist()
         times = self._times(events, mem)[0]
         self.out.memory += map(_MEMORY, zip(times, sign, nbytes, addr, tf_op, allocator))
@@ -180,7 +200,7 @@ class HostLine:
             return
         sid = self.plane.sid
         op_types = any_values(stats, columns.last_rows(stats, sid["eager_op"], n)[eager], buf,
-                              self.plane.stat_names)
+                              self.plane.ref_names)
         is_func = int_values(stats, columns.last_rows(stats, sid["is_func"], n)[eager])
         for i, op_type, func in zip(eager.tolist(), op_types, is_func):
             if func or not op_type:
@@ -197,7 +217,7 @@ class HostLine:
         other = np.flatnonzero((kind == kinds.OTHER) & (rows >= 0))
         if not other.size:
             return
-        hlo_ops = any_values(stats, rows[other], buf, self.plane.stat_names)
+        hlo_ops = any_values(stats, rows[other], buf, self.plane.ref_names)
         programs = int_values(stats, columns.last_rows(stats, sid["program_id"], n)[other])
         for i, hlo_op, program in zip(other.tolist(), hlo_ops, programs):
             if hlo_op:
@@ -267,7 +287,7 @@ class DeviceLine:
         idx = np.flatnonzero(work)  # the rest: overhead markers, counters
         if not idx.size:
             return
-        names = self.plane.stat_names
+        names = self.plane.ref_names
         tf_ops = any_values(stats, columns.last_rows(stats, sid["tf_op"], n)[idx], buf, names)
         hlo_ops = any_values(stats, columns.last_rows(stats, sid["hlo_op"], n)[idx], buf, names)
         programs = int_values(stats, columns.last_rows(stats, sid["program_id"], n)[idx])

@@ -145,6 +145,7 @@ class _Plane:
         self.host = name == wire.HOST_PLANE
         self.ints: Dict[int, int] = {}  # shared int objects of allocation sizes and addresses
         self.stat_names = wire.metadata_names(buf, header, wire.PLANE_STAT_METADATA)
+        self.ref_names = assemble.RefNames(self.stat_names)
         ids = {v: k for k, v in self.stat_names.items()}
         self.sid: Dict[str, Optional[int]] = {k: ids.get(n) for k, n in kinds.STATS.items()}
         present = sorted({sid for sid in self.sid.values() if sid is not None})
