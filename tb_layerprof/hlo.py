@@ -29,6 +29,8 @@ class WireError(ValueError):
 
 def varint(buf: bytes, pos: int) -> Tuple[int, int]:
     """(value, position after it) of the varint at `pos`."""
+    if pos < len(buf) and buf[pos] < 0x80:  # most keys and lengths: one byte
+        return buf[pos], pos + 1
     result = shift = 0
     while True:
         if pos >= len(buf):
@@ -48,7 +50,11 @@ def fields(buf: bytes, start: int = 0, end: Optional[int] = None) -> Iterator[Tu
     is a (start, end) range into `buf` (no copy), a varint's an int."""
     pos, end = start, len(buf) if end is None else end
     while pos < end:
-        key, pos = varint(buf, pos)
+        key = buf[pos]
+        if key < 0x80:
+            pos += 1
+        else:
+            key, pos = varint(buf, pos)
         number, wire = key >> 3, key & 7
         if wire == _VARINT:
             value, pos = varint(buf, pos)

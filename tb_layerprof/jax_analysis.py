@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import functools
 import re
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -188,8 +189,8 @@ def analyse(capture: JaxCapture, layers: Sequence[LayerInfo], first: int, last: 
     per_step = n_steps * window.batches_per_step
     if steps:
         window.step_time_us = sum(s[2] - s[1] for s in steps) / _PS_PER_US / per_step
-    sources = {pid: _program_sources(blob) for pid, (_, blob) in capture.programs.items()}
-    across = {pid: _across(src[1], resolve) for pid, src in sources.items()}
+    sources = _Programs(capture)
+    across = _Lazy(lambda pid: _across(sources.get(pid, ({}, None))[1], resolve))
     across_ps = 0.0
     kernel_names: Dict[str, Tuple[int, str]] = {}
     main = _main_programs(capture, thunks)
@@ -248,7 +249,8 @@ def layer_spans(capture: JaxCapture, layers: Sequence[LayerInfo], first: int, la
     order, since under asynchronous dispatch a step's work may run after its marker."""
     thunks, steps = window_thunks(capture, first, last)
     resolve = Resolver(layers, scopes or Scopes())
-    sources = {pid: _program_sources(blob)[0] for pid, (_, blob) in capture.programs.items()}
+    programs = _Programs(capture)
+    sources = _Lazy(lambda pid: programs.get(pid, ({}, None))[0])
     runs: Dict[Tuple[int, int], List[Thunk]] = {}
     for t in thunks:
         runs.setdefault((t.program_id, t.run_id), []).append(t)
@@ -292,12 +294,38 @@ def timeline(spans: List[LayerSpan], layer_paths: set) -> Dict[str, object]:
                        "end_us": round((sp.end_ps - t0) / 1e6, 3)} for sp in picked]}
 
 
+@functools.lru_cache(maxsize=32)
 def _program_sources(blob: bytes) -> Tuple[Dict[str, hlo.Sources], Optional[hlo.Module]]:
+    """(instruction -> sources, module) of one program, parsed once: the analysis, the
+    layer spans and the structure all read the same few programs."""
     try:
         mod = hlo.parse_module(blob)
     except hlo.WireError:
         return {}, None
     return hlo.instruction_sources(mod), mod
+
+
+class _Lazy(dict):
+    """A dict that computes a missing key's value on first access (`.get` included)."""
+
+    def __init__(self, make):
+        super().__init__()
+        self._make = make
+
+    def __missing__(self, key):
+        value = self[key] = self._make(key)
+        return value
+
+    def get(self, key, default=None):
+        return self[key]
+
+
+class _Programs(_Lazy):
+    """program id -> (sources, module), parsed only for the programs asked about."""
+
+    def __init__(self, capture: JaxCapture):
+        super().__init__(lambda pid: _program_sources(capture.programs[pid][1])
+                         if pid in capture.programs else ({}, None))
 
 
 def _by_kernel_name(t: Thunk, sources, main: set, cache: Dict[str, Tuple[int, str]]) -> Optional[hlo.Sources]:
@@ -356,9 +384,8 @@ def _structure(capture: JaxCapture, main: set, resolve: Resolver) -> _Structure:
     # Every compiled train program counts (those of earlier windows too): each is a trace.
     train = [pid for pid, (name, blob) in capture.programs.items() if pid in main or b"jvp(" in blob]
     for pid in train:
-        try:
-            mod = hlo.parse_module(capture.programs[pid][1])
-        except hlo.WireError:
+        mod = _program_sources(capture.programs[pid][1])[1]
+        if mod is None:
             continue
         seen = set()
         for op_name, n in hlo.instruction_count(mod).items():
