@@ -22,6 +22,7 @@ from tb_layerprof.layermap import LAYERS_LINE
 from tb_layerprof.xplane import assemble, columns, hlo, kinds, wire
 from tb_layerprof.xplane.records import ProfileError, ProfileEvents
 
+_NO_EVENTS = np.zeros(0, dtype=np.int64)
 CHUNK_EVENTS = 1 << 14  # events decoded together: bounds the columns' memory (~10 MB)
 
 
@@ -100,10 +101,9 @@ def _read(mapped: wire.Mapped, host: str, path: str) -> ProfileEvents:
                 if plane.host and line_name.startswith("tf_data"):
                     out.input_lines.add(line_id)
                 out.event_count += len(records)
-                starts = np.array(records, dtype=np.int64)
-                del records  # ~36 bytes an event as Python ints: not kept while decoding
+                starts = np.frombuffer(records, dtype=np.int64) if records else _NO_EVENTS
                 _read_line(mapped, data, plane, out, line_id, timestamp_ns * 1000, starts)
-                del starts
+                del starts, records
     finally:
         del data  # the mapping cannot close while an array views it
     if xla[0]:

@@ -6,6 +6,7 @@ walks are written here (a test checks them against TensorFlow's schema).
 
 from __future__ import annotations
 
+import array
 import mmap
 from typing import Dict, Iterator, List, Optional, Tuple
 
@@ -156,11 +157,12 @@ def plane_layout(buf, span: Range) -> Tuple[Optional[str], List[Range], List[Ran
     return name, header, lines
 
 
-def scan_line(buf, start: int, end: int) -> Tuple[int, int, List[int], str]:
-    """Line id, timestamp_ns, the start of each event record (its key byte), name."""
+def scan_line(buf, start: int, end: int) -> Tuple[int, int, array.array, str]:
+    """Line id, timestamp_ns, the start of each event record (its key byte; an array of
+    int64, 8 bytes an event), name."""
     line_id = timestamp_ns = 0
     line_name = ""
-    records: List[int] = []
+    records = array.array("q")
     add = records.append
     pos = start
     # Measured hot loop (one pass per event record, ~0.15 s for 560k events): a line is
