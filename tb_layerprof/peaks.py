@@ -138,7 +138,16 @@ def _plane_stats(plane) -> Dict[str, float]:
 
 
 def window_peaks(xplane_path: str, on_device: bool) -> Optional[Peaks]:
-    """The peaks a window is compared with: its GPU's when it ran kernels, else this CPU's."""
+    """The peaks a window is compared with: its GPU's when it ran kernels, else this CPU's.
+    Never raises (None instead): a failed calibration must not cost the window."""
+    try:
+        return _window_peaks(xplane_path, on_device)
+    except Exception as e:  # noqa: BLE001
+        logger.warning("layerprof: no peaks for this window: %s: %s", type(e).__name__, e)
+        return None
+
+
+def _window_peaks(xplane_path: str, on_device: bool) -> Optional[Peaks]:
     if on_device:
         for caps in device_caps(xplane_path).values():
             found = gpu_peaks(caps)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import logging
 import operator
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -18,6 +19,8 @@ from tb_layerprof import work
 from tb_layerprof.owners import BACKWARD, FORWARD, Owner, control_flow_cuts
 from tb_layerprof.owners import _strip_rewrites as strip_rewrites
 from tb_layerprof.report import LayerStats, WindowReport
+
+logger = logging.getLogger("tb_layerprof")
 
 _CONTRACTIONS = {"MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3", "Conv2D", "Conv3D"}
 _FUSED_SEARCH_DEPTH = 3
@@ -105,7 +108,28 @@ def book_work(window: WindowReport, layers: Dict[str, LayerStats], per_op: Dict,
     """Fill in the work figures of `layers` (per step, self and total) and the window's
     coverage of counts. `per_op` is the main clock's (owner, name, type) -> op time; in
     XLA mode `events.xla_programs` (`xla_work.program_work`, set by the analysis) holds
-    the counts."""
+    the counts. Never raises: counts are context, a bug in them must not cost the window
+    its times (they become a warning, the figures stay null)."""
+    try:
+        _book_work(window, layers, per_op, window_ops, graphs, active, batch, n_steps, mode, events)
+    except Exception as e:  # noqa: BLE001
+        for s in layers.values():
+            for f in _WORK_FIELDS:
+                setattr(s, f, None)
+        window.work_coverage = window.flops_coverage = 0.0
+        window.warnings.append(f"work counts (FLOPs, bytes) failed: {type(e).__name__}: {e}")
+        logger.warning("layerprof: %s", window.warnings[-1])
+
+
+_WORK_FIELDS = ("forward_flops", "backward_flops", "forward_bytes", "backward_bytes",
+                "self_forward_flops", "self_backward_flops", "self_forward_bytes",
+                "self_backward_bytes", "forward_flops_per_s", "backward_flops_per_s",
+                "work_counts")
+
+
+def _book_work(window: WindowReport, layers: Dict[str, LayerStats], per_op: Dict, window_ops,
+               graphs: Dict[int, list], active: Optional[int], batch: int, n_steps: float,
+               mode: str, events: Any) -> None:
     total_ps = sum(per_op.values())
     if not total_ps:
         return

@@ -265,3 +265,18 @@ def test_xla_counts_come_from_hlo_shapes(tmp_path):
     assert layers["mm4"].forward_flops == 4 * layers["mm1"].forward_flops
     assert layers["mm4"].backward_flops == 2 * layers["mm4"].forward_flops
     assert window.work_coverage > 0.5
+
+
+def test_a_failing_count_is_a_warning_not_a_lost_window(monkeypatch):
+    from tb_layerprof import work_ledger
+
+    layer = LayerStats(path="a", forward_us=1.0)
+    window = WindowReport(step=1, steps=1, layers=[layer])
+
+    def broken(*args, **kwargs):
+        layer.forward_flops = 5.0  # half-written figures are cleared
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(work_ledger, "_book_work", broken)
+    work_ledger.book_work(window, {"a": layer}, {}, [], {}, None, 0, 1.0)
+    assert layer.forward_flops is None and "work counts" in window.warnings[-1]
