@@ -7,7 +7,7 @@ import pickle
 import subprocess
 import sys
 
-from tb_layerprof import analysis, attribution, diagnosis, xplane
+from tb_layerprof import analysis, attribution, diagnosis, peaks, xplane
 from tb_layerprof.layermap import LayerMap
 from tests.test_attribution import GRAPH, build_profile, layer_map
 from tests.xspace_builder import XSpaceBuilder
@@ -33,7 +33,8 @@ print(json.dumps({
 """
 
 
-def test_analyse_window_runs_without_tensorflow(tmp_path):
+def test_analyse_window_runs_without_tensorflow(tmp_path, monkeypatch):
+    monkeypatch.setenv(peaks.CACHE_ENV, str(tmp_path))  # one CPU calibration for both sides
     capture = build_profile(tmp_path)
     inputs = tmp_path / "inputs.pkl"
     inputs.write_bytes(pickle.dumps((layer_map(), {1: GRAPH})))
@@ -44,6 +45,8 @@ def test_analyse_window_runs_without_tensorflow(tmp_path):
     # The same report as the pipeline's stages run by hand, hints included.
     events = xplane.read_profile(capture)
     window, spans = attribution.attribute_window(events, layer_map(), {1: GRAPH})
+    roofs = peaks.window_peaks(capture, on_device=False)
+    window.peak_flops_per_s, window.peak_bytes_per_s, window.peak_source = roofs
     diagnosis.diagnose(window)
     assert got["window"] == json.loads(json.dumps(window.to_json()))
     assert got["spans"] == [[s.path, s.phase, s.step, s.start_ps, s.end_ps, s.device] for s in spans]
