@@ -899,16 +899,32 @@ def scale_window(step):
     return w
 
 
+LONG_NAME = "block/" + "n" * 5000
+
+
+def long_name_layer():
+    return LayerStats(
+        path=LONG_NAME, class_name="Dense", custom=False, parent="block",
+        forward_us=5.0, backward_us=5.0, self_forward_us=5.0, self_backward_us=5.0,
+        forward_alloc_bytes=0, backward_alloc_bytes=0, peak_live_bytes=0, param_bytes=0, calls=1, ops_per_call=4,
+        hints=[Hint(code="retracing", message="traced 9 times.", evidence={"trace_count": 9}, severity="info")],
+    )
+
+
 @pytest.fixture(scope="module")
 def tb3(tmp_path_factory):
     d = str(tmp_path_factory.mktemp("browser_logs3"))
     write_run(d, "seed", [seed_like_window(10), seed_like_window(30)])
+    long = seed_like_window(10)
+    long.layers.append(long_name_layer())
+    write_run(d, "long", [long])
     write_run(d, "scale", [scale_window(10)])
     with tensorboard(d) as proc:
         proc.wait_for(
             f"{BASE}/runs",
             lambda j: {r["run"]: r["windows"] for r in j["runs"]}.get("seed") == 2
-            and {r["run"]: r["windows"] for r in j["runs"]}.get("scale") == 1,
+            and {r["run"]: r["windows"] for r in j["runs"]}.get("scale") == 1
+            and {r["run"]: r["windows"] for r in j["runs"]}.get("long") == 1,
         )
         yield proc
 
@@ -1000,3 +1016,85 @@ def test_grouping_at_scale_diagnoses_and_table(tb3, page):
     frame.click("[role=row][data-group='python-loop']")
     frame.wait_for_selector("[role=row][data-group='no diagnosis']")
     page.screenshot("layer-profile-grouped.png")
+
+
+def no_sideways_scroll(frame):
+    return frame.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+
+
+def table_fits(frame):
+    return frame.evaluate("""() => { const t = document.querySelector('[data-testid=layer-table]');
+        return t.scrollWidth <= t.clientWidth + 1; }""")
+
+
+def test_fits_1280_columns_chooser_long_names(tb3, browser):
+    p = Page(browser, width=1280)
+    try:
+        frame = p.open_tab(tb3.url)
+        frame.select_option("[data-testid=run-picker]", "long")
+        frame.wait_for_selector(f"[role=row][data-path='{LONG_NAME}']")
+        keys = frame.eval_on_selector_all("[data-testid=layer-table] [role=columnheader]", "els => els.map(e => e.dataset.key)")
+        assert keys[-1] == "hints" and "custom" in keys
+        assert table_fits(frame) and no_sideways_scroll(frame)
+        # The long name: truncated in its cell, whole on hover; the page is not stretched.
+        cell = f"[role=row][data-path='{LONG_NAME}'] .lp-name"
+        assert frame.get_attribute(cell, "title") == LONG_NAME
+        assert frame.eval_on_selector(cell, "c => c.getBoundingClientRect().width") < 800
+        # Selected: the detail beside the table, and still every column in view.
+        frame.click(cell)
+        frame.wait_for_selector("[data-testid=layer-detail]")
+        assert frame.get_attribute("[data-testid=detail-path]", "title") == LONG_NAME
+        assert len(frame.inner_text("[data-testid=detail-path]")) <= 120
+        assert table_fits(frame) and no_sideways_scroll(frame)
+        diag = frame.inner_text("[data-testid=diagnoses]")
+        assert LONG_NAME not in diag
+        p.screenshot("layer-profile-1280-light.png")
+        # Columns: the user adds Params and removes Class; the URL keeps the choice.
+        frame.click("[data-testid=column-chooser] summary")
+        frame.check("[data-testid=column-chooser] input[data-key=param_bytes]")
+        frame.uncheck("[data-testid=column-chooser] input[data-key=class_name]")
+        frame.wait_for_selector("[role=columnheader][data-key=param_bytes]")
+        assert frame.query_selector("[role=columnheader][data-key=class_name]") is None
+        assert "cols=" in frame.evaluate("location.hash")
+        assert no_sideways_scroll(frame)
+    finally:
+        p.close()
+    assert not p.errors and not p.dialogs, p.errors
+
+
+def test_dark_mode_1280(tb3, browser):
+    p = Page(browser, width=1280, color_scheme="dark")
+    try:
+        frame = p.open_tab(tb3.url)
+        frame.select_option("[data-testid=run-picker]", "seed")
+        rows(frame)
+        frame.click("[role=row][data-path='block/slow'] .lp-cell:nth-child(2)")
+        frame.wait_for_selector("[data-testid=op-table]")
+        bg = frame.evaluate("getComputedStyle(document.querySelector('.lp-card')).backgroundColor")
+        assert bg == "rgb(58, 58, 58)", bg
+        assert no_sideways_scroll(frame)
+        chart_drawn(frame, "hot-chart")
+        p.screenshot("layer-profile-1280-dark.png")
+    finally:
+        p.close()
+    assert not p.errors and not p.dialogs, p.errors
+
+
+def test_compare_table_fits_1280(tb2, browser):
+    p = Page(browser, width=1280)
+    try:
+        frame = p.open_iframe(tb2.url, "#view=compare&base=loop&run=vectorized")
+        compare_rows(frame)
+        fits = frame.evaluate("""() => { const t = document.querySelector('[data-testid=compare-table]');
+            return [t.scrollWidth, t.clientWidth]; }""")
+        assert fits[0] <= fits[1] + 1, fits
+        assert no_sideways_scroll(frame)
+        # No cell cut short: every figure is shown whole.
+        cut = frame.evaluate("""() => Array.from(document.querySelectorAll('[data-testid=compare-table] [role=row][data-path] [role=cell]'))
+            .slice(1).filter(c => c.scrollWidth > c.clientWidth || Array.from(c.children).some(k => k.getBoundingClientRect().right > c.getBoundingClientRect().right))
+            .map(c => c.textContent)""")
+        assert cut == [], cut
+        p.screenshot("layer-profile-compare-1280.png")
+    finally:
+        p.close()
+    assert not p.errors and not p.dialogs, p.errors

@@ -69,6 +69,33 @@ export function columnsFor(w: Pick<Window, "clock" | "device_op_time_us" | "laye
   return hasDeviceTime(w) ? COLUMNS : COLUMNS.filter((c) => !DEVICE_COLUMN_KEYS.includes(c.key));
 }
 
+/** Shown unless the user chooses otherwise: the table fits 1280 px with the detail beside it.
+ * The rest (allocations, parameters, calls) are a click away in "Columns". */
+export const DEFAULT_HIDDEN: ColumnKey[] = [
+  "forward_alloc_bytes",
+  "backward_alloc_bytes",
+  "peak_live_bytes",
+  "param_bytes",
+  "calls",
+  "ops_per_call",
+];
+
+/** The columns shown: the user's choice (`chosen`, keys; null = the default), in the
+ * table's order; the layer's name always. */
+export function shownColumns(available: Column[], chosen: string[] | null): Column[] {
+  if (chosen === null) return available.filter((c) => !DEFAULT_HIDDEN.includes(c.key));
+  const set = new Set(chosen);
+  return available.filter((c) => c.key === "path" || set.has(c.key));
+}
+
+/** The choice after toggling `key` (from the columns shown now). */
+export function toggleColumn(shown: Column[], key: ColumnKey, available: Column[]): string[] {
+  const set = new Set(shown.map((c) => c.key as string));
+  set.has(key) ? set.delete(key) : set.add(key);
+  set.add("path");
+  return available.filter((c) => set.has(c.key)).map((c) => c.key);
+}
+
 export function cellValue(layer: Layer, key: ColumnKey, stepUs: number): number | string | boolean {
   switch (key) {
     case "total_us":

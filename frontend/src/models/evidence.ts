@@ -1,7 +1,7 @@
 // A hint's message and evidence as a user reads them: every figure with its unit (the
 // backend writes "67077 KiB", "14648 µs", share 0.5), `code` spans as code rather than
 // literal backticks, evidence as rows of a small table rather than JSON.
-import { fmtBytes, fmtCount, fmtPct, fmtTime, num } from "./format";
+import { fmtBytes, fmtCount, fmtPct, fmtTime, num, shortName } from "./format";
 
 export interface EvidenceRow {
   key: string;
@@ -46,7 +46,7 @@ function fmtNumber(v: number, unit: Unit): string {
  * types to counts as "StridedSlice ×256, Mul ×64" (largest first). */
 export function evidenceValue(key: string, v: unknown): string {
   if (typeof v === "number") return fmtNumber(num(v), unitOf(key));
-  if (typeof v === "string") return v;
+  if (typeof v === "string") return shortName(v, 120);
   if (typeof v === "boolean") return v ? "yes" : "no";
   if (v === null || v === undefined) return "–";
   if (Array.isArray(v)) return v.length ? v.map((x) => evidenceValue(key, x)).join(", ") : "none";

@@ -2,7 +2,7 @@
 // `node --test build/tests/` (and by pytest: tests/test_plugin_frontend_unit.py).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { fmtBytes, fmtCount, fmtDeltaTime, fmtPct, fmtRatio, fmtTime } from "./format";
+import { fmtBytes, fmtCount, fmtDeltaTime, fmtPct, fmtRatio, fmtTime, shortName } from "./format";
 
 test("formatting of times, bytes and percentages", () => {
   assert.equal(fmtTime(0), "0");
@@ -18,4 +18,12 @@ test("formatting of times, bytes and percentages", () => {
   assert.equal(fmtBytes(3 * 1024 * 1024), "3.00 MiB");
   assert.equal(fmtPct(56.5432), "56.5%");
   assert.equal(fmtPct(0.01), "<0.1%");
+});
+
+test("long names shortened in the middle", () => {
+  assert.equal(shortName("abc"), "abc");
+  const long = "a".repeat(3000) + "/tail_op";
+  const s = shortName(long, 40);
+  assert.equal(s.length, 40);
+  assert.ok(s.startsWith("aaa") && s.endsWith("/tail_op") && s.includes("…"));
 });

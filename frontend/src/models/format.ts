@@ -59,3 +59,12 @@ export function fmtRatio(ratio: number | null, status: string = "both"): string 
   if (ratio == null || !Number.isFinite(ratio)) return "–";
   return `×${ratio < 0.01 ? ratio.toFixed(4) : ratio < 10 ? ratio.toFixed(2) : ratio.toFixed(1)}`;
 }
+
+/** A name shortened to `max` characters, its middle elided ("block/…/AddN_17"): a
+ * 5,000-character layer name must not fill the page. The full name goes in a title. */
+export function shortName(name: string, max = 120): string {
+  const s = String(name ?? "");
+  if (s.length <= max) return s;
+  const head = Math.ceil((max - 1) * 0.6);
+  return s.slice(0, head) + "…" + s.slice(s.length - (max - 1 - head));
+}

@@ -23,6 +23,8 @@ export interface ViewState {
   /** The table grouped by class or diagnosis ("none": the tree), and the groups opened. */
   group: GroupBy;
   open: string[];
+  /** The table's columns chosen by the user (keys); null: the default set. */
+  cols: string[] | null;
   trend: string[];
   metric: string;
 }
@@ -52,6 +54,7 @@ export function parseHash(hash: string): ViewState {
     collapsed: p.getAll("collapse"),
     group: GROUP_BYS.includes(p.get("group") as GroupBy) ? (p.get("group") as GroupBy) : "none",
     open: p.getAll("open"),
+    cols: p.get("cols") !== null ? p.get("cols")!.split(",").filter((k) => COLUMNS.some((c) => c.key === k)) : null,
     trend: p.getAll("layer"),
     metric: TREND_METRICS.includes(metric) ? metric : "total",
   };
@@ -76,6 +79,7 @@ export function formatHash(s: ViewState): string {
   for (const c of s.collapsed) p.append("collapse", c);
   if (s.group !== "none") p.set("group", s.group);
   for (const g of s.open) p.append("open", g);
+  if (s.cols !== null) p.set("cols", s.cols.join(","));
   for (const l of s.trend) p.append("layer", l);
   if (s.metric !== "total") p.set("metric", s.metric);
   const str = p.toString();

@@ -2,7 +2,7 @@
 import { useMemo, useState } from "preact/hooks";
 import type { Hint } from "../api/types";
 import { evidenceRows, messageParts } from "../models/evidence";
-import { fmtTime } from "../models/format";
+import { fmtTime, shortName } from "../models/format";
 import { DiagnosisGroup, groupDiagnoses, groupTitle } from "../models/groups";
 import { layerTotal } from "../models/layer";
 import type { Tree } from "../models/tree";
@@ -67,7 +67,7 @@ export function Diagnoses(props: { items: Diagnosis[]; tree: Tree; stepUs: numbe
         const { layer, hint } = g.items[0];
         return (
           <HintNote hint={hint} onSelect={() => props.onSelect(layer.path)} path={layer.path}>
-            <b class="lp-diag-layer">{layer.path}</b> <span class="lp-diag-time">({fmtTime(layerTotal(layer))} per step)</span>
+            <b class="lp-diag-layer" title={layer.path}>{shortName(layer.path)}</b> <span class="lp-diag-time">({fmtTime(layerTotal(layer))} per step)</span>
           </HintNote>
         );
       })}
@@ -98,7 +98,7 @@ function DiagnosisGroupCard(props: { group: DiagnosisGroup; onSelect: (path: str
         <span class="lp-diag-time">
           {`(${fmtTime(g.total_us)} per step; e.g. `}
           <button class="lp-link lp-diag-eg" data-path={first.layer.path} onClick={() => props.onSelect(first.layer.path)}>
-            {first.layer.path}
+            {shortName(first.layer.path, 80)}
           </button>
           {")"}
         </span>
@@ -111,7 +111,7 @@ function DiagnosisGroupCard(props: { group: DiagnosisGroup; onSelect: (path: str
           {listed.map(({ layer }) => (
             <li>
               <button class="lp-link" data-path={layer.path} title={layer.path} onClick={() => props.onSelect(layer.path)}>
-                {layer.path}
+                {shortName(layer.path, 100)}
               </button>
               <span class="lp-diag-time">{` ${fmtTime(layerTotal(layer))}`}</span>
             </li>

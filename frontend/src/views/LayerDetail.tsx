@@ -1,7 +1,7 @@
 // The selected layer's figures in full, with its per-replica split under tf.distribute.
 import type { Layer, Replica, Window } from "../api/types";
 import { hasDeviceTime } from "../models/columns";
-import { fmtBytes, fmtCount, fmtPct, fmtTime, num as n } from "../models/format";
+import { fmtBytes, fmtCount, fmtPct, fmtTime, num as n, shortName } from "../models/format";
 import { layerSelf, layerTotal, pctOfStep } from "../models/layer";
 import { HintNote } from "./Diagnoses";
 import { OpDrillDown } from "./OpDrillDown";
@@ -33,7 +33,9 @@ export function LayerDetail(props: { layer: Layer; w: Window; stepUs: number; on
     <section class="lp-card" data-testid="layer-detail">
       <div class="lp-card-head">
         <h2>Layer</h2>
-        <b class="lp-detail-path">{l.path}</b>
+        <b class="lp-detail-path" title={l.path} data-testid="detail-path">
+          {shortName(l.path, 90)}
+        </b>
         <span class="lp-spacer" />
         <button class="lp-link" onClick={props.onClose}>
           close

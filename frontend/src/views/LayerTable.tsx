@@ -8,7 +8,7 @@ import { TableColumn, VirtualTable } from "./VirtualTable";
 const MAX_BODY = 560;
 
 const WIDTHS: Record<ColumnKey, string> = {
-  path: "minmax(260px, 3fr)",
+  path: "minmax(200px, 3fr)",
   class_name: "minmax(90px, 1fr)",
   forward_us: "78px",
   backward_us: "78px",
@@ -21,7 +21,7 @@ const WIDTHS: Record<ColumnKey, string> = {
   param_bytes: "78px",
   calls: "52px",
   ops_per_call: "64px",
-  custom: "60px",
+  custom: "68px",
   hints: "50px",
   forward_device_us: "82px",
   backward_device_us: "82px",

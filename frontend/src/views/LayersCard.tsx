@@ -3,7 +3,7 @@
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { routeUrl } from "../api/client";
 import type { Window } from "../api/types";
-import { ColumnKey, columnsFor } from "../models/columns";
+import { Column, ColumnKey, columnsFor, shownColumns, toggleColumn } from "../models/columns";
 import { exportFileBase, reportCsvParams } from "../models/links";
 import { GroupBy, groupKeysOf, groupedRows } from "../models/groups";
 import { Row, Tree, visibleRows } from "../models/tree";
@@ -30,7 +30,8 @@ export function LayersCard(props: {
   traceUrl: string | null;
 }) {
   const { w, tree, stepUs, state, update } = props;
-  const columns = useMemo(() => columnsFor(w), [w]);
+  const available = useMemo(() => columnsFor(w), [w]);
+  const columns = useMemo(() => shownColumns(available, state.cols), [available, (state.cols || ["\u0000"]).join(",")]);
   const collapsed = useMemo(() => new Set(state.collapsed), [state.collapsed.join("\u0000")]);
   const open = useMemo(() => new Set(state.open), [state.open.join("\u0000")]);
   const rows = useMemo(
@@ -91,6 +92,7 @@ export function LayersCard(props: {
           {state.group !== "none" ? `${groupCount} groups · ${layerRows} of ${w.layers.length} layers shown` : `${rows.length} of ${w.layers.length} layers`}
         </span>
         <span class="lp-spacer" />
+        <ColumnChooser available={available} shown={columns} onChange={(cols) => update({ cols })} />
         <a
           class="lp-button"
           data-testid="export-csv"
@@ -120,6 +122,33 @@ export function LayersCard(props: {
         <div class="lp-muted">This window has no layers.</div>
       )}
     </section>
+  );
+}
+
+/** "Columns": which of the table's columns to show (a <details> menu: keyboard-operable). */
+function ColumnChooser(props: { available: Column[]; shown: Column[]; onChange: (cols: string[]) => void }) {
+  const shown = new Set(props.shown.map((c) => c.key));
+  return (
+    <details class="lp-columns" data-testid="column-chooser">
+      <summary class="lp-button" title="Choose the table's columns">
+        Columns
+      </summary>
+      <div class="lp-columns-menu" role="group" aria-label="Columns shown">
+        {props.available
+          .filter((c) => c.key !== "path")
+          .map((c) => (
+            <label title={c.title}>
+              <input
+                type="checkbox"
+                data-key={c.key}
+                checked={shown.has(c.key)}
+                onChange={() => props.onChange(toggleColumn(props.shown, c.key, props.available))}
+              />
+              {c.label}
+            </label>
+          ))}
+      </div>
+    </details>
   );
 }
 

@@ -4,7 +4,7 @@
 // so thousands of spans stay responsive. Clicking a span selects its layer.
 import { useMemo } from "preact/hooks";
 import type { Timeline, Window } from "../api/types";
-import { fmtTime } from "../models/format";
+import { fmtTime, shortName } from "../models/format";
 import { PHASE_LABEL, TimelineModel, clipRect, hasTimeline, timelineModel } from "../models/timeline";
 import { EChart } from "./EChart";
 import { ORANGE, SLATE } from "./colors";
@@ -126,7 +126,7 @@ function SelectedSpans(props: { model: TimelineModel; path: string; onClear: () 
   const sel = props.model.spans.filter((s) => s.path === props.path);
   return (
     <div class="lp-selected-spans" data-testid="timeline-selection">
-      <b>{props.path}</b>
+      <b title={props.path}>{shortName(props.path)}</b>
       {sel.length
         ? sel.map((s) => ` · ${PHASE_LABEL[s.phase] || s.phase} ${fmtTime(s.start_us)} → ${fmtTime(s.end_us)} (${fmtTime(s.end_us - s.start_us)})`).join("")
         : " · no span in this step"}{" "}

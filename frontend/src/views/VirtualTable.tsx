@@ -23,6 +23,12 @@ export interface TableSort {
   desc: boolean;
 }
 
+/** The narrowest a grid track gets: "78px" -> 78, "minmax(260px, 3fr)" -> 260. */
+export function trackMin(width: string): number {
+  const m = /(\d+(?:\.\d+)?)px/.exec(width);
+  return m ? Number(m[1]) : 60;
+}
+
 export function VirtualTable<R>(props: {
   rows: R[];
   columns: TableColumn<R>[];
@@ -41,6 +47,9 @@ export function VirtualTable<R>(props: {
 }) {
   const { rows, columns, sort, onSort } = props;
   const grid = columns.map((c) => c.width).join(" ");
+  // As wide as the columns need, no wider: the table scrolls sideways in its box only when
+  // the chosen columns do not fit, never the page.
+  const minWidth = `${columns.reduce((s, c) => s + trackMin(c.width), 0)}px`;
   const [scrollTop, setScrollTop] = useState(0);
   const [viewH, setViewH] = useState(props.maxBody);
   const box = useRef<HTMLDivElement>(null);
@@ -75,12 +84,12 @@ export function VirtualTable<R>(props: {
       style={{ maxHeight: `${props.maxBody + HEADER_HEIGHT}px` }}
       onScroll={(e) => setScrollTop((e.currentTarget as HTMLDivElement).scrollTop)}
     >
-      <div class="lp-thead" role="row" style={{ gridTemplateColumns: grid, height: `${HEADER_HEIGHT}px` }}>
+      <div class="lp-thead" role="row" style={{ gridTemplateColumns: grid, height: `${HEADER_HEIGHT}px`, minWidth }}>
         {columns.map((c) => (
           <HeaderCell col={c} sort={sort} onSort={onSort} />
         ))}
       </div>
-      <div class="lp-tbody" style={{ height: `${rows.length * ROW_HEIGHT}px` }}>
+      <div class="lp-tbody" style={{ height: `${rows.length * ROW_HEIGHT}px`, minWidth }}>
         {rows.slice(first, last).map((row, i) => (
           <div
             key={props.rowKey(row)}

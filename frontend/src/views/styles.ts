@@ -31,6 +31,11 @@ body { font-family: Roboto, sans-serif; font-size: 13px; color: #212121; }
 .lp-diag.lp-info { border-left-color: #425066; background: #f4f6f8; }
 .lp-code { font-family: "Roboto Mono", monospace; font-size: 11px; background: #fff; border: 1px solid #e0e0e0; border-radius: 2px; padding: 0 4px; color: #425066; }
 .lp-diag-layer { font-weight: 500; word-break: break-all; }
+.lp-columns { position: relative; }
+.lp-columns summary { list-style: none; }
+.lp-columns summary::-webkit-details-marker { display: none; }
+.lp-columns-menu { position: absolute; right: 0; z-index: 5; background: #fff; border: 1px solid #e0e0e0; border-radius: 3px; box-shadow: 0 2px 6px rgba(0,0,0,.2); padding: 6px 10px; display: grid; gap: 2px; min-width: 180px; }
+.lp-columns-menu label { display: flex; gap: 6px; align-items: center; white-space: nowrap; }
 .lp-diag-time, .lp-evidence { color: #757575; }
 .lp-diag { min-width: 0; overflow-wrap: anywhere; }
 .lp-diag-message { margin: 2px 0; line-height: 1.4; }
@@ -41,17 +46,18 @@ body { font-family: Roboto, sans-serif; font-size: 13px; color: #212121; }
 .lp-filter { font: inherit; padding: 3px 6px; border: 1px solid #bdbdbd; border-radius: 3px; width: 220px; }
 .lp-check { display: inline-flex; align-items: center; gap: 4px; color: #616161; }
 .lp-table { position: relative; overflow: auto; border: 1px solid #e0e0e0; border-radius: 2px; }
-.lp-thead { position: sticky; top: 0; z-index: 2; display: grid; background: #fafafa; border-bottom: 1px solid #e0e0e0; min-width: 1400px; }
+.lp-thead { position: sticky; top: 0; z-index: 2; display: grid; background: #fafafa; border-bottom: 1px solid #e0e0e0; }
 .lp-th { display: flex; align-items: center; padding: 0 6px; font-weight: 500; color: #425066; cursor: pointer; user-select: none; white-space: nowrap; overflow: hidden; }
 .lp-th.lp-num { justify-content: flex-end; }
 .lp-th.lp-sorted { color: #f57c00; }
 .lp-th:focus { outline: 1px dotted #f57c00; }
-.lp-tbody { position: relative; min-width: 1400px; }
+.lp-tbody { position: relative; }
 .lp-row { position: absolute; left: 0; right: 0; height: 24px; display: grid; align-items: center; border-bottom: 1px solid #f0f0f0; background: #fff; }
 .lp-row.lp-odd { background: #fcfcfc; }
 .lp-row:hover { background: #fff3e0; }
 .lp-cell { padding: 0 6px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; font-variant-numeric: tabular-nums; }
 .lp-cell.lp-num { text-align: right; }
+.lp-cell.lp-arrow { font-size: 12px; padding: 0 4px; }
 .lp-name { display: flex; align-items: center; }
 .lp-path { overflow: hidden; text-overflow: ellipsis; }
 .lp-expander { border: 0; background: none; cursor: pointer; width: 16px; padding: 0; color: #616161; font-size: 11px; flex: none; }
@@ -182,6 +188,7 @@ a.lp-button { text-decoration: none; }
 .lp-chip-x { color: #bdbdbd; }
   .lp-diag { background: #45392c; }
   .lp-diag-select:hover { background: #57452f; }
+  .lp-columns-menu { background: #3a3a3a; border-color: #555; }
   .lp-row.lp-group-row { background: #454b52; }
   .lp-row.lp-group-row:hover { background: #4f565e; }
   .lp-diag.lp-info { background: #3a4048; border-left-color: #8a9ab5; }
