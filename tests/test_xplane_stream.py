@@ -179,8 +179,10 @@ def test_records_have_named_fields_in_the_old_positional_order(tmp_path):
     line.alloc("model/dense/MatMul", 64, 0x10, 2 * US, allocator_name="cpu")
     events = xplane.read_profile(b.write(str(tmp_path / "named.xplane.pb")))
     op, mem, step = events.ops[0], events.memory[0], events.steps[0]
-    assert (op.name, op.type, op.self_ps) == (op[4], op[5], op[3]) == ("model/dense/MatMul", "MatMul", 2 * US)
-    assert (mem.sign, mem.bytes, mem.address, mem.tf_op, mem.allocator) == (1, 64, 0x10, "model/dense/MatMul", "cpu")
+    assert (op.name, op.type, op.self_ps) == (op[4], op[5], op[3])
+    assert (op.name, op.type, op.self_ps) == ("model/dense/MatMul", "MatMul", 2 * US)
+    assert (mem.sign, mem.bytes, mem.address, mem.tf_op, mem.allocator) == (
+        1, 64, 0x10, "model/dense/MatMul", "cpu")
     assert step == (3, 0, 10 * US) and step.step == 3
 
 

@@ -2,7 +2,8 @@
 allocations, steps, eager spans, launches; GPU kernels and copies).
 
 Work per event is done with array operations and C-level `map`s; Python loops remain
-only for rare events (eager ops, XLA host ops, odd stat types) and for self time.
+only for rare events (eager ops, XLA host ops, odd stat types), for GPU kernels and for
+the self time of overlapping ops.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Dict, List, Tuple
 import numpy as np
 
 from tb_layerprof.xplane import columns, kinds, wire
-from tb_layerprof.xplane.columns import STAT_BYTES, STAT_DOUBLE, STAT_INT64, STAT_REF, STAT_STR, STAT_UINT64
+from tb_layerprof.xplane.columns import (STAT_BYTES, STAT_DOUBLE, STAT_INT64, STAT_REF, STAT_STR,
+                                         STAT_UINT64)
 from tb_layerprof.xplane.records import DeviceOp, Memory, Op, Span, Step
 
 _HIGH_BIT = np.uint64(1 << 63)

@@ -20,7 +20,8 @@ from tb_layerprof.xplane.records import ProfileError
 
 # XEvent and XStat field numbers (checked against TensorFlow's schema in the tests).
 EVENT_METADATA_ID, EVENT_OFFSET_PS, EVENT_DURATION_PS, EVENT_STATS, EVENT_NUM_OCCURRENCES = 1, 2, 3, 4, 5
-STAT_METADATA_ID, STAT_DOUBLE, STAT_UINT64, STAT_INT64, STAT_STR, STAT_BYTES, STAT_REF = 1, 2, 3, 4, 5, 6, 7
+STAT_METADATA_ID, STAT_DOUBLE, STAT_UINT64, STAT_INT64 = 1, 2, 3, 4
+STAT_STR, STAT_BYTES, STAT_REF = 5, 6, 7
 
 _U7F = np.uint64(0x7F)
 _EMPTY = np.zeros(0, np.int64)
