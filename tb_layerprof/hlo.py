@@ -268,6 +268,9 @@ def instruction_sources(mod: Module) -> Dict[str, Sources]:
         named: Dict[int, Sources] = {}
         unnamed: List[Instruction] = []
         for ins in instrs:
+            if not ins.op_name and ins.opcode == "fusion" and _runs_bare_contraction(mod, ins):
+                unnamed.append(ins)  # a weight gradient XLA fused without metadata: see _by_weight
+                continue
             if ins.op_name and ins.opcode == "fusion":
                 # A fusion is charged to its root's op_name (the fusion's own metadata):
                 # XLA duplicates cheap producers (a bias add) into every consumer fusion,
@@ -362,12 +365,18 @@ def _trainable_params(instrs: List[Instruction]) -> Dict[int, int]:
     return out
 
 
+def _runs_bare_contraction(mod: Module, ins: Instruction) -> bool:
+    """A fusion that runs a dot or convolution carrying no op_name."""
+    return any(inner.opcode in ("dot", "convolution") and not inner.op_name
+               for cid in ins.called_ids for inner in mod.computations.get(cid, ()))
+
+
 def _by_weight(ins: Instruction, by_id, users, params: Dict[int, int], named, gradient) -> Optional[Sources]:
     """A dot or convolution XLA stripped of metadata, named by the weight it touches:
     one that reads trainable variable i is its layer's forward (or, when it also reads a
     gradient, its input gradient); one whose result an op on variable i consumes (the
     optimizer's update) is that layer's weight gradient."""
-    if ins.opcode not in ("dot", "convolution", "custom-call"):
+    if ins.opcode not in ("dot", "convolution", "custom-call", "fusion"):
         return None
     weights = [params[o] for o in ins.operand_ids if o in params]
     if weights:
@@ -375,13 +384,22 @@ def _by_weight(ins: Instruction, by_id, users, params: Dict[int, int], named, gr
         scope = WEIGHT_SCOPE.format(weights[0])
         wrapped = f"transpose(jvp({scope}))" if grad_in else f"jvp({scope})"
         return [(f"jit(train_step)/{wrapped}/{ins.opcode}", 1.0)]
-    for u in users.get(ins.id, ()):
-        user = by_id.get(u)
-        if user is None:
-            continue
-        touched = [params[o] for o in user.operand_ids if o in params]
-        if touched:
-            return [(f"jit(train_step)/transpose(jvp({WEIGHT_SCOPE.format(touched[0])}))/{ins.opcode}", 1.0)]
+    # A weight gradient feeds the optimizer, whose update reads the weight a few ops on
+    # (Adam: the moments first, then the variable).
+    frontier, seen = [ins.id], {ins.id}
+    for _ in range(3):
+        following = []
+        for i in frontier:
+            for u in users.get(i, ()):
+                user = by_id.get(u)
+                if user is None or u in seen:
+                    continue
+                seen.add(u)
+                touched = [params[o] for o in user.operand_ids if o in params]
+                if touched:
+                    return [(f"jit(train_step)/transpose(jvp({WEIGHT_SCOPE.format(touched[0])}))/{ins.opcode}", 1.0)]
+                following.append(u)
+        frontier = following
     return None
 
 

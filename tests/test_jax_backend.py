@@ -350,3 +350,19 @@ def test_nested_and_shared_layers(tmp_path):
     assert not block.hints  # the parent is not blamed for its child's loop
     assert layers["shared"].calls == 2
     assert layers["shared"].self_forward_us > 0 and layers["shared"].self_backward_us > 0
+
+
+def test_a_real_model_mobilenet_v2(tmp_path):
+    """keras.applications' MobileNetV2 (random weights, 32x32: no download), as written by
+    Keras: every op owned, per-layer forward and gradient found."""
+    keras.utils.set_random_seed(0)
+    model = keras.applications.MobileNetV2(weights=None, input_shape=(32, 32, 3), classes=10)
+    model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy())
+    rng = np.random.default_rng(5)
+    window = fit(model, rng.standard_normal((96, 32, 32, 3)).astype("float32"), rng.integers(0, 10, (96,)),
+                 tmp_path, batch_size=16)
+    check_invariants(window)
+    convs = [x for x in window.layers if x.class_name in ("Conv2D", "DepthwiseConv2D")]
+    assert len(convs) > 40
+    assert all(x.self_forward_us > 0 and x.self_backward_us > 0 for x in convs), [
+        x.path for x in convs if not (x.self_forward_us > 0 and x.self_backward_us > 0)]
