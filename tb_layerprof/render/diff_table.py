@@ -29,6 +29,7 @@ DIFF_COLUMNS = (
     ("gradient", "<"),
     ("alloc delta", ">"),
     ("peak delta", ">"),
+    ("MFLOP delta", ">"),
     ("*", "<"),
     ("change", "<"),
 )
@@ -99,6 +100,13 @@ def _header(doc: Doc, units: Units) -> List[str]:
     return lines
 
 
+def _flop_delta(delta: Any) -> str:
+    """FLOPs per step, run - base, in millions ("-" where either side has no count)."""
+    if not isinstance(delta, (int, float)) or isinstance(delta, bool):
+        return "-"
+    return f"{as_float(delta) / 1e6:+.3g}"
+
+
 def _layer_cells(row: Doc, units: Units) -> List[str]:
     arrow = units.arrow
     added = row["status"] == layer_diff.STATUS_ADDED
@@ -113,6 +121,7 @@ def _layer_cells(row: Doc, units: Units) -> List[str]:
         f"{units.time(row['base_backward_us'])} {arrow} {units.time(row['run_backward_us'])}",
         signed_size(row["delta_alloc_bytes"]),
         signed_size(row["delta_peak_live_bytes"]),
+        _flop_delta(row.get("delta_flops")),
         "*" if row.get("custom") else "",
         layer_change(row, arrow),
     ]
