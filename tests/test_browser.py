@@ -1098,3 +1098,42 @@ def test_compare_table_fits_1280(tb2, browser):
     finally:
         p.close()
     assert not p.errors and not p.dialogs, p.errors
+
+
+def focused_path(frame):
+    return frame.evaluate("document.activeElement && (document.activeElement.dataset.path || document.activeElement.dataset.group)")
+
+
+def test_keyboard_rows_and_groups(tb, page):
+    frame = page.open_iframe(tb.url, "#run=train")
+    assert rows(frame) == TREE_ORDER
+    # One row in the tab order; Tab from the filter's row of controls reaches it.
+    assert frame.eval_on_selector_all("[data-testid=layer-table] [role=row][tabindex='0']", "els => els.length") == 1
+    frame.focus("[role=row][data-path=block]")
+    page.page.keyboard.press("ArrowDown")
+    assert focused_path(frame) == "block/slow"
+    page.page.keyboard.press("Enter")
+    frame.wait_for_function("() => location.hash.includes('sel=block%2Fslow')")
+    assert selected_rows(frame) == ["block/slow"]
+    page.page.keyboard.press("End")
+    assert focused_path(frame) == "dense_1"
+    page.page.keyboard.press("Home")
+    assert focused_path(frame) == "block"
+    page.page.keyboard.press("ArrowLeft")  # collapses block
+    wait_rows(frame, ["block", "dense", "dense_1"])
+    assert focused_path(frame) == "block"
+    page.page.keyboard.press("ArrowRight")
+    wait_rows(frame, TREE_ORDER)
+    page.page.keyboard.press(" ")
+    frame.wait_for_function("() => location.hash.includes('sel=block&') || location.hash.endsWith('sel=block')")
+    # Groups: Enter opens and closes one; the arrows move through headers and members.
+    frame.select_option("[data-testid=group-by]", "class")
+    frame.wait_for_selector("[role=row][data-group=Dense]")
+    frame.focus("[role=row][data-group=Dense]")
+    page.page.keyboard.press("Enter")
+    frame.wait_for_selector("[role=row][data-group=Dense][aria-expanded=true]")
+    page.page.keyboard.press("ArrowDown")
+    assert focused_path(frame) in ("dense", "dense_1")
+    page.page.keyboard.press("Enter")
+    frame.wait_for_function("() => /sel=dense/.test(location.hash)")
+    page.screenshot("layer-profile-keyboard.png")

@@ -67,6 +67,7 @@ function PathCell(props: { row: Row; ctx: CellContext }) {
       {row.hasChildren ? (
         <button
           class="lp-expander"
+          tabIndex={-1}
           aria-label={(row.expanded ? "Collapse " : "Expand ") + l.path}
           aria-expanded={row.expanded}
           onClick={(e) => {
@@ -85,6 +86,7 @@ function PathCell(props: { row: Row; ctx: CellContext }) {
           class="lp-trace"
           href={ctx.traceUrl}
           target="_top"
+          tabIndex={-1}
           data-testid="trace-link"
           title="Open this window's capture in the Profile tab's trace viewer (its Keras Layers line shows the layer's spans)"
           aria-label={`Trace of ${l.path}`}
@@ -164,6 +166,12 @@ export function LayerTable(props: {
       sort={props.sort}
       onSort={(key) => props.onSort(key as ColumnKey)}
       revealIndex={reveal}
+      onRowKey={(r, key) => {
+        // ArrowRight opens a closed row (or group), ArrowLeft closes an open one.
+        if (!r.hasChildren || (key === "ArrowRight") === r.expanded || (key !== "ArrowRight" && key !== "ArrowLeft")) return false;
+        props.onToggle(r);
+        return true;
+      }}
     />
   );
 }

@@ -44,6 +44,9 @@ export function VirtualTable<R>(props: {
   onSort?: (key: string) => void;
   /** A row to bring into view (e.g. the layer selected in the timeline); -1 for none. */
   revealIndex?: number;
+  /** Keys other than moving and Enter/Space on a focused row (ArrowLeft/Right: collapse,
+   * expand); true when handled. */
+  onRowKey?: (row: R, key: string) => boolean;
 }) {
   const { rows, columns, sort, onSort } = props;
   const grid = columns.map((c) => c.width).join(" ");
@@ -72,6 +75,46 @@ export function VirtualTable<R>(props: {
       if (r.top > window.innerHeight || r.bottom < 0) card.scrollIntoView({ block: "nearest" });
     }
   }, [reveal, rows]);
+  // Keyboard: one row in the tab order (the focused one, else the revealed one, else the
+  // first); arrows, Home/End and PageUp/PageDown move it, Enter/Space act on it.
+  const [active, setActive] = useState(-1);
+  const wantFocus = useRef(false);
+  const current = active >= 0 && active < rows.length ? active : reveal >= 0 ? reveal : 0;
+  const moveTo = (i: number) => {
+    const el = box.current;
+    const next = Math.max(0, Math.min(rows.length - 1, i));
+    if (el) {
+      const top = HEADER_HEIGHT + next * ROW_HEIGHT;
+      if (top < el.scrollTop + HEADER_HEIGHT) el.scrollTop = top - HEADER_HEIGHT;
+      else if (top + ROW_HEIGHT > el.scrollTop + el.clientHeight) el.scrollTop = top + ROW_HEIGHT - el.clientHeight;
+      setScrollTop(el.scrollTop);
+    }
+    wantFocus.current = true;
+    setActive(next);
+  };
+  useLayoutEffect(() => {
+    if (!wantFocus.current || !box.current) return;
+    wantFocus.current = false;
+    const row = box.current.querySelector<HTMLElement>(`.lp-tbody [aria-rowindex="${current + 2}"]`);
+    if (row) row.focus({ preventScroll: true });
+  });
+  const onKey = (e: KeyboardEvent, row: R, i: number) => {
+    const page = Math.max(1, Math.floor(viewH / ROW_HEIGHT) - 1);
+    const moves: Record<string, number> = { ArrowDown: i + 1, ArrowUp: i - 1, Home: 0, End: rows.length - 1, PageDown: i + page, PageUp: i - page };
+    if (e.key in moves) {
+      e.preventDefault();
+      moveTo(moves[e.key]);
+    } else if ((e.key === "Enter" || e.key === " ") && props.onRowClick) {
+      e.preventDefault();
+      wantFocus.current = true;
+      setActive(i);
+      props.onRowClick(row);
+    } else if (props.onRowKey && props.onRowKey(row, e.key)) {
+      e.preventDefault();
+      wantFocus.current = true;
+      setActive(i);
+    }
+  };
   const first = Math.max(0, Math.floor((scrollTop - HEADER_HEIGHT) / ROW_HEIGHT) - OVERSCAN);
   const last = Math.min(rows.length, Math.ceil((scrollTop + viewH) / ROW_HEIGHT) + OVERSCAN);
   return (
@@ -96,7 +139,10 @@ export function VirtualTable<R>(props: {
             role="row"
             class={"lp-row" + ((first + i) % 2 ? " lp-odd" : "") + (props.rowClass ? props.rowClass(row) : "")}
             aria-rowindex={first + i + 2}
-            onClick={props.onRowClick ? () => props.onRowClick!(row) : undefined}
+            tabIndex={first + i === current ? 0 : -1}
+            onKeyDown={(e) => onKey(e as unknown as KeyboardEvent, row, first + i)}
+            onFocus={() => first + i !== active && setActive(first + i)}
+            onClick={props.onRowClick ? () => (setActive(first + i), props.onRowClick!(row)) : undefined}
             style={{ top: `${(first + i) * ROW_HEIGHT}px`, gridTemplateColumns: grid }}
             {...(props.rowAttrs ? props.rowAttrs(row) : {})}
           >

@@ -55,6 +55,8 @@ body { font-family: Roboto, sans-serif; font-size: 13px; color: #212121; }
 .lp-row { position: absolute; left: 0; right: 0; height: 24px; display: grid; align-items: center; border-bottom: 1px solid #f0f0f0; background: #fff; }
 .lp-row.lp-odd { background: #fcfcfc; }
 .lp-row:hover { background: #fff3e0; }
+.lp-row:focus { outline: none; }
+.lp-row:focus-visible { outline: 2px solid #f57c00; outline-offset: -2px; }
 .lp-cell { padding: 0 6px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; font-variant-numeric: tabular-nums; }
 .lp-cell.lp-num { text-align: right; }
 .lp-cell.lp-arrow { font-size: 12px; padding: 0 4px; }
