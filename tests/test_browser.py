@@ -1075,6 +1075,18 @@ def test_dark_mode_1280(tb3, browser):
         assert no_sideways_scroll(frame)
         chart_drawn(frame, "hot-chart")
         p.screenshot("layer-profile-1280-dark.png")
+        # The whole tab, light and dark, as its iframe draws it (the TensorBoard page shows a viewport).
+        for scheme in ("dark", "light"):
+            q = Page(browser, width=1280, color_scheme=scheme)
+            try:
+                f = q.open_iframe(tb3.url, "#run=seed&sel=block%2Fslow")
+                f.wait_for_selector("[data-testid=op-table]")
+                chart_drawn(f, "hot-chart")
+                chart_drawn(f, "timeline-chart")
+                q.screenshot(f"layer-profile-1280-{scheme}-full.png")
+            finally:
+                q.close()
+            assert not q.errors, q.errors
     finally:
         p.close()
     assert not p.errors and not p.dialogs, p.errors
@@ -1137,3 +1149,15 @@ def test_keyboard_rows_and_groups(tb, page):
     page.page.keyboard.press("Enter")
     frame.wait_for_function("() => /sel=dense/.test(location.hash)")
     page.screenshot("layer-profile-keyboard.png")
+
+
+def test_percentage_bases_explained_where_shown(tb, page):
+    _, body = tb.get_json(f"{BASE}/window?run=train")
+    step, op = body["figures"]["step_basis_us"], body["figures"]["op_time_us"]
+    frame = page.open_iframe(tb.url, "#run=train")
+    rows(frame)
+    fmt = lambda us: f"{us / 1000:.1f} ms" if us >= 10000 else f"{us / 1000:.2f} ms"  # noqa: E731
+    table = frame.inner_text("[data-testid=table-basis]")
+    assert "% step divides by the step time" in table and fmt(step) in table and fmt(op) in table
+    assert "op time" in frame.inner_text("[data-testid=breakdown-basis]")
+    assert "share of the op time" in frame.inner_text("[data-testid=hot-basis]")

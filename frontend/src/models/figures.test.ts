@@ -56,3 +56,14 @@ test("coverage, step basis and trend defaults come from the figures only", () =>
   assert.deepEqual(defaultTrendLayers(f, 1), ["block/slow"]);
   assert.deepEqual(defaultTrendLayers(null), []);
 });
+
+test("the two percentage bases explained", async () => {
+  const { basisNotes } = await import("./figures");
+  const f: any = { op_time_us: 7400, step_basis_us: 8140, layers_self_us: 0, coverage: 1, hot_layers: [], hint_count: 0, custom_count: 0, layer_count: 0 };
+  const n = basisNotes(8140, f)!;
+  assert.ok(n.table.includes("step time (8.14 ms)") && n.table.includes("op time (7.40 ms)") && n.table.includes("waited"));
+  assert.ok(n.opShares.includes("op time (7.40 ms"));
+  assert.ok(basisNotes(5000, { ...f, op_time_us: 9000 })!.table.includes("parallel"));
+  assert.ok(basisNotes(0, f)!.table.includes("no step time"));
+  assert.equal(basisNotes(8140, null), null);
+});

@@ -2,7 +2,7 @@
 // basis), as the tab reads them: checked for shape, never worked out here. A server that
 // sends none (older tb_layerprof) gets no hot layers and no coverage rather than a guess.
 import type { Figures, HotLayerFigure, Layer, Window } from "../api/types";
-import { fmtPct, num } from "./format";
+import { fmtPct, fmtTime, num } from "./format";
 
 const isObject = (x: unknown): x is Record<string, unknown> => !!x && typeof x === "object" && !Array.isArray(x);
 
@@ -74,4 +74,23 @@ export function fmtCoverage(figures: Figures | null): string {
 /** The layers the trend follows by default: the first `n` hot layers. */
 export function defaultTrendLayers(figures: Figures | null, n = 5): string[] {
   return figures ? figures.hot_layers.slice(0, n).map((h) => h.path) : [];
+}
+
+/** Why two percentages of one layer differ, said where they are shown: "% step" divides by
+ * the step time; the breakdown and the hot layers' shares by the op time (every op's own
+ * time: larger than the step when ops overlap, smaller when the step waits). */
+export function basisNotes(stepUs: number, figures: Figures | null): { table: string; opShares: string } | null {
+  if (!figures) return null;
+  const op = figures.op_time_us;
+  const sameBasis = !(stepUs > 0) || Math.abs(stepUs - op) < 1e-6;
+  if (sameBasis)
+    return {
+      table: `% step divides by the op time per step (${fmtTime(op)}): this window has no step time.`,
+      opShares: `Shares are of the op time per step (${fmtTime(op)}), as is % step in the table.`,
+    };
+  const why = op > stepUs ? "ops ran in parallel, so their times add up to more than the step" : "the step also waited (input, host, idle)";
+  return {
+    table: `% step divides by the step time (${fmtTime(stepUs)}); the breakdown's and hot layers' shares divide by the op time (${fmtTime(op)}): ${why}.`,
+    opShares: `Shares are of the op time (${fmtTime(op)}, the ops' own time), not the step time (${fmtTime(stepUs)}) that % step in the table uses: ${why}.`,
+  };
 }

@@ -2,13 +2,15 @@
 // each `other` category), as shares of the backend's op time.
 import { useMemo } from "preact/hooks";
 import type { Figures, Window } from "../api/types";
+import { basisNotes } from "../models/figures";
 import { fmtPct, fmtTime } from "../models/format";
 import { breakdown } from "../models/window";
 import { EChart } from "./EChart";
 import { BREAKDOWN_COLORS, SLATE } from "./colors";
 
-export function Breakdown(props: { w: Window; figures: Figures | null }) {
+export function Breakdown(props: { w: Window; figures: Figures | null; stepUs: number }) {
   const items = useMemo(() => breakdown(props.w), [props.w]);
+  const notes = basisNotes(props.stepUs, props.figures);
   const opUs = props.figures ? props.figures.op_time_us : 0;
   const text = (us: number) => (opUs > 0 ? `${fmtTime(us)}  ${fmtPct((us / opUs) * 100)}` : fmtTime(us));
   const option = useMemo(() => {
@@ -32,6 +34,11 @@ export function Breakdown(props: { w: Window; figures: Figures | null }) {
     <section class="lp-card lp-breakdown" data-testid="breakdown">
       <h2>Step breakdown</h2>
       {props.figures ? <div class="lp-muted" data-testid="breakdown-total">{`Op time per step: ${fmtTime(opUs)}`}</div> : null}
+      {notes ? (
+        <div class="lp-basis-note" data-testid="breakdown-basis">
+          {notes.opShares}
+        </div>
+      ) : null}
       <EChart option={option} height={230} label="Step breakdown: layers, optimizer, loss, input, metrics, framework, unattributed" testId="breakdown-chart" />
     </section>
   );

@@ -2,7 +2,7 @@
 // bars of own forward and gradient time. No figures from the server: no bars, not a guess.
 import { useMemo } from "preact/hooks";
 import type { Figures, Window } from "../api/types";
-import { HotBar, hotBars } from "../models/figures";
+import { HotBar, basisNotes, hotBars } from "../models/figures";
 import { fmtPct, fmtTime } from "../models/format";
 import type { Tree } from "../models/tree";
 import { diagnoses } from "../models/window";
@@ -22,7 +22,16 @@ export function HotLayers(props: { w: Window; figures: Figures | null; tree: Tre
       </div>
     );
   else if (!bars.length) chart = <div class="lp-muted">No layer time was recorded in this window.</div>;
-  else chart = <HotChart bars={bars} onSelect={props.onSelect} />;
+  else
+    chart = (
+      <>
+        <HotChart bars={bars} onSelect={props.onSelect} />
+        <div class="lp-basis-note" data-testid="hot-basis">
+          {`Bars: each layer's own forward and gradient time per step; labels: its share of the op time (${fmtTime(figures.op_time_us)})` +
+            (basisNotes(props.stepUs, figures)!.table.includes("no step time") ? "." : ", not of the step time that % step uses.")}
+        </div>
+      </>
+    );
   return (
     <section class="lp-card lp-hot" data-testid="hot-layers">
       <h2>Hot layers</h2>

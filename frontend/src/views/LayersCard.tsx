@@ -2,7 +2,8 @@
 // as shown) and the layers table.
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { routeUrl } from "../api/client";
-import type { Window } from "../api/types";
+import type { Figures, Window } from "../api/types";
+import { basisNotes } from "../models/figures";
 import { Column, ColumnKey, columnsFor, shownColumns, toggleColumn } from "../models/columns";
 import { exportFileBase, reportCsvParams } from "../models/links";
 import { GroupBy, groupKeysOf, groupedRows } from "../models/groups";
@@ -28,9 +29,11 @@ export function LayersCard(props: {
   update: (p: Partial<ViewState>) => void;
   onSelect: (path: string) => void;
   traceUrl: string | null;
+  figures: Figures | null;
 }) {
   const { w, tree, stepUs, state, update } = props;
   const available = useMemo(() => columnsFor(w), [w]);
+  const notes = basisNotes(stepUs, props.figures);
   const columns = useMemo(() => shownColumns(available, state.cols), [available, (state.cols || ["\u0000"]).join(",")]);
   const collapsed = useMemo(() => new Set(state.collapsed), [state.collapsed.join("\u0000")]);
   const open = useMemo(() => new Set(state.open), [state.open.join("\u0000")]);
@@ -121,6 +124,11 @@ export function LayersCard(props: {
       ) : (
         <div class="lp-muted">This window has no layers.</div>
       )}
+      {notes && columns.some((c) => c.key === "pct") ? (
+        <div class="lp-basis-note" data-testid="table-basis">
+          {notes.table}
+        </div>
+      ) : null}
     </section>
   );
 }

@@ -51,13 +51,13 @@ export function WindowView(props: {
       <WindowFacts w={w} figures={figures} traceUrl={traceUrl} />
       <div class="lp-grid">
         <HotLayers w={w} figures={figures} tree={tree} stepUs={stepUs} onSelect={select} />
-        <Breakdown w={w} figures={figures} />
+        <Breakdown w={w} figures={figures} stepUs={stepUs} />
       </div>
       {props.hosts.length > 1 ? <WorkersCard run={run} step={w.step} reloadKey={props.reloadKey} selected={state.selected} onSelect={select} /> : null}
       <StepTimeline w={w} selected={state.selected} onSelect={select} onClear={() => select(null)} traceUrl={traceUrl} />
       {/* The selected layer's detail sits beside the table (below it on a narrow window). */}
       <div class={"lp-split" + (selectedLayer ? " lp-split-open" : "")}>
-        <LayersCard run={run} w={w} tree={tree} stepUs={stepUs} state={state} update={update} onSelect={select} traceUrl={traceUrl} />
+        <LayersCard run={run} w={w} tree={tree} stepUs={stepUs} state={state} update={update} onSelect={select} traceUrl={traceUrl} figures={figures} />
         {selectedLayer ? <LayerDetail layer={selectedLayer} w={w} stepUs={stepUs} onClose={() => select(null)} traceUrl={traceUrl} /> : null}
       </div>
       <Trend run={run} w={w} figures={figures} state={state} update={update} reloadKey={props.reloadKey} />

@@ -122,6 +122,7 @@ a.lp-button { text-decoration: none; }
 .lp-split > .lp-card { margin-bottom: 14px; min-width: 0; }
 .lp-split-open > [data-testid=layer-detail] { position: sticky; top: 8px; max-height: calc(100vh - 16px); overflow: auto; }
 @media (max-width: 900px) { .lp-split-open { grid-template-columns: minmax(0, 1fr); } .lp-split-open > [data-testid=layer-detail] { position: static; max-height: none; } }
+.lp-basis-note { color: #757575; font-size: 12px; margin: 6px 0 0; line-height: 1.4; }
 .lp-diag-select { cursor: pointer; }
 .lp-diag-group { margin-bottom: 6px; }
 .lp-diag-group .lp-diag { margin-bottom: 0; }
@@ -149,7 +150,7 @@ a.lp-button { text-decoration: none; }
   body { color: #e0e0e0; }
   .lp-card, .lp-message { background: #3a3a3a; box-shadow: 0 1px 3px rgba(0,0,0,.5); }
   .lp-card h2, .lp-message-title, .lp-th, .lp-small-table th, .lp-speedup, .lp-replicas h3 { color: #b0bccf; }
-  .lp-muted, .lp-facts, .lp-field, .lp-check, .lp-legend, .lp-hostbar-value, .lp-detail dt, .lp-diag-time, .lp-evidence { color: #a8a8a8; }
+  .lp-basis-note, .lp-muted, .lp-facts, .lp-field, .lp-check, .lp-legend, .lp-hostbar-value, .lp-detail dt, .lp-diag-time, .lp-evidence { color: #a8a8a8; }
   .lp-message-body, .lp-selected-spans { color: #d0d0d0; }
   .lp-field select, .lp-filter, .lp-button, .lp-tab { background: #2b2b2b; color: #e0e0e0; border-color: #5a5a5a; }
   .lp-button, .lp-link, .lp-trace, .lp-trace-window { color: #ffa040; }
@@ -167,6 +168,7 @@ a.lp-button { text-decoration: none; }
 .lp-split > .lp-card { margin-bottom: 14px; min-width: 0; }
 .lp-split-open > [data-testid=layer-detail] { position: sticky; top: 8px; max-height: calc(100vh - 16px); overflow: auto; }
 @media (max-width: 900px) { .lp-split-open { grid-template-columns: minmax(0, 1fr); } .lp-split-open > [data-testid=layer-detail] { position: static; max-height: none; } }
+.lp-basis-note { color: #757575; font-size: 12px; margin: 6px 0 0; line-height: 1.4; }
 .lp-diag-select { cursor: pointer; }
 .lp-diag-group { margin-bottom: 6px; }
 .lp-diag-group .lp-diag { margin-bottom: 0; }
