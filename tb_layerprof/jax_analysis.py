@@ -176,6 +176,55 @@ def window_thunks(capture: JaxCapture, first: int, last: int) -> Tuple[List[Thun
     return out, steps
 
 
+@dataclasses.dataclass
+class _Tally:
+    """Picoseconds per owner over the window (not yet per step)."""
+
+    accs: Dict[str, _Acc]
+    other: Dict[str, float]
+    unowned: Dict[Tuple[str, str], float] = dataclasses.field(default_factory=dict)
+    across_ps: float = 0.0
+    device: bool = False
+    main: set = dataclasses.field(default_factory=set)
+
+    def add(self, t: Thunk, kind: str, key: str, phase: str, share: float) -> None:
+        ps = t.self_ps * share
+        if kind == "layer":
+            acc = self.accs[key]
+            if phase == hlo.BACKWARD:
+                acc.bwd_ps, acc.bwd_events = acc.bwd_ps + ps, acc.bwd_events + share
+            else:
+                acc.fwd_ps, acc.fwd_events = acc.fwd_ps + ps, acc.fwd_events + share
+            acc.ops[(t.hlo_op, phase)] = acc.ops.get((t.hlo_op, phase), 0.0) + ps
+            return
+        self.other[key] += ps
+        if key == "unattributed_us":
+            self.unowned[(t.hlo_op, t.module)] = self.unowned.get((t.hlo_op, t.module), 0.0) + ps
+
+
+def _attribute(capture: JaxCapture, thunks: List[Thunk], layers: Sequence[LayerInfo],
+               resolve: Resolver) -> _Tally:
+    """Every thunk (or, on a GPU, kernel) of the window to its owners, by its sources."""
+    sources = _Programs(capture)
+    across = _Lazy(lambda pid: _across(sources.get(pid, ({}, None))[1], resolve))
+    kernel_names: Dict[str, Tuple[int, str]] = {}
+    tally = _Tally(accs={info.path: _Acc() for info in layers}, other={k: 0.0 for k in OTHER_KEYS},
+                   device=any(t.device for t in thunks), main=_main_programs(capture, thunks))
+    for t in thunks:
+        if tally.device and not t.device:
+            continue  # on a GPU the kernels are the op time; host thunks only launch them
+        srcs = (sources.get(t.program_id, ({}, None))[0].get(t.hlo_op)
+                or _by_kernel_name(t, sources, tally.main, kernel_names) or [("", 1.0)])
+        if t.hlo_op in across.get(t.program_id, ()):
+            tally.across_ps += t.self_ps
+        for op_name, share in srcs:
+            kind, key, phase = resolve(op_name)
+            if kind == "cat" and key != "optimizer_us" and t.program_id not in tally.main:
+                key = "framework_us"  # Keras' helper programs (jit_equal, ...)
+            tally.add(t, kind, key, phase, share)
+    return tally
+
+
 def analyse(capture: JaxCapture, layers: Sequence[LayerInfo], first: int, last: int,
             scopes: Optional[Scopes] = None, batches: int = 0) -> WindowReport:
     """The report of steps first..last of `capture` (per-step figures, diagnosed)."""
@@ -187,54 +236,22 @@ def analyse(capture: JaxCapture, layers: Sequence[LayerInfo], first: int, last: 
                           memory_available=False)
     window.batches_per_step = max(1.0, batches / n_steps) if batches else 1.0
     per_step = n_steps * window.batches_per_step
+    us = 1.0 / _PS_PER_US / per_step  # window picoseconds -> microseconds per step
     if steps:
-        window.step_time_us = sum(s[2] - s[1] for s in steps) / _PS_PER_US / per_step
-    sources = _Programs(capture)
-    across = _Lazy(lambda pid: _across(sources.get(pid, ({}, None))[1], resolve))
-    across_ps = 0.0
-    kernel_names: Dict[str, Tuple[int, str]] = {}
-    main = _main_programs(capture, thunks)
-    accs: Dict[str, _Acc] = {info.path: _Acc() for info in layers}
-    other = {k: 0.0 for k in OTHER_KEYS}
-    unowned: Dict[Tuple[str, str], float] = {}
-    device = any(t.device for t in thunks)
-    for t in thunks:
-        if device and not t.device:
-            continue  # on a GPU the kernels are the op time; host thunks only launch them
-        srcs = (sources.get(t.program_id, ({}, None))[0].get(t.hlo_op)
-                or _by_kernel_name(t, sources, main, kernel_names) or [("", 1.0)])
-        if t.hlo_op in across.get(t.program_id, ()):
-            across_ps += t.self_ps
-        for op_name, share in srcs:
-            kind, key, phase = resolve(op_name)
-            ps = t.self_ps * share
-            if kind == "cat" and key != "optimizer_us" and t.program_id not in main:
-                key = "framework_us"  # Keras' helper programs (jit_equal, ...)
-            if kind == "layer":
-                acc = accs[key]
-                if phase == hlo.BACKWARD:
-                    acc.bwd_ps += ps
-                    acc.bwd_events += share
-                else:
-                    acc.fwd_ps += ps
-                    acc.fwd_events += share
-                acc.ops[(t.hlo_op, phase)] = acc.ops.get((t.hlo_op, phase), 0.0) + ps
-            else:
-                other[key] += ps
-                if key == "unattributed_us":
-                    unowned[(t.hlo_op, t.module)] = unowned.get((t.hlo_op, t.module), 0.0) + ps
-    window.layers = _layer_stats(layers, accs, per_step, _structure(capture, main, resolve))
-    window.other = {k: v / _PS_PER_US / per_step for k, v in other.items()}
+        window.step_time_us = sum(s[2] - s[1] for s in steps) * us
+    tally = _attribute(capture, thunks, layers, resolve)
+    window.layers = _layer_stats(layers, tally.accs, per_step, _structure(capture, tally.main, resolve))
+    window.other = {k: v * us for k, v in tally.other.items()}
     own = sum(x.self_forward_us + x.self_backward_us for x in window.layers)
     window.op_time_us = own + sum(window.other.values())
-    window.host_op_time_us = 0.0 if device else window.op_time_us
-    window.device_op_time_us = window.op_time_us if device else 0.0
-    window.clock = "device" if device else "host"
-    window.fused_across_us = across_ps / _PS_PER_US / per_step
+    window.host_op_time_us = 0.0 if tally.device else window.op_time_us
+    window.device_op_time_us = window.op_time_us if tally.device else 0.0
+    window.clock = "device" if tally.device else "host"
+    window.fused_across_us = tally.across_ps * us
     window.coverage = (1.0 - window.other["unattributed_us"] / window.op_time_us) if window.op_time_us else 1.0
     window.unowned_ops = [
-        {"name": name, "type": module, "category": "unattributed", "us": round(ps / _PS_PER_US / per_step, 3)}
-        for (name, module), ps in sorted(unowned.items(), key=lambda kv: -kv[1])[:10]]
+        {"name": name, "type": module, "category": "unattributed", "us": round(ps * us, 3)}
+        for (name, module), ps in sorted(tally.unowned.items(), key=lambda kv: -kv[1])[:10]]
     diagnosis.diagnose(window)
     _jax_hints(window)
     window.timeline = timeline(layer_spans(capture, layers, first, last, scopes), {x.path for x in layers})
