@@ -918,13 +918,18 @@ def tb3(tmp_path_factory):
     long = seed_like_window(10)
     long.layers.append(long_name_layer())
     write_run(d, "long", [long])
+    fixed = seed_like_window(30)
+    fixed_slow = next(x for x in fixed.layers if x.path == "block/slow")
+    fixed_slow.class_name, fixed_slow.self_backward_us, fixed_slow.backward_us, fixed_slow.hints = "FastLoop", 300.0, 300.0, []
+    write_run(d, "fixed", [fixed])
     write_run(d, "scale", [scale_window(10)])
     with tensorboard(d) as proc:
         proc.wait_for(
             f"{BASE}/runs",
             lambda j: {r["run"]: r["windows"] for r in j["runs"]}.get("seed") == 2
             and {r["run"]: r["windows"] for r in j["runs"]}.get("scale") == 1
-            and {r["run"]: r["windows"] for r in j["runs"]}.get("long") == 1,
+            and {r["run"]: r["windows"] for r in j["runs"]}.get("long") == 1
+            and {r["run"]: r["windows"] for r in j["runs"]}.get("fixed") == 1,
         )
         yield proc
 
@@ -1161,3 +1166,23 @@ def test_percentage_bases_explained_where_shown(tb, page):
     assert "% step divides by the step time" in table and fmt(step) in table and fmt(op) in table
     assert "op time" in frame.inner_text("[data-testid=breakdown-basis]")
     assert "share of the op time" in frame.inner_text("[data-testid=hot-basis]")
+
+
+def test_compare_shows_class_change_status_and_own_colours(tb3, page):
+    frame = page.open_iframe(tb3.url, "#view=compare&base=seed&run=fixed")
+    frame.wait_for_selector("[data-testid=compare-table] [role=row][data-path]")
+    row = "[data-testid=compare-table] [role=row][data-path='block/slow']"
+    assert frame.inner_text(f"{row} [data-testid=class-change]") == "SlowLoop → FastLoop"
+    status = frame.eval_on_selector_all(
+        "[data-testid=compare-table] [role=row][data-path]",
+        "rs => rs.map(r => [r.dataset.path, r.children[1].textContent])",
+    )
+    assert dict(status)["block/slow"] == "changed"
+    assert all(st for _, st in status) and dict(status)["dense"] == "both"
+    # Base and run are not drawn in the forward (orange) and gradient (slate) colours.
+    chart_drawn(frame, "compare-chart")
+    colors = frame.evaluate("""() => document.querySelector('[data-testid=compare-chart]').lpChart
+        .getOption().series.map(s => s.itemStyle.color.toLowerCase())""")
+    assert "#f57c00" not in colors and "#425066" not in colors and len(set(colors)) == 2
+    assert "takes as long as the base's" in frame.inner_text("[data-testid=speedup]")
+    page.screenshot("layer-profile-compare-class-change.png")

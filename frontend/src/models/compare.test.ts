@@ -55,3 +55,13 @@ test("workers: layers that differ most between hosts first", () => {
   assert.deepEqual(stragglerLayers(doc, 10).map((l) => l.path), ["b", "a"]);
   assert.deepEqual(stragglerLayers(doc, 1).map((l) => l.path), ["b"]);
 });
+
+test("class changes and the status column", async () => {
+  const { classChange, statusText } = await import("./compare");
+  const both = { status: "both" as const, class_name: "FastDouble", base_class_name: "SlowDouble" };
+  assert.equal(classChange(both), "SlowDouble → FastDouble");
+  assert.equal(statusText(both), "changed");
+  assert.equal(statusText({ ...both, base_class_name: "FastDouble" }), "both");
+  assert.equal(classChange({ ...both, base_class_name: null }), null);
+  assert.equal(statusText({ ...both, status: "added", base_class_name: null }), "added");
+});

@@ -31,3 +31,15 @@ export function diffOther(doc: Pick<DiffDoc, "other">): { key: string; label: st
     .filter((k) => other[k] && (num(other[k].base_us) > 0 || num(other[k].run_us) > 0))
     .map((k) => ({ key: k, label: otherLabel(k), c: other[k] }));
 }
+
+/** A layer in both runs whose class changed ("SlowDouble → FastDouble"), else null. */
+export function classChange(l: Pick<DiffLayer, "status" | "class_name" | "base_class_name">): string | null {
+  if (l.status !== "both" || !l.base_class_name || !l.class_name || l.base_class_name === l.class_name) return null;
+  return `${l.base_class_name} → ${l.class_name}`;
+}
+
+/** The Status column: "added", "removed", "changed" (in both, its class changed), "both". */
+export function statusText(l: Pick<DiffLayer, "status" | "class_name" | "base_class_name">): string {
+  if (l.status !== "both") return l.status;
+  return classChange(l) ? "changed" : "both";
+}

@@ -6,7 +6,7 @@ import { diffOther, diffRows, speedupText } from "../models/compare";
 import { fmtDeltaTime, fmtRatio, fmtTime } from "../models/format";
 import { EChart } from "./EChart";
 import { DiffTable, deltaClass } from "./DiffTable";
-import { GREY, ORANGE } from "./colors";
+import { BASE_COLOR, RUN_COLOR } from "./colors";
 
 export function CompareView(props: { doc: DiffDoc }) {
   const d = props.doc;
@@ -67,7 +67,7 @@ function CompareSummary(props: { d: DiffDoc }) {
         </tbody>
       </table>
       <div class="lp-speedup" data-testid="speedup">
-        {speedup ? `The run's step is ${speedup} than the base's.` : ""}
+        {speedup === "no change" ? "The run's step takes as long as the base's." : speedup ? `The run's step is ${speedup} than the base's.` : ""}
       </div>
       <div class="lp-muted" data-testid="compare-counts">{`${d.counts.both} layers in both · ${d.counts.added} added · ${d.counts.removed} removed`}</div>
     </section>
@@ -131,8 +131,8 @@ function ChangesChart(props: { layers: DiffLayer[] }) {
       xAxis: { type: "value", axisLabel: { formatter: (v: number) => fmtTime(v), hideOverlap: true } },
       yAxis: { type: "category", data: ls.map((l) => l.path), axisLabel: { width: 180, overflow: "truncate" } },
       series: [
-        { name: "Base", type: "bar", data: ls.map((l) => l.base_us), itemStyle: { color: GREY } },
-        { name: "Run", type: "bar", data: ls.map((l) => l.run_us), itemStyle: { color: ORANGE } },
+        { name: "Base", type: "bar", data: ls.map((l) => l.base_us), itemStyle: { color: BASE_COLOR } },
+        { name: "Run", type: "bar", data: ls.map((l) => l.run_us), itemStyle: { color: RUN_COLOR } },
       ],
     };
   }, [props.layers]);

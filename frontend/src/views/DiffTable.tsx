@@ -1,5 +1,6 @@
 // Compare mode's layer table: base vs run per layer, largest change first (VirtualTable).
 import type { DiffLayer } from "../api/types";
+import { classChange, statusText } from "../models/compare";
 import { fmtBytes, fmtDeltaBytes, fmtDeltaTime, fmtRatio, fmtTime } from "../models/format";
 import { TableColumn, VirtualTable } from "./VirtualTable";
 
@@ -23,11 +24,33 @@ function col(
     title,
     width,
     numeric,
-    cell: (l) => (
-      <div role="cell" class={"lp-cell" + (numeric ? " lp-num" : "") + (cls ? cls(l) : "")} title={key === "path" ? l.path : undefined}>
-        {key === "status" && l.status !== "both" ? <span class={"lp-status lp-status-" + l.status}>{l.status}</span> : text(l)}
-      </div>
-    ),
+    cell: (l) => {
+      const change = classChange(l);
+      if (key === "path")
+        return (
+          <div role="cell" class="lp-cell lp-name" title={l.path + (change ? ` (class ${change})` : "")}>
+            <span class="lp-path">{l.path}</span>
+            {change ? (
+              <span class="lp-class-change" data-testid="class-change">
+                {change}
+              </span>
+            ) : null}
+          </div>
+        );
+      if (key === "status") {
+        const st = statusText(l);
+        return (
+          <div role="cell" class="lp-cell" title={change ? `In both runs; class ${change}` : undefined}>
+            <span class={"lp-status lp-status-" + st}>{st}</span>
+          </div>
+        );
+      }
+      return (
+        <div role="cell" class={"lp-cell" + (numeric ? " lp-num" : "") + (cls ? cls(l) : "")}>
+          {text(l)}
+        </div>
+      );
+    },
   };
 }
 

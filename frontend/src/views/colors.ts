@@ -4,6 +4,9 @@ const dark = typeof window !== "undefined" && typeof window.matchMedia === "func
 export const ORANGE = "#f57c00";
 export const SLATE = dark ? "#8a9ab5" : "#425066";
 export const GREY = "#9e9e9e";
+/** Compare mode's base and run: neither orange nor slate, which mean forward and gradient elsewhere. */
+export const BASE_COLOR = GREY;
+export const RUN_COLOR = dark ? "#7986cb" : "#3f51b5";
 export const PALETTE = [ORANGE, "#1976d2", "#388e3c", "#7b1fa2", "#c2185b", "#0097a7", "#5d4037", "#fbc02d", SLATE, "#e64a19"];
 export const BREAKDOWN_COLORS: Record<string, string> = {
   layers_forward: ORANGE,

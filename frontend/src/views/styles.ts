@@ -98,6 +98,9 @@ a.lp-button { text-decoration: none; }
 .lp-status { font-size: 11px; border-radius: 2px; padding: 0 4px; border: 1px solid; }
 .lp-status-added { color: #1565c0; border-color: #90caf9; }
 .lp-status-removed { color: #6d4c41; border-color: #bcaaa4; }
+.lp-status-changed { color: #6a1b9a; border-color: #ce93d8; }
+.lp-status-both { color: #757575; border-color: transparent; }
+.lp-class-change { margin-left: 6px; font-size: 11px; color: #6a1b9a; flex: none; max-width: 60%; overflow: hidden; text-overflow: ellipsis; }
 .lp-row.lp-diff-removed .lp-cell:first-child { text-decoration: line-through; color: #757575; }
 .lp-speedup { margin: 8px 0 4px; font-weight: 500; color: #425066; }
 .lp-straggler { margin-bottom: 8px; line-height: 1.5; }
@@ -210,6 +213,9 @@ a.lp-button { text-decoration: none; }
   .lp-better { color: #81c784; }
   .lp-status-added { color: #90caf9; border-color: #42709a; }
   .lp-status-removed { color: #bcaaa4; border-color: #7a6a64; }
+  .lp-status-changed, .lp-class-change { color: #ce93d8; }
+  .lp-status-changed { border-color: #7b5a85; }
+  .lp-status-both { color: #9e9e9e; }
   .lp-row.lp-diff-removed .lp-cell:first-child { color: #9e9e9e; }
   .lp-hostbar-track { background: #2b2b2b; }
   .lp-hostbar .lp-bar, .lp-bar-cell .lp-bar { background: #8a9ab5; }
