@@ -45,6 +45,7 @@ class ShapedTable(list):
 # Labels of a count.
 EXACT = "exact"  # formula from complete shapes
 BYTES_ONLY = "bytes-only"  # no FLOP formula for the type: bytes of inputs + outputs only
+ESTIMATED = "estimated"  # a per-element FLOP figure by definition of the op (softmax, norms)
 
 
 class OpWork(NamedTuple):
@@ -52,7 +53,7 @@ class OpWork(NamedTuple):
 
     flops: float
     bytes: float
-    label: str  # EXACT or BYTES_ONLY
+    label: str  # EXACT, ESTIMATED or BYTES_ONLY
 
 
 _MATMULS = {"MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3"}
@@ -187,7 +188,7 @@ def op_work(op_type: str, shapes: OpShapes, batch: int = 0) -> Optional[OpWork]:
     flops = op_flops(op_type, shapes, batch)
     if flops is None:
         return OpWork(0.0, moved, BYTES_ONLY)
-    return OpWork(float(flops), moved, EXACT)
+    return OpWork(float(flops), moved, ESTIMATED if op_type in _PER_ELEMENT else EXACT)
 
 
 def op_flops(op_type: str, shapes: OpShapes, batch: int = 0) -> Optional[float]:

@@ -152,12 +152,12 @@ def _book_work(window: WindowReport, layers: Dict[str, LayerStats], per_op: Dict
         books.flops[owner] += w.flops * times
         books.bytes[owner] += w.bytes * times
         books.counted_ps[owner] += ps
-        if w.label == work.EXACT:
+        if w.label != work.BYTES_ONLY:
             flop_ps += ps
-        else:
+        if w.label != work.EXACT:
             books.estimated_ps[owner] += ps
     window.work_coverage = round(sum(books.counted_ps.values()) / total_ps, 4)
-    window.flops_coverage = round(flop_ps / total_ps, 4)
+    window.flops_coverage = round(flop_ps / total_ps, 4)  # with a FLOP figure, exact or not
     _layer_figures(layers, books, n_steps)
 
 
