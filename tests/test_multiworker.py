@@ -33,6 +33,12 @@ WORKER = os.path.join(REPO, "tests", "mwms_worker.py")
 TIMEOUT_S = 240
 N_WORKERS = 2
 PORT_TAKEN = re.compile(r"address already in use|failed to add port|no address added", re.I)
+# TF_PROFILER_STOP_CRASH: TF 2.21's profiler can abort a MultiWorkerMirroredStrategy worker inside
+# `tf.profiler.experimental.stop()` (heap corruption in native code: "free(): invalid size",
+# "double free", SIGSEGV), about once in 15 windows of the Keras 3 custom loop on this
+# machine, whatever the callback does before stopping (waiting for the step, no device
+# tracer, no host round trip: all tried). It is TensorFlow's crash, not ours: the job is
+# run once more, and fails if it happens again.
 pytestmark = pytest.mark.slow
 
 
@@ -83,6 +89,7 @@ def run_job(mode, logdir, timeout=TIMEOUT_S, procs=None):
             env = dict(os.environ)
             env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
             env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+            env["PYTHONFAULTHANDLER"] = "1"  # a native crash prints the Python stack
             env["TF_CONFIG"] = json.dumps({"cluster": cluster,
                                            "task": {"type": "worker", "index": index}})
             env.pop("TF_USE_LEGACY_KERAS", None)  # the worker script decides
@@ -116,6 +123,11 @@ def job(request, tmp_path_factory):
     outputs = run_job(mode, logdir)
     if any(code != 0 and PORT_TAKEN.search(err) for code, _, err in outputs):
         # A port picked free was taken by someone else before the worker bound it: retry.
+        shutil.rmtree(logdir)
+        os.makedirs(logdir)
+        outputs = run_job(mode, logdir)
+    if any(code < 0 and "profiler_v2.py" in err for code, _, err in outputs):
+        # TensorFlow's native crash in profiler stop (see TF_PROFILER_STOP_CRASH): again.
         shutil.rmtree(logdir)
         os.makedirs(logdir)
         outputs = run_job(mode, logdir)
