@@ -116,3 +116,30 @@ def test_resolver_categories():
     assert r("jit(train_step)/transpose(jvp(dense))/dot_general;jit(train_step)/jvp(mha)/x") == (
         "layer", "dense", "backward")
     assert r("jit(train_step)/jvp(unknown_scope)/mul") == ("cat", "unattributed_us", "")
+
+
+def test_a_real_jax_cpu_capture():
+    """A trimmed real capture (Keras 3.15 + jax 0.10 on CPU, the seed model, steps 4-7,
+    written by benchmarks/gpu_check.py): the JAX reader and attribution on real bytes,
+    without JAX in this environment."""
+    import os
+
+    from tb_layerprof import figures, jax_xspace
+
+    path = os.path.join(os.path.dirname(__file__), "data", "jax_cpu_seed.xplane.pb")
+    capture = jax_xspace.read_capture(path)
+    assert [s[0] for s in capture.steps] == [4, 5, 6, 7]
+    assert any("train_step" in name for name, _ in capture.programs.values())
+    layers = [LayerInfo("dense_in", "Dense"), LayerInfo("slow", "SlowDouble", custom=True),
+              LayerInfo("fast", "FastDouble", custom=True), LayerInfo("head", "Dense")]
+    scopes = Scopes(optimizer=["adam"], weights=["dense_in", "dense_in", "head", "head"])
+    w = jax_analysis.analyse(capture, layers, 4, 7, scopes=scopes)
+    assert w.steps == 4 and w.coverage >= 0.98
+    by = {x.path: x for x in w.layers}
+    assert [x.path for x in figures.hot_layers(w, limit=10) if x.custom][0] == "slow"
+    assert "python-loop" in {h.code for h in by["slow"].hints}
+    assert not by["fast"].hints
+    for name in ("dense_in", "head"):
+        assert by[name].self_forward_us > 0 and by[name].self_backward_us > 0, name
+    own = sum(x.self_forward_us + x.self_backward_us for x in w.layers)
+    assert own + sum(w.other.values()) == pytest.approx(w.op_time_us)
