@@ -1186,3 +1186,72 @@ def test_compare_shows_class_change_status_and_own_colours(tb3, page):
     assert "#f57c00" not in colors and "#425066" not in colors and len(set(colors)) == 2
     assert "takes as long as the base's" in frame.inner_text("[data-testid=speedup]")
     page.screenshot("layer-profile-compare-class-change.png")
+
+
+def write_raw_window(run_dir, step, payload: bytes):
+    """A stored window written as-is (malformed on purpose), beside the good ones."""
+    from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, types_pb2
+    from tensorboard.summary.writer.record_writer import RecordWriter
+
+    from tb_layerprof.summary import create_metadata, tag_for_step
+
+    metadata = create_metadata()
+    metadata.plugin_data.content = b'{"version": 1}'
+    with open(os.path.join(run_dir, "events.out.tfevents.2.localhost.2.raw"), "ab") as f:
+        w = RecordWriter(f)
+        w.write(event_pb2.Event(wall_time=1.0, file_version="brain.Event:2").SerializeToString())
+        tensor = tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, string_val=[payload])
+        value = summary_pb2.Summary.Value(tag=tag_for_step(step), metadata=metadata, tensor=tensor)
+        ev = event_pb2.Event(wall_time=2.0e9, step=step, summary=summary_pb2.Summary(value=[value]))
+        w.write(ev.SerializeToString())
+
+
+def test_unreadable_latest_window_opens_the_latest_readable_and_names_the_bad_one(browser, tmp_path):
+    d = str(tmp_path)
+    run_dir = write_run(d, "train", [synthetic_window(5), synthetic_window(6)])
+    raw = synthetic_window(7).to_json()
+    raw["step"], raw["layers"][0]["self_forward_us"] = 7, "abc"
+    write_raw_window(run_dir, 7, json.dumps(raw).encode())
+    p = Page(browser, width=1280)
+    try:
+        with tensorboard(d) as proc:
+            proc.wait_for(f"{BASE}/windows?run=train", lambda j: len(j.get("unreadable", [])) == 1)
+            frame = p.open_iframe(proc.url, "#run=train")
+            assert rows(frame) == TREE_ORDER
+            assert "steps 6–7" in frame.inner_text("[data-testid=window-facts]")
+            note = frame.wait_for_selector("[data-testid=unreadable]").inner_text()
+            assert "step 7" in note and "self_forward_us" in note
+            assert "NaN" not in frame.inner_text("body") and "abc–" not in frame.inner_text("body")
+            labels = frame.eval_on_selector_all("[data-testid=window-picker] option", "os => os.map(o => o.textContent)")
+            assert "step 7 (unreadable)" in labels and "step 6 (latest)" in labels
+            assert frame.eval_on_selector("[data-testid=window-picker]", "s => s.value") == "6"
+            assert frame.inner_text("[data-testid=window-count]") == "3 windows (1 unreadable)"
+            p.screenshot("layer-profile-unreadable.png")
+            # Picking the bad one says why, and offers the way back rather than a useless Retry.
+            frame.select_option("[data-testid=window-picker]", "7")
+            msg = frame.wait_for_selector("[data-testid=message-error]")
+            assert "step 7 cannot be read" in msg.inner_text() and "self_forward_us" in msg.inner_text()
+            assert frame.query_selector("[data-testid=message-error] button:has-text('Retry')") is None
+            frame.click("[data-testid=message-action]")
+            assert rows(frame) == TREE_ORDER
+            p.errors[:] = [e for e in p.errors if "404" not in e]
+    finally:
+        p.close()
+    assert not p.errors and not p.dialogs, p.errors
+
+
+def test_empty_state_snippet_with_import_and_no_empty_pickers(browser, tmp_path):
+    p = Page(browser, width=1280)
+    try:
+        with tensorboard(str(tmp_path)) as proc:
+            frame = p.open_iframe(proc.url)
+            frame.wait_for_selector("[data-testid=message-empty]", timeout=15000)
+            snippet = frame.inner_text("[data-testid=snippet]")
+            assert snippet.startswith("from tb_layerprof import LayerProfiler")
+            assert "LayerProfiler(log_dir=" in snippet
+            assert frame.query_selector("[data-testid=run-picker]") is None
+            assert frame.query_selector("[data-testid=window-picker]") is None
+            p.screenshot("layer-profile-empty.png")
+    finally:
+        p.close()
+    assert not p.errors and not p.dialogs, p.errors

@@ -202,6 +202,14 @@ export interface WindowResponse {
   figures?: Figures;
 }
 
+/** `/windows`: a summary of every readable window of a run, and the unreadable ones. */
+export interface WindowsResponse {
+  run: string;
+  windows: { step: number; host?: string }[];
+  /** Windows that cannot be read (a field of the wrong kind): tag, step, why. */
+  unreadable?: { tag: string; step: number | null; error: string }[];
+}
+
 export interface RunInfo {
   run: string;
   windows: number;

@@ -2,11 +2,11 @@
 // (…/data/plugin_entry.html?name=layerprof#run=…&step=…) reproduces the view.
 import { useState } from "preact/hooks";
 import { Load, useFetch, useHashState } from "../api/hooks";
-import type { DiffDoc, RunsResponse, WindowResponse } from "../api/types";
+import type { DiffDoc, RunsResponse, WindowResponse, WindowsResponse } from "../api/types";
 import { Selection, resolveSelection } from "../models/selection";
 import type { ViewState } from "../models/urlstate";
 import { CompareView } from "./CompareView";
-import { Message, NoReportsHelp } from "./Message";
+import { Message, NoReportsHelp, UnreadableNote } from "./Message";
 import { Toolbar } from "./Toolbar";
 import { WindowView } from "./WindowView";
 
@@ -19,12 +19,18 @@ export function App() {
   const runs = useFetch<RunsResponse>("runs", {}, reloadKey);
   const runList = runs.status === "ok" ? runs.data.runs : [];
   const others = runs.status === "ok" ? runs.data.runs_without_reports : [];
-  const sel = resolveSelection(state, runList);
+  const resolved = resolveSelection(state, runList);
   const compare = state.view === "compare";
-  const win = useWindow(sel, state, !compare, reloadKey);
-  const diff = useDiff(sel, state, compare, reloadKey);
+  const win = useWindow(resolved, state, !compare, reloadKey);
+  // Unreadable windows of the run (/windows): named above the view, marked in the picker.
+  const listed = useFetch<WindowsResponse>(resolved.runInfo && !compare ? "windows" : null, { run: resolved.run }, reloadKey);
+  const unreadable = listed.status === "ok" && Array.isArray(listed.data.unreadable) ? listed.data.unreadable : [];
+  const badSteps = new Set(unreadable.map((u) => u.step).filter((s): s is number => typeof s === "number"));
+  const diff = useDiff(resolved, state, compare, reloadKey);
   const winData = okData(win);
   const diffData = okData(diff);
+  // No step in the URL: the server opened the latest readable window; the picker shows it.
+  const sel = !compare && state.step === null && winData ? { ...resolved, step: winData.window.step } : resolved;
   const hosts = compare ? (diffData && diffData.run_hosts) || [] : winData ? windowHosts(winData) : [];
   const host = compare ? (diffData ? diffData.run_window.host : null) : winData ? winData.window.host : null;
   let body;
@@ -50,15 +56,26 @@ export function App() {
   else if (compare) body = <CompareBody sel={sel} diff={diff} onRetry={refresh} />;
   else if (win.status === "error")
     body = (
-      <Message kind="error" title="Could not load this profile window" onRetry={refresh}>
+      <Message
+        kind="error"
+        title={state.step !== null && badSteps.has(state.step) ? `The window at step ${state.step} cannot be read` : "Could not load this profile window"}
+        onRetry={state.step !== null && badSteps.has(state.step) ? undefined : refresh}
+        action={state.step !== null ? { label: "Open the latest readable window", onClick: () => update({ step: null, host: null }) } : undefined}
+      >
         {win.message}
       </Message>
     );
   else if (!winData) body = <Message kind="loading" title="Loading layer report…" />;
-  else body = <WindowView run={sel.runInfo.run} data={winData} hosts={hosts} state={state} update={update} reloadKey={reloadKey} />;
+  else
+    body = (
+      <>
+        <UnreadableNote items={unreadable} />
+        <WindowView run={sel.runInfo.run} data={winData} hosts={hosts} state={state} update={update} reloadKey={reloadKey} />
+      </>
+    );
   return (
     <div class="lp-app">
-      <Toolbar sel={sel} runs={runList} others={others} compare={compare} hosts={hosts} host={host} diff={diffData} update={update} onRefresh={refresh} />
+      <Toolbar sel={sel} runs={runList} others={others} unreadable={badSteps} compare={compare} hosts={hosts} host={host} diff={diffData} update={update} onRefresh={refresh} />
       {body}
     </div>
   );
@@ -69,7 +86,8 @@ const windowHosts = (d: WindowResponse) => (Array.isArray(d.hosts) ? d.hosts : [
 /** The window shown in the Layers view (/window). */
 function useWindow(sel: Selection, state: ViewState, enabled: boolean, reloadKey: number): Load<WindowResponse> {
   const ask = enabled && sel.runInfo && sel.step !== null;
-  return useFetch<WindowResponse>(ask ? "window" : null, { run: sel.run, step: String(sel.step), host: state.host }, reloadKey);
+  // No step chosen: the server's latest readable window (the run's last step may be unreadable).
+  return useFetch<WindowResponse>(ask ? "window" : null, { run: sel.run, step: state.step === null ? null : String(state.step), host: state.host }, reloadKey);
 }
 
 /** The comparison of Compare mode (/diff): base run/window/host against run/window/host. */

@@ -30,12 +30,16 @@ function Picker(props: {
 const options = (values: string[]) => values.map((v) => <option value={v}>{v}</option>);
 
 /** A run's windows, latest first. */
-function stepOptions(info: RunInfo | undefined, latest: boolean) {
+function stepOptions(info: RunInfo | undefined, latest: boolean, unreadable: Set<number> = new Set()) {
   if (!info) return null;
+  const readable = info.steps.filter((s) => !unreadable.has(s));
+  const last = readable.length ? readable[readable.length - 1] : null;
   return info.steps
     .slice()
     .reverse()
-    .map((s) => <option value={String(s)}>{`step ${s}${latest && s === info.last_step ? " (latest)" : ""}`}</option>);
+    .map((s) => (
+      <option value={String(s)}>{`step ${s}${unreadable.has(s) ? " (unreadable)" : latest && s === last ? " (latest)" : ""}`}</option>
+    ));
 }
 
 function ViewSwitch(props: { compare: boolean; canCompare: boolean; update: Update }) {
@@ -92,12 +96,16 @@ export function Toolbar(props: {
   diff: DiffDoc | null;
   update: Update;
   onRefresh: () => void;
+  /** Steps whose window cannot be read (from /windows). */
+  unreadable?: Set<number>;
 }) {
   const { sel, runs, others, compare, update } = props;
   return (
     <div class="lp-toolbar">
       <ViewSwitch compare={compare} canCompare={runs.length > 0} update={update} />
       {compare ? <BasePickers sel={sel} runs={runs} diff={props.diff} update={update} /> : null}
+      {runs.length || others.length ? (
+      <>
       <Picker
         label="Run"
         testId="run-picker"
@@ -117,14 +125,20 @@ export function Toolbar(props: {
         disabled={!sel.runInfo}
         onChange={(v) => update({ step: Number(v), host: null })}
       >
-        {stepOptions(sel.runInfo, true)}
+        {stepOptions(sel.runInfo, true, props.unreadable)}
       </Picker>
+      </>
+      ) : null}
       {props.hosts.length > 1 && props.host !== null ? (
         <Picker label="Host" testId="host-picker" value={props.host} onChange={(v) => update({ host: v })}>
           {options(props.hosts)}
         </Picker>
       ) : null}
-      {sel.runInfo && !compare ? <span class="lp-muted">{`${sel.runInfo.windows} window${sel.runInfo.windows === 1 ? "" : "s"}`}</span> : null}
+      {sel.runInfo && !compare ? (
+        <span class="lp-muted" data-testid="window-count">
+          {`${sel.runInfo.windows} window${sel.runInfo.windows === 1 ? "" : "s"}` + (props.unreadable && props.unreadable.size ? ` (${props.unreadable.size} unreadable)` : "")}
+        </span>
+      ) : null}
       <span class="lp-spacer" />
       <button class="lp-button" onClick={props.onRefresh} title="Reload runs and reports">
         Refresh

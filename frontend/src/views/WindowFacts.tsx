@@ -2,11 +2,11 @@
 import type { Figures, Window } from "../api/types";
 import { hasDeviceTime } from "../models/columns";
 import { fmtCoverage } from "../models/figures";
-import { fmtTime } from "../models/format";
+import { fmtTime, num } from "../models/format";
 
 function facts(w: Window, figures: Figures | null): string[] {
   return [
-    `steps ${w.step}–${w.step + Math.max(1, w.steps) - 1}`,
+    Number.isFinite(w.step) && Number.isFinite(w.steps) && w.steps > 1 ? `steps ${w.step}–${w.step + w.steps - 1}` : `step ${num(w.step)}`,
     `step time ${fmtTime(w.step_time_us)}`,
     figures ? `op time ${fmtTime(figures.op_time_us)}` : "",
     fmtCoverage(figures),

@@ -125,6 +125,9 @@ a.lp-button { text-decoration: none; }
 .lp-split > .lp-card { margin-bottom: 14px; min-width: 0; }
 .lp-split-open > [data-testid=layer-detail] { position: sticky; top: 8px; max-height: calc(100vh - 16px); overflow: auto; }
 @media (max-width: 900px) { .lp-split-open { grid-template-columns: minmax(0, 1fr); } .lp-split-open > [data-testid=layer-detail] { position: static; max-height: none; } }
+.lp-snippet { font-family: "Roboto Mono", monospace; font-size: 12px; background: #f5f5f5; border: 1px solid #e0e0e0; border-radius: 3px; padding: 8px 10px; white-space: pre-wrap; overflow-wrap: anywhere; margin: 4px 0; }
+.lp-message-action { margin-left: 8px; }
+.lp-unreadable { background: #fff8e1; border-left: 3px solid #ffa000; padding: 6px 10px; margin: 0 0 10px; color: #5d4037; overflow-wrap: anywhere; border-radius: 2px; }
 .lp-basis-note { color: #757575; font-size: 12px; margin: 6px 0 0; line-height: 1.4; }
 .lp-diag-select { cursor: pointer; }
 .lp-diag-group { margin-bottom: 6px; }
@@ -171,6 +174,9 @@ a.lp-button { text-decoration: none; }
 .lp-split > .lp-card { margin-bottom: 14px; min-width: 0; }
 .lp-split-open > [data-testid=layer-detail] { position: sticky; top: 8px; max-height: calc(100vh - 16px); overflow: auto; }
 @media (max-width: 900px) { .lp-split-open { grid-template-columns: minmax(0, 1fr); } .lp-split-open > [data-testid=layer-detail] { position: static; max-height: none; } }
+.lp-snippet { font-family: "Roboto Mono", monospace; font-size: 12px; background: #f5f5f5; border: 1px solid #e0e0e0; border-radius: 3px; padding: 8px 10px; white-space: pre-wrap; overflow-wrap: anywhere; margin: 4px 0; }
+.lp-message-action { margin-left: 8px; }
+.lp-unreadable { background: #fff8e1; border-left: 3px solid #ffa000; padding: 6px 10px; margin: 0 0 10px; color: #5d4037; overflow-wrap: anywhere; border-radius: 2px; }
 .lp-basis-note { color: #757575; font-size: 12px; margin: 6px 0 0; line-height: 1.4; }
 .lp-diag-select { cursor: pointer; }
 .lp-diag-group { margin-bottom: 6px; }
@@ -207,6 +213,8 @@ a.lp-button { text-decoration: none; }
   .lp-code { background: #2b2b2b; border-color: #5a5a5a; color: #b0bccf; }
   .lp-custom { color: #b0bccf; border-color: #6a7385; }
   .lp-message code, .lp-facts code { background: #2b2b2b; }
+  .lp-snippet { background: #2b2b2b; border-color: #555; color: #e0e0e0; }
+  .lp-unreadable { background: #4a3f26; color: #ffe0b2; }
   .lp-chip { background: #4a4f57; }
   .lp-warning { color: #ff8a65; }
   .lp-error .lp-message-title, .lp-worse { color: #ef7070; }
