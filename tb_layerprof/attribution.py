@@ -96,7 +96,7 @@ def attribute_window(events: ProfileEvents, layer_map: LayerMap, graphs: GraphTa
             del layers[p]
     window = _window_report(events, steps, clocks, memory, layers, spans, mode)
     _add_window_warnings(window, events, steps, clocks, index, layers, mode)
-    book_work(window, layers, clocks.main.per_op, steps.ops, graphs, active, rows.batch,
+    book_work(window, layers, clocks.main.per_op, steps, graphs, active, rows.batch,
               steps.n_steps, mode, events)
     return Attributed(window, [sp for sp in spans if sp.path in layers])
 

@@ -102,16 +102,18 @@ def executed_work(op_type: str, name: str, index: ShapeIndex, batch: int) -> Opt
     return work.op_work(op_type or traced_type, shapes, batch)
 
 
-def book_work(window: WindowReport, layers: Dict[str, LayerStats], per_op: Dict, window_ops,
+def book_work(window: WindowReport, layers: Dict[str, LayerStats], per_op: Dict, steps: Any,
               graphs: Dict[int, list], active: Optional[int], batch: int, n_steps: float,
               mode: str = "graph", events: Any = None) -> None:
     """Fill in the work figures of `layers` (per step, self and total) and the window's
-    coverage of counts. `per_op` is the main clock's (owner, name, type) -> op time; in
+    coverage of counts. `per_op` is the main clock's (owner, name, type) -> op time,
+    `steps` the window's records (`.ops`, `.memory`), `batch` attribution's executed batch
+    (a fallback: `executed_batch` below weighs every op's allocations); in
     XLA mode `events.xla_programs` (`xla_work.program_work`, set by the analysis) holds
     the counts. Never raises: counts are context, a bug in them must not cost the window
     its times (they become a warning, the figures stay null)."""
     try:
-        _book_work(window, layers, per_op, window_ops, graphs, active, batch, n_steps, mode, events)
+        _book_work(window, layers, per_op, steps, graphs, active, batch, n_steps, mode, events)
     except Exception as e:  # noqa: BLE001
         for s in layers.values():
             for f in _WORK_FIELDS:
@@ -127,7 +129,7 @@ _WORK_FIELDS = ("forward_flops", "backward_flops", "forward_bytes", "backward_by
                 "work_counts")
 
 
-def _book_work(window: WindowReport, layers: Dict[str, LayerStats], per_op: Dict, window_ops,
+def _book_work(window: WindowReport, layers: Dict[str, LayerStats], per_op: Dict, steps: Any,
                graphs: Dict[int, list], active: Optional[int], batch: int, n_steps: float,
                mode: str, events: Any) -> None:
     total_ps = sum(per_op.values())
@@ -136,7 +138,9 @@ def _book_work(window: WindowReport, layers: Dict[str, LayerStats], per_op: Dict
     if mode == "xla":
         count = _xla_counter(getattr(events, "xla_programs", None) or {}, per_op, n_steps)
     elif mode == "graph":
-        count = _graph_counter(ShapeIndex(graphs, active), window_ops, batch)
+        index = ShapeIndex(graphs, active)
+        batch = executed_batch(index, getattr(steps, "memory", ())) or batch
+        count = _graph_counter(index, getattr(steps, "ops", steps), batch)
     else:
         return
     if count is None:
@@ -159,6 +163,43 @@ def _book_work(window: WindowReport, layers: Dict[str, LayerStats], per_op: Dict
     window.work_coverage = round(sum(books.counted_ps.values()) / total_ps, 4)
     window.flops_coverage = round(flop_ps / total_ps, 4)  # with a FLOP figure, exact or not
     _layer_figures(layers, books, n_steps)
+
+
+BATCH_MIN_ALLOC_BYTES = 4096  # smaller allocations are rounded up by the BFC allocator
+
+
+def executed_batch(index: ShapeIndex, window_mem) -> int:
+    """The batch size the window ran, from the allocations of ops whose traced output has
+    one unknown dimension: allocated bytes over the static size. The ratio most ops agree
+    on (ties: most bytes); 0 when none. Unlike `memory.executed_batch` (layer outputs
+    only) every op votes, and small allocations, which BFC rounds up, do not."""
+    votes: Dict[int, List[float]] = collections.defaultdict(lambda: [0, 0.0])
+    static_of: Dict[str, int] = {}
+    voted: set = set()
+    for _, sign, nbytes, _, tf_op, _ in window_mem:
+        if sign <= 0 or not tf_op or nbytes < BATCH_MIN_ALLOC_BYTES or tf_op in voted:
+            continue
+        static = static_of.get(tf_op)
+        if static is None:
+            static = static_of[tf_op] = _static_bytes(index.find(tf_op))
+        if static and nbytes % static == 0:
+            voted.add(tf_op)
+            vote = votes[nbytes // static]
+            vote[0] += 1
+            vote[1] += nbytes
+    if not votes:
+        return 0
+    return max(votes.items(), key=lambda kv: (kv[1][0], kv[1][1]))[0]
+
+
+def _static_bytes(row) -> int:
+    """Bytes of an op's first output with its one unknown dimension as 1 (0: not that)."""
+    if row is None or not row[1].outputs:
+        return 0
+    out = row[1].outputs[0]
+    if out.dims is None or not out.itemsize or sum(d is None for d in out.dims) != 1:
+        return 0
+    return work.elements([d for d in out.dims if d is not None]) * out.itemsize
 
 
 Counter = Callable[[str, str], Optional[Tuple[work.OpWork, float]]]

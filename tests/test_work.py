@@ -278,5 +278,33 @@ def test_a_failing_count_is_a_warning_not_a_lost_window(monkeypatch):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(work_ledger, "_book_work", broken)
-    work_ledger.book_work(window, {"a": layer}, {}, [], {}, None, 0, 1.0)
+    work_ledger.book_work(window, {"a": layer}, {}, None, {}, None, 0, 1.0)
     assert layer.forward_flops is None and "work counts" in window.warnings[-1]
+
+
+@pytest.mark.slow
+def test_unknown_batch_dimension_takes_the_executed_batch(tmp_path):
+    """A tf.data pipeline without drop_remainder traces the batch as None: counts use the
+    batch the window executed."""
+    import keras
+    import tensorflow as tf
+
+    from tb_layerprof import LayerProfiler
+    from tests import models
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((256,))
+    model = keras.Model(inp, keras.layers.Dense(1, name="head")(models.MatMuls(4, name="mm4")(inp)))
+    model.compile(optimizer="sgd", loss="mse")
+    b = 96
+    x = np.random.default_rng(0).standard_normal((b * 8, 256)).astype("float32")
+    ds = tf.data.Dataset.from_tensor_slices((x, np.zeros((b * 8, 1), "float32"))).batch(b)
+    cb = LayerProfiler(log_dir=str(tmp_path), profile_batch=(3, 5), verbose=0, background=False)
+    model.fit(ds, epochs=1, verbose=0, callbacks=[cb])
+    tables = cb._graph_tables(cb._instrumenter.graphs)
+    traced = [s for t in tables.values() for n, s in t.shapes.items() if n.endswith("mm4_1/MatMul")]
+    assert traced and traced[0].outputs[0].dims[0] is None  # the batch really was unknown
+    layer = {x.path: x for x in cb.reports[-1].layers}["mm4"]
+    assert layer.forward_flops == 2 * b * 256 * 256 * 4
+    # Two gradient matmuls per forward one, but the first's input (the data) needs none.
+    assert layer.backward_flops == 7 / 4 * layer.forward_flops
