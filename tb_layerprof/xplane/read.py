@@ -87,7 +87,7 @@ def _read(mapped: wire.Mapped, host: str, path: str) -> ProfileEvents:
     # HLO protos first: XLA events on the other planes are looked up in them.
     for name, header, _ in layouts:
         if name == wire.METADATA_PLANE:
-            out.hlo_ops.update(hlo.hlo_index(_parsed_header(buf, header)))
+            out.hlo_ops.update(hlo.index_programs(buf, header))
     data = np.frombuffer(buf, dtype=np.uint8)
     xla = [False]  # set when an event got an XLA placeholder name
     try:
@@ -122,14 +122,6 @@ _time = operator.itemgetter(0)
 
 def _is_device(name: Optional[str]) -> bool:
     return bool(name) and name.startswith(wire.GPU_PLANE_PREFIX)
-
-
-def _parsed_header(buf, header):
-    """The plane's header parsed by TensorFlow's proto class (only the metadata plane: its
-    HLO protos are parsed with TensorFlow's classes anyway)."""
-    from tensorflow.tsl.profiler.protobuf import xplane_pb2
-
-    return xplane_pb2.XPlane.FromString(b"".join(buf[a:b] for a, b in header))
 
 
 class _Plane:

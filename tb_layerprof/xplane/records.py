@@ -101,3 +101,32 @@ class ProfileEvents:
     xla_splits: List[XlaSplit] = dataclasses.field(default_factory=list)
     # (program_id, HLO instruction) -> its TF op sources, from /host:metadata.
     hlo_ops: Dict[Tuple[int, str], List[HloSource]] = dataclasses.field(default_factory=dict)
+
+
+class XlaOp(NamedTuple):
+    """One execution of one HLO instruction: an XLA CPU thunk or a GPU kernel/copy."""
+
+    line: str  # "<plane>/<line id>"
+    start_ps: int
+    end_ps: int
+    self_ps: int  # minus the thunks nested directly inside it on its line (a while, a call)
+    program_id: int
+    hlo_op: str  # the instruction; a GPU event without an `hlo_op` stat: its event name
+    module: str  # the `hlo_module` stat
+    run_id: int
+    device: bool = False
+
+
+@dataclasses.dataclass
+class XlaEvents:
+    """What a capture of XLA programs holds (`xplane.read_xla`); times in ps since the epoch."""
+
+    host: str = ""
+    steps: List[Step] = dataclasses.field(default_factory=list)
+    thunks: List[XlaOp] = dataclasses.field(default_factory=list)
+    # program id -> (module name, serialized HloProto), from /host:metadata.
+    programs: Dict[int, Tuple[str, bytes]] = dataclasses.field(default_factory=dict)
+    event_count: int = 0
+    device_planes: List[str] = dataclasses.field(default_factory=list)
+    # The GPU planes' memory stats ("<plane>:memory_bandwidth", ...), where the capture has them.
+    memory: Dict[str, float] = dataclasses.field(default_factory=dict)

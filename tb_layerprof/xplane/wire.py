@@ -227,3 +227,62 @@ def _name(buf, body: Range) -> str:
         if f == 2 and w == 2:
             name = text(buf, v)
     return name
+
+
+# XStat and XEventMetadata fields read from plane headers (the events' stats are decoded
+# in bulk by `columns`); the same numbers as `columns.STAT_*`.
+STAT_ID, STAT_DOUBLE, STAT_UINT64, STAT_INT64, STAT_STR, STAT_BYTES, STAT_REF = 1, 2, 3, 4, 5, 6, 7
+PLANE_STATS = 6
+EVENT_METADATA_ID, EVENT_METADATA_NAME, EVENT_METADATA_STATS = 1, 2, 5
+
+
+def stat(buf, span: Range) -> Tuple[int, int, object]:
+    """(metadata id, value field, value) of one XStat message: the value an int (uint64,
+    int64, ref id), a float, a str or bytes; field 0 and None when it holds none."""
+    import struct
+
+    sid, kind, value = 0, 0, None
+    for f, w, _, v, nxt in fields(buf, span[0], span[1]):
+        if f == STAT_ID and w == 0:
+            sid = signed(v)
+        elif f == STAT_DOUBLE and w == 1:
+            kind, value = f, struct.unpack("<d", bytes(buf[nxt - 8:nxt]))[0]
+        elif f in (STAT_UINT64, STAT_REF) and w == 0:
+            kind, value = f, v
+        elif f == STAT_INT64 and w == 0:
+            kind, value = f, signed(v)
+        elif f == STAT_STR and w == 2:
+            kind, value = f, text(buf, v)
+        elif f == STAT_BYTES and w == 2:
+            kind, value = f, bytes(buf[v[0]:v[1]])
+    return sid, kind, value
+
+
+def plane_stats(buf, header: List[Range]) -> List[Tuple[int, int, object]]:
+    """The plane's own stats (`XPlane.stats`) among its header records, as `stat` gives them."""
+    out = []
+    for record, stop in header:
+        for f, w, _, v, _ in fields(buf, record, stop):
+            if f == PLANE_STATS and w == 2:
+                out.append(stat(buf, v))
+    return out
+
+
+def event_metadata(buf, header: List[Range]) -> Iterator[Tuple[int, str, List[Tuple[int, int, object]]]]:
+    """(id, name, stats) of each XEventMetadata among a plane's header records (the last
+    entry of a key wins, as in protobuf)."""
+    found: Dict[int, Tuple[str, list]] = {}
+    for record, stop in header:
+        if buf[record] != (PLANE_EVENT_METADATA << 3) | 2:
+            continue
+        n, body = varint(buf, record + 1)
+        key, value = _entry(buf, body, body + n)
+        name, stats = "", []
+        for f, w, _, v, _ in fields(buf, *value) if value is not None else ():
+            if f == EVENT_METADATA_NAME and w == 2:
+                name = text(buf, v)
+            elif f == EVENT_METADATA_STATS and w == 2:
+                stats.append(stat(buf, v))
+        found[key] = (name, stats)
+    for key, (name, stats) in found.items():
+        yield key, name, stats

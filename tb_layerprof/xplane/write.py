@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-from typing import Dict, Iterable, List, Optional, Set
+import struct
+from typing import Dict, Iterable, List, Optional, Set, Tuple
 
 from tb_layerprof.xplane import wire
 from tb_layerprof.xplane.records import ProfileError
 
 def add_line(path: str, line_name: str, events: Iterable, plane_names: Optional[List[str]] = None,
-             line_id: int = 1) -> int:
+             line_id: Optional[int] = 1) -> int:
     """Append a line of events to planes of the `.xplane.pb` at `path`; returns planes changed.
 
     `events` are objects with `name`, `start_ps` (since the epoch), `duration_ps` and
@@ -17,7 +18,7 @@ def add_line(path: str, line_name: str, events: Iterable, plane_names: Optional[
     then rename); every existing plane, line and event is copied byte for byte. Works on
     the wire format: a plane's new line and metadata are encoded as a small XPlane message
     and appended to the plane's bytes (protobuf merges repeated fields and map entries),
-    so the capture is never parsed whole.
+    so the capture is never parsed whole. `line_id` None: one above the plane's line ids.
     """
     events = list(events)
     if not events:
@@ -48,7 +49,7 @@ def add_line(path: str, line_name: str, events: Iterable, plane_names: Optional[
     return changed
 
 
-def _copy_with_line(mapped: wire.Mapped, out, targets: Set[str], line_name: str, line_id: int,
+def _copy_with_line(mapped: wire.Mapped, out, targets: Set[str], line_name: str, line_id: Optional[int],
                     events: list) -> int:
     """Copy the XSpace to `out`, the new line appended to each target plane; planes changed."""
     buf = mapped.buf
@@ -85,60 +86,98 @@ def _remove_quietly(path: str) -> None:
         pass
 
 
-def _plane_extra(buf, span, targets: Set[str], line_name: str, line_id: int, events: list) -> bytes:
-    """Encoded XPlane fields (the new line and its metadata) for a target plane, else b""."""
-    from tensorflow.tsl.profiler.protobuf import xplane_pb2  # only here: TF's proto
+def _plane_extra(buf, span, targets: Set[str], line_name: str, line_id: Optional[int],
+                 events: list) -> bytes:
+    """Encoded XPlane fields (the new line and its metadata) for a target plane, else b"".
 
-    name, header, _ = wire.plane_layout(buf, span)
+    Encoded here at the wire level (no TensorFlow): the XPlane fields `lines` (3),
+    `event_metadata` (4) and `stat_metadata` (5), with proto3's rules (zero scalars left
+    out, a set oneof member written even when zero)."""
+    name, header, lines = wire.plane_layout(buf, span)
     if name not in targets:
         return b""
-    existing = xplane_pb2.XPlane.FromString(b"".join(buf[a:b] for a, b in header))
-    addition = xplane_pb2.XPlane()
-    ids = _NewIds(existing, addition)
-    line = addition.lines.add()
-    line.id = line_id
-    line.display_id = line_id
-    line.name = line_name
-    line.display_name = line_name
+    if line_id is None:  # one above the plane's own lines
+        line_id = max([_line_id(buf, ln) for ln in lines] + [0]) + 1
+    ids = _NewIds(wire.metadata_names(buf, header, wire.PLANE_STAT_METADATA),
+                  wire.metadata_names(buf, header, wire.PLANE_EVENT_METADATA))
     base_ps = min(ev.start_ps for ev in events)
-    line.timestamp_ns = base_ps // 1000
-    base_ps = line.timestamp_ns * 1000
-    line.duration_ps = max(ev.start_ps + ev.duration_ps for ev in events) - base_ps
+    timestamp_ns = base_ps // 1000
+    base_ps = timestamp_ns * 1000
+    duration_ps = max(ev.start_ps + ev.duration_ps for ev in events) - base_ps
+    body = [_int(_LINE_ID, line_id), _text(_LINE_NAME, line_name), _int(_LINE_TIMESTAMP, timestamp_ns)]
     for ev in events:
-        xe = line.events.add()
-        xe.metadata_id = ids.event(ev.name)
-        xe.offset_ps = ev.start_ps - base_ps
-        xe.duration_ps = ev.duration_ps
+        fields = [_int(_EVENT_METADATA_ID, ids.event(ev.name)),
+                  _int(_EVENT_OFFSET, ev.start_ps - base_ps, always=True),
+                  _int(_EVENT_DURATION, max(0, ev.duration_ps))]
         for key, val in ev.stats.items():
-            st = xe.stats.add()
-            st.metadata_id = ids.stat(key)
-            if isinstance(val, bool) or isinstance(val, int):
-                st.int64_value = int(val)
-            elif isinstance(val, float):
-                st.double_value = val
-            else:
-                st.str_value = str(val)
-    return addition.SerializeToString()
+            fields.append(_message(_EVENT_STATS, _int(_STAT_ID, ids.stat(key)) + _stat_value(val)))
+        body.append(_message(_LINE_EVENTS, b"".join(fields)))
+    body += [_int(_LINE_DURATION, duration_ps), _int(_LINE_DISPLAY_ID, line_id),
+             _text(_LINE_DISPLAY_NAME, line_name)]
+    out = [_message(wire.PLANE_LINES, b"".join(body))]
+    for mid, event_name in ids.new_events:
+        md = _int(1, mid) + _text(2, event_name) + _text(4, event_name)  # id, name, display_name
+        out.append(_message(wire.PLANE_EVENT_METADATA, _int(1, mid) + _message(2, md)))
+    for sid, stat_name in ids.new_stats:
+        md = _int(1, sid) + _text(2, stat_name)  # id, name
+        out.append(_message(wire.PLANE_STAT_METADATA, _int(1, sid) + _message(2, md)))
+    return b"".join(out)
+
+
+# XLine, XEvent and XStat field numbers written (tsl's xplane.proto).
+_LINE_ID, _LINE_NAME, _LINE_TIMESTAMP, _LINE_EVENTS = 1, 2, 3, 4
+_LINE_DURATION, _LINE_DISPLAY_ID, _LINE_DISPLAY_NAME = 9, 10, 11
+_EVENT_METADATA_ID, _EVENT_OFFSET, _EVENT_DURATION, _EVENT_STATS = 1, 2, 3, 4
+_STAT_ID, _STAT_DOUBLE, _STAT_INT64, _STAT_STR = 1, 2, 4, 5
+
+
+def _line_id(buf, span) -> int:
+    for field, wt, _, value, _ in wire.fields(buf, span[0], span[1]):
+        if field == wire.LINE_ID and wt == 0:
+            return wire.signed(value)
+    return 0
+
+
+def _int(field: int, value: int, always: bool = False) -> bytes:
+    if not value and not always:
+        return b""
+    return wire.encode_varint(field << 3) + wire.encode_varint(value & ((1 << 64) - 1))
+
+
+def _text(field: int, value: str) -> bytes:
+    return _message(field, value.encode("utf-8")) if value else b""
+
+
+def _message(field: int, body: bytes) -> bytes:
+    return wire.encode_varint((field << 3) | 2) + wire.encode_varint(len(body)) + body
+
+
+def _stat_value(val) -> bytes:
+    if isinstance(val, bool) or isinstance(val, int):
+        return _int(_STAT_INT64, int(val), always=True)
+    if isinstance(val, float):
+        return wire.encode_varint((_STAT_DOUBLE << 3) | 1) + struct.pack("<d", val)
+    return _message(_STAT_STR, str(val).encode("utf-8"))
 
 
 class _NewIds:
     """Metadata ids for the new line: existing stat names keep theirs; new names get fresh
-    ids above the plane's, with their metadata added to `addition`."""
+    ids above the plane's, listed in `new_stats` / `new_events` for the plane's maps."""
 
-    def __init__(self, existing, addition):
-        self.addition = addition
-        self.stat_ids: Dict[str, int] = {md.name: sid for sid, md in existing.stat_metadata.items()}
-        self.next_stat = max(list(existing.stat_metadata.keys()) + [0]) + 1
-        self.next_event = max(list(existing.event_metadata.keys()) + [0]) + 1
+    def __init__(self, stat_names: Dict[int, str], event_names: Dict[int, str]):
+        self.stat_ids: Dict[str, int] = {name: sid for sid, name in stat_names.items()}
+        self.next_stat = max(list(stat_names) + [0]) + 1
+        self.next_event = max(list(event_names) + [0]) + 1
         self.event_ids: Dict[str, int] = {}
+        self.new_stats: List[Tuple[int, str]] = []
+        self.new_events: List[Tuple[int, str]] = []
 
     def stat(self, name: str) -> int:
         sid = self.stat_ids.get(name)
         if sid is None:
             sid = self.stat_ids[name] = self.next_stat
             self.next_stat += 1
-            self.addition.stat_metadata[sid].id = sid
-            self.addition.stat_metadata[sid].name = name
+            self.new_stats.append((sid, name))
         return sid
 
     def event(self, name: str) -> int:
@@ -146,8 +185,5 @@ class _NewIds:
         if mid is None:
             mid = self.event_ids[name] = self.next_event
             self.next_event += 1
-            md = self.addition.event_metadata[mid]
-            md.id = mid
-            md.name = name
-            md.display_name = name
+            self.new_events.append((mid, name))
         return mid
