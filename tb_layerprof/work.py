@@ -188,7 +188,11 @@ def op_work(op_type: str, shapes: OpShapes, batch: int = 0) -> Optional[OpWork]:
     flops = op_flops(op_type, shapes, batch)
     if flops is None:
         return OpWork(0.0, moved, BYTES_ONLY)
-    return OpWork(float(flops), moved, ESTIMATED if op_type in _PER_ELEMENT else EXACT)
+    # An unknown dimension other than the leading one took the batch size too: likely
+    # (a transposed batch) but not certain (a sequence length).
+    guessed = batch and any(s.dims and None in s.dims[1:] for s in shapes.outputs + shapes.inputs)
+    estimated = op_type in _PER_ELEMENT or guessed
+    return OpWork(float(flops), moved, ESTIMATED if estimated else EXACT)
 
 
 def op_flops(op_type: str, shapes: OpShapes, batch: int = 0) -> Optional[float]:

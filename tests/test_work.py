@@ -40,6 +40,10 @@ def test_batch_matmul_einsum_and_unknown_batch():
     bmm = _shapes([(None, 4, 8, 8)], [(None, 4, 8, 16), (None, 4, 16, 8)])
     assert op_work("BatchMatMulV2", bmm) is None  # batch unknown and not given
     assert op_work("BatchMatMulV2", bmm, batch=3).flops == 2 * 3 * 4 * 8 * 8 * 16
+    assert op_work("BatchMatMulV2", bmm, batch=3).label == work.EXACT
+    # An unknown dimension past the first also takes the batch, but only as an estimate.
+    seq = _shapes([(None, None, 8)], [(None, None, 16), (16, 8)])
+    assert op_work("BatchMatMulV2", seq, batch=3).label == work.ESTIMATED
     ein = _shapes([(2, 5, 7)], [(2, 5, 3), (3, 7)], equation="abc,cd->abd")
     assert op_work("Einsum", ein).flops == 2 * 2 * 5 * 7 * 3
 
