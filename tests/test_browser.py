@@ -1255,3 +1255,33 @@ def test_empty_state_snippet_with_import_and_no_empty_pickers(browser, tmp_path)
     finally:
         p.close()
     assert not p.errors and not p.dialogs, p.errors
+
+
+def test_tensorboard_reload_shows_a_new_window_and_keeps_the_selection(browser, tmp_path):
+    d = str(tmp_path)
+    write_run(d, "train", [synthetic_window(10)])
+    p = Page(browser, width=1280)
+    try:
+        with tensorboard(d) as proc:
+            proc.wait_for(f"{BASE}/runs", lambda j: len(j["runs"]) == 1)
+            frame = p.open_tab(proc.url)
+            assert rows(frame) == TREE_ORDER
+            frame.click("[role=row][data-path='dense'] .lp-cell:nth-child(2)")
+            frame.wait_for_selector("[data-testid=layer-detail]")
+            assert "steps 10–11" in frame.inner_text("[data-testid=window-facts]")
+            # A window written after the page loaded, by a second writer (as a later session).
+            write_run(d, "train", [synthetic_window(40, scale=2.0)])
+            proc.wait_for(f"{BASE}/runs", lambda j: j["runs"][0]["last_step"] == 40)
+            assert "steps 10–11" in frame.inner_text("[data-testid=window-facts]")
+            p.page.click("button.reload-button")
+            frame.wait_for_function(
+                "() => document.querySelector('[data-testid=window-facts]')?.textContent.includes('steps 40–41')", timeout=15000
+            )
+            assert "sel=dense" in frame.evaluate("location.hash")
+            assert selected_rows(frame) == ["dense"]
+            assert "dense" in frame.inner_text("[data-testid=layer-detail]")
+            labels = frame.eval_on_selector_all("[data-testid=window-picker] option", "os => os.map(o => o.textContent)")
+            assert labels[0] == "step 40 (latest)"
+    finally:
+        p.close()
+    assert not p.errors and not p.dialogs, p.errors

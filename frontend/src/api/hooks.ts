@@ -12,14 +12,16 @@ const IDLE: Load<never> = { status: "idle" };
 const LOADING: Load<never> = { status: "loading" };
 
 /** GETs `route` with `params` (null route: nothing is asked) and again whenever the URL or
- * `reloadKey` changes. An answer to an earlier URL is never returned for the current one. */
+ * `reloadKey` changes. An answer to an earlier URL is never returned for the current one;
+ * while the same URL is asked again (a reload), its last answer stays shown until the new
+ * one comes, so a reload does not blank the view (nor lose its scroll and open cards). */
 export function useFetch<T>(route: string | null, params: Params = {}, reloadKey = 0): Load<T> {
   const url = route === null ? null : routeUrl(route, params);
   const [got, setGot] = useState<{ url: string | null; load: Load<T> }>({ url: null, load: IDLE });
   useEffect(() => {
     if (url === null || route === null) return;
     let live = true;
-    setGot({ url, load: LOADING });
+    setGot((g) => (g.url === url && g.load.status === "ok" ? g : { url, load: LOADING }));
     getJson<T>(url, route)
       .then((data) => live && setGot({ url, load: { status: "ok", data } }))
       .catch((e: ApiError) => live && setGot({ url, load: { status: "error", message: e.message } }));

@@ -43,3 +43,12 @@ test("CSV export: /report of this window as CSV, every parameter URL-encoded", (
   assert.equal(exportFileBase("a/b <c>", 7), "layerprof-a_b_c_-step7");
   assert.equal(exportFileBase("", 1), "layerprof-run-step1");
 });
+
+test("TensorBoard's reload requests are recognized, the tab's own are not", async () => {
+  const { isTensorBoardReload } = await import("./links");
+  assert.ok(isTensorBoardReload("http://h:6006/data/runs"));
+  assert.ok(isTensorBoardReload("http://h:6006/prefix/experiment/defaultExperimentId/data/runs"));
+  assert.ok(!isTensorBoardReload("http://h:6006/data/plugin/layerprof/runs"));
+  assert.ok(!isTensorBoardReload("http://h:6006/data/runs_x"));
+  assert.ok(!isTensorBoardReload("http://h:6006/data/environment"));
+});

@@ -52,3 +52,15 @@ export function exportFileBase(run: string, step: number): string {
   const safe = run.replace(/[^A-Za-z0-9._-]+/g, "_").slice(0, 80) || "run";
   return `layerprof-${safe}-step${step}`;
 }
+
+/** A request TensorBoard's page makes on each reload (button or auto-reload): its run list,
+ * `data/runs` (also under `experiment/<id>/`), with any --path_prefix. Never the tab's own. */
+export function isTensorBoardReload(url: string): boolean {
+  let path: string;
+  try {
+    path = new URL(url, "http://x/").pathname;
+  } catch {
+    return false;
+  }
+  return /\/data\/runs$/.test(path) && !path.includes("/data/plugin/");
+}

@@ -2,6 +2,7 @@
 // (…/data/plugin_entry.html?name=layerprof#run=…&step=…) reproduces the view.
 import { useState } from "preact/hooks";
 import { Load, useFetch, useHashState } from "../api/hooks";
+import { useTensorBoardReload } from "../api/reload";
 import type { DiffDoc, RunsResponse, WindowResponse, WindowsResponse } from "../api/types";
 import { Selection, resolveSelection } from "../models/selection";
 import type { ViewState } from "../models/urlstate";
@@ -16,6 +17,9 @@ export function App() {
   const [state, update] = useHashState();
   const [reloadKey, setReloadKey] = useState(0);
   const refresh = () => setReloadKey((k) => k + 1);
+  // TensorBoard's reload button and auto-reload reload the tab too (the view state, in the
+  // URL, is kept: same run, window choice and selected layer).
+  useTensorBoardReload(refresh);
   const runs = useFetch<RunsResponse>("runs", {}, reloadKey);
   const runList = runs.status === "ok" ? runs.data.runs : [];
   const others = runs.status === "ok" ? runs.data.runs_without_reports : [];
