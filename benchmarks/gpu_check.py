@@ -42,8 +42,11 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
 
-from tb_layerprof import figures, jax_analysis, jax_xspace  # noqa: E402
+from tb_layerprof import figures, jax_analysis, xplane  # noqa: E402
 from tb_layerprof.jax_callback import LayerProfiler, scopes_of  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import xspace_schema  # noqa: E402
 
 
 # -- models ---------------------------------------------------------------------------------
@@ -179,7 +182,7 @@ def memory_stats() -> Dict[str, Any]:
     return out
 
 
-def kernel_match(capture: jax_xspace.JaxCapture, first: int, last: int) -> Dict[str, Any]:
+def kernel_match(capture: xplane.XlaEvents, first: int, last: int) -> Dict[str, Any]:
     """Share of the capture's train-program kernels (device thunks on a GPU, CPU thunks
     otherwise) that start inside one of the window's step markers."""
     in_window, _ = jax_analysis.window_thunks(capture, first, last)
@@ -194,7 +197,7 @@ def kernel_match(capture: jax_xspace.JaxCapture, first: int, last: int) -> Dict[
 def plane_layout(path: str) -> Dict[str, Any]:
     """Per plane: lines (name, events), most common event names and the stat names events
     carry: what a reader must expect of real captures."""
-    space = jax_xspace.load(path)
+    space = xspace_schema.load(path)
     layout = {}
     for plane in space.planes:
         stat_names = {k: v.name for k, v in plane.stat_metadata.items()}
@@ -215,7 +218,7 @@ def plane_layout(path: str) -> Dict[str, Any]:
 def trim_capture(path: str, out_path: str, first: int, last: int, max_bytes: int) -> int:
     """Write the window's part of a capture: the steps' events on host and device planes
     (Python-tracer calls dropped) and the train programs' HLO; fewer steps if too big."""
-    capture = jax_xspace.read_capture(path)
+    capture = xplane.read_xla(path)
     steps = sorted(s for s in capture.steps if first <= s[0] <= last)
     while steps:
         t0, t1 = steps[0][1], steps[-1][2]
@@ -229,9 +232,9 @@ def trim_capture(path: str, out_path: str, first: int, last: int, max_bytes: int
 
 
 def _trimmed(path: str, t0_ps: int, t1_ps: int) -> bytes:
-    space = jax_xspace.load(path)
+    space = xspace_schema.load(path)
     for plane in space.planes:
-        if plane.name == jax_xspace.METADATA_PLANE:
+        if plane.name == xspace_schema.METADATA_PLANE:
             for k in [k for k, md in plane.event_metadata.items() if "train" not in md.name]:
                 del plane.event_metadata[k]
             continue
@@ -287,7 +290,7 @@ def check(name: str, build, data, batch: int, args, out_dir: str) -> Dict[str, A
         return result
     window = profiler.reports[0]
     path = _capture_path(log_dir, window)
-    capture = jax_xspace.read_capture(path)
+    capture = xplane.read_xla(path)
     t = time.perf_counter()
     jax_analysis.analyse(capture, [], first, last, scopes=scopes_of(model))
     result.update(_figures(window, capture, first, last))
@@ -300,7 +303,7 @@ def check(name: str, build, data, batch: int, args, out_dir: str) -> Dict[str, A
     os.makedirs(os.path.dirname(trimmed), exist_ok=True)
     result["trimmed_capture"] = {"path": os.path.relpath(trimmed, out_dir),
                                  "bytes": trim_capture(path, trimmed, first, last, args.keep_mb << 20)}
-    again = jax_analysis.analyse(jax_xspace.read_capture(trimmed), profiler._layers or [], first, last,
+    again = jax_analysis.analyse(xplane.read_xla(trimmed), profiler._layers or [], first, last,
                                  scopes=scopes_of(model))
     result["trimmed_capture"].update(coverage=again.coverage, steps=again.steps)
     return result

@@ -1,10 +1,10 @@
 """One `jax.profiler` window -> a WindowReport: XLA thunk (CPU) or kernel (GPU) time
 attributed to Keras layers, forward vs gradient, through the HLO `op_name` metadata.
 
-Pure: takes the plain records of `jax_xspace` and a layer map of plain `LayerInfo`s, so it
+Pure: takes the plain records of `xplane.read_xla` and a layer map of plain `LayerInfo`s, so it
 runs (and is tested) without Keras, JAX or TensorFlow.
 
-Ownership of one op_name (`hlo.split_op_name`):
+Ownership of one op_name (`split_op_name`):
   - inside `jvp(...)`/`transpose(...)` with a scope chain naming a layer: the deepest layer
     whose path is a prefix of the chain; forward, or backward under `transpose`;
   - the loss scope (`compile_loss`, ...) -> loss; the optimizer's scope -> optimizer;
@@ -25,9 +25,10 @@ import functools
 import re
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from tb_layerprof import diagnosis, hlo
+from tb_layerprof import diagnosis, jax_sources
 from tb_layerprof.attribution import LayerSpan
-from tb_layerprof.jax_xspace import JaxCapture, Thunk
+from tb_layerprof.xplane.hlo import HloModule, parse_module
+from tb_layerprof.xplane.records import ProfileError, XlaEvents, XlaOp
 from tb_layerprof.report import OTHER_KEYS, TIMELINE_MAX_SPANS, Hint, LayerStats, WindowReport
 
 LOSS_SCOPES = ("compile_loss", "loss", "losses")
@@ -35,6 +36,81 @@ _STATE = re.compile(r"^state\[(\d+)\]\[(\d+)\]")
 METRIC_SCOPES = ("compile_metrics", "metrics")
 HOST_CALLBACK_PRIMITIVES = ("pure_callback", "io_callback", "debug_callback", "callback")
 _PS_PER_US = 1e6
+
+
+# -- op_name -> (scopes, phase) ---------------------------------------------------------
+
+# JAX names every HLO instruction after the primitive that produced it and the name stack
+# it ran under: `jit(train_step)/jvp(dense)/dot_general` is the forward pass of layer
+# `dense`, `jit(train_step)/transpose(jvp(dense))/dot_general` its gradient (reverse-mode
+# AD is the transpose of the JVP). Keras opens a `jax.named_scope` per layer call, so the
+# scopes between the transform wrappers are layer names, outermost first.
+
+FORWARD, BACKWARD = "forward", "backward"
+_WRAPPER = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\((.*)\)$")
+# JAX transforms that wrap name-stack entries; `transpose` marks reverse-mode AD.
+_TRANSFORMS = {"jvp", "transpose", "vmap", "remat", "checkpoint", "pmap", "xmap", "shard_map",
+               "jit", "pjit", "vjp", "linearize", "custom_jvp_call", "custom_vjp_call",
+               "custom_vjp_call_jaxpr", "custom_jvp_call_jaxpr", "cond", "while", "scan", "body",
+               "checkpoint_name", "named_call", "core_call"}
+
+
+def split_op_name(op_name: str) -> Tuple[List[str], str, bool]:
+    """(named scopes outermost first, primitive, inside a `transpose(...)`).
+
+    `jit(train_step)/transpose(jvp(block))/inner/mul` -> (["block", "inner"], "mul", True).
+    The outermost `jit(...)` is the program, not a scope; nested `jit(_where)` (a jnp
+    helper) is transparent. A scope counts as differentiated if any wrapper around it is
+    `transpose`.
+    """
+    parts = [p for p in _split_top(op_name) if p]
+    if not parts:
+        return [], "", False
+    primitive = parts[-1]
+    scopes: List[str] = []
+    gradient = False
+    for part in parts[:-1]:
+        inner, wrappers = _unwrap(part)
+        if "transpose" in wrappers:
+            gradient = True
+        if wrappers and wrappers[-1] in ("jit", "pjit"):
+            continue  # the program (jit(train_step)) or a jnp helper's own jit(_where)
+        if inner:
+            scopes.extend(s for s in inner.split("/") if s)
+    return scopes, primitive, gradient
+
+
+def _split_top(name: str) -> List[str]:
+    """Split on '/' outside parentheses (a wrapper may hold a '/': `jvp(block/inner)`)."""
+    parts, depth, cur = [], 0, []
+    for ch in name:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth = max(0, depth - 1)
+        if ch == "/" and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    parts.append("".join(cur))
+    return parts
+
+
+def _unwrap(part: str) -> Tuple[str, List[str]]:
+    """`transpose(jvp(slow))` -> ("slow", ["transpose", "jvp"])."""
+    wrappers = []
+    m = _WRAPPER.match(part)
+    while m and m.group(1) in _TRANSFORMS:
+        wrappers.append(m.group(1))
+        part = m.group(2)
+        m = _WRAPPER.match(part)
+    return part, wrappers
+
+
+def in_autodiff(op_name: str) -> bool:
+    """Whether the op ran inside the differentiated function (a jvp/transpose wrapper)."""
+    return "jvp(" in op_name or "transpose(" in op_name
 
 
 @dataclasses.dataclass
@@ -90,8 +166,8 @@ class Resolver:
             return ("cat", "unattributed_us", "")
         if name.startswith(("state[", "data[")):
             return self._state(name)
-        scopes, _, gradient = hlo.split_op_name(name)
-        phase = hlo.BACKWARD if gradient else hlo.FORWARD
+        scopes, _, gradient = split_op_name(name)
+        phase = BACKWARD if gradient else FORWARD
         if scopes and scopes[0] in self.scopes.model and len(scopes) > 1:
             scopes = scopes[1:]
         lowered = [s.lower() for s in scopes]
@@ -104,11 +180,11 @@ class Resolver:
             return ("cat", "loss_us", "")
         if lowered and lowered[0] in self.scopes.metrics:
             return ("cat", "metrics_us", "")
-        if not scopes and hlo.in_autodiff(name):
+        if not scopes and in_autodiff(name):
             # Functional-model glue between layers (`h + a` on symbolic tensors becomes an
             # op of the model, in no layer's scope): Keras' graph, not a layer's.
             return ("cat", "framework_us", "")
-        if not hlo.in_autodiff(name):
+        if not in_autodiff(name):
             # After the gradient, Keras' train_step updates the loss tracker and metrics
             # without a scope; helper programs have no autodiff at all.
             return ("cat", "metrics_us", "") if not scopes else ("cat", "framework_us", "")
@@ -126,7 +202,7 @@ class Resolver:
             return ("cat", "framework_us", "")
         group, index = int(m.group(1)), int(m.group(2))
         if group == 0 and index < len(self.scopes.weights) and self.scopes.weights[index] in self.paths:
-            return ("layer", str(self.scopes.weights[index]), hlo.FORWARD)
+            return ("layer", str(self.scopes.weights[index]), FORWARD)
         return ("cat", {2: "optimizer_us", 3: "metrics_us"}.get(group, "framework_us"), "")
 
     def _layer(self, scopes: List[str]) -> Optional[str]:
@@ -157,7 +233,7 @@ class _Acc:
     ops: Dict[Tuple[str, str], float] = dataclasses.field(default_factory=dict)  # (instr, phase) -> ps
 
 
-def window_thunks(capture: JaxCapture, first: int, last: int) -> Tuple[List[Thunk], List[Tuple[int, int, int]]]:
+def window_thunks(capture: XlaEvents, first: int, last: int) -> Tuple[List[XlaOp], List[Tuple[int, int, int]]]:
     """The thunks that started inside one of the window's step markers, and the markers.
 
     Between markers (validation, epoch ends) nothing counts; with asynchronous dispatch a
@@ -187,11 +263,11 @@ class _Tally:
     device: bool = False
     main: set = dataclasses.field(default_factory=set)
 
-    def add(self, t: Thunk, kind: str, key: str, phase: str, share: float) -> None:
+    def add(self, t: XlaOp, kind: str, key: str, phase: str, share: float) -> None:
         ps = t.self_ps * share
         if kind == "layer":
             acc = self.accs[key]
-            if phase == hlo.BACKWARD:
+            if phase == BACKWARD:
                 acc.bwd_ps, acc.bwd_events = acc.bwd_ps + ps, acc.bwd_events + share
             else:
                 acc.fwd_ps, acc.fwd_events = acc.fwd_ps + ps, acc.fwd_events + share
@@ -202,7 +278,7 @@ class _Tally:
             self.unowned[(t.hlo_op, t.module)] = self.unowned.get((t.hlo_op, t.module), 0.0) + ps
 
 
-def _attribute(capture: JaxCapture, thunks: List[Thunk], layers: Sequence[LayerInfo],
+def _attribute(capture: XlaEvents, thunks: List[XlaOp], layers: Sequence[LayerInfo],
                resolve: Resolver) -> _Tally:
     """Every thunk (or, on a GPU, kernel) of the window to its owners, by its sources."""
     sources = _Programs(capture)
@@ -225,7 +301,7 @@ def _attribute(capture: JaxCapture, thunks: List[Thunk], layers: Sequence[LayerI
     return tally
 
 
-def analyse(capture: JaxCapture, layers: Sequence[LayerInfo], first: int, last: int,
+def analyse(capture: XlaEvents, layers: Sequence[LayerInfo], first: int, last: int,
             scopes: Optional[Scopes] = None, batches: int = 0) -> WindowReport:
     """The report of steps first..last of `capture` (per-step figures, diagnosed)."""
     scopes = scopes or Scopes()
@@ -258,7 +334,7 @@ def analyse(capture: JaxCapture, layers: Sequence[LayerInfo], first: int, last: 
     return window
 
 
-def layer_spans(capture: JaxCapture, layers: Sequence[LayerInfo], first: int, last: int,
+def layer_spans(capture: XlaEvents, layers: Sequence[LayerInfo], first: int, last: int,
                 scopes: Optional[Scopes] = None) -> List[LayerSpan]:
     """Per step, layer and phase: from the layer's first thunk to its last (each thunk
     counted for its main source), parents stretched over their sublayers. A step is one
@@ -268,7 +344,7 @@ def layer_spans(capture: JaxCapture, layers: Sequence[LayerInfo], first: int, la
     resolve = Resolver(layers, scopes or Scopes())
     programs = _Programs(capture)
     sources = _Lazy(lambda pid: programs.get(pid, ({}, None))[0])
-    runs: Dict[Tuple[int, int], List[Thunk]] = {}
+    runs: Dict[Tuple[int, int], List[XlaOp]] = {}
     for t in thunks:
         runs.setdefault((t.program_id, t.run_id), []).append(t)
     ordered = sorted(runs.values(), key=lambda ts: min(t.start_ps for t in ts))
@@ -294,7 +370,7 @@ def layer_spans(capture: JaxCapture, layers: Sequence[LayerInfo], first: int, la
             for (st, p, ph, dev), (a, b) in sorted(spans.items(), key=lambda kv: kv[1][0])]
 
 
-def _device_plane(capture: JaxCapture) -> str:
+def _device_plane(capture: XlaEvents) -> str:
     return capture.device_planes[0] if capture.device_planes else ""
 
 
@@ -312,14 +388,14 @@ def timeline(spans: List[LayerSpan], layer_paths: set) -> Dict[str, object]:
 
 
 @functools.lru_cache(maxsize=32)
-def _program_sources(blob: bytes) -> Tuple[Dict[str, hlo.Sources], Optional[hlo.Module]]:
+def _program_sources(blob: bytes) -> Tuple[Dict[str, jax_sources.Sources], Optional[HloModule]]:
     """(instruction -> sources, module) of one program, parsed once: the analysis, the
     layer spans and the structure all read the same few programs."""
     try:
-        mod = hlo.parse_module(blob)
-    except hlo.WireError:
+        mod = parse_module(blob)
+    except ProfileError:
         return {}, None
-    return hlo.instruction_sources(mod), mod
+    return jax_sources.instruction_sources(mod), mod
 
 
 class _Lazy(dict):
@@ -340,12 +416,12 @@ class _Lazy(dict):
 class _Programs(_Lazy):
     """program id -> (sources, module), parsed only for the programs asked about."""
 
-    def __init__(self, capture: JaxCapture):
+    def __init__(self, capture: XlaEvents):
         super().__init__(lambda pid: _program_sources(capture.programs[pid][1])
                          if pid in capture.programs else ({}, None))
 
 
-def _by_kernel_name(t: Thunk, sources, main: set, cache: Dict[str, Tuple[int, str]]) -> Optional[hlo.Sources]:
+def _by_kernel_name(t: XlaOp, sources, main: set, cache: Dict[str, Tuple[int, str]]) -> Optional[jax_sources.Sources]:
     """A GPU kernel that carries no hlo_op: XLA names its kernels after the instruction
     (`loop_add_fusion.2` -> kernel `loop_add_fusion_2`), so match on that, within the
     train programs."""
@@ -360,19 +436,19 @@ def _by_kernel_name(t: Thunk, sources, main: set, cache: Dict[str, Tuple[int, st
     return sources[hit[0]][0].get(hit[1]) if hit and hit[1] else None
 
 
-def _across(mod: Optional[hlo.Module], resolve: Resolver) -> set:
+def _across(mod: Optional[HloModule], resolve: Resolver) -> set:
     """Fusions whose fused instructions came from more than one layer."""
     if mod is None:
         return set()
     out = set()
-    for name, op_names in hlo.fused_op_names(mod).items():
+    for name, op_names in jax_sources.fused_op_names(mod).items():
         owners = {resolve(n)[1] for n in op_names if resolve(n)[0] == "layer"}
         if len(owners) > 1:
             out.add(name)
     return out
 
 
-def _main_programs(capture: JaxCapture, thunks: List[Thunk]) -> set:
+def _main_programs(capture: XlaEvents, thunks: List[XlaOp]) -> set:
     """Programs that differentiate something (the train steps): their unscoped ops after
     the gradient are Keras' metric updates; other programs' are framework."""
     ran = {t.program_id for t in thunks}
@@ -381,7 +457,7 @@ def _main_programs(capture: JaxCapture, thunks: List[Thunk]) -> set:
         name, blob = capture.programs.get(pid, ("", b""))
         if b"jvp(" in blob or "train" in name:
             out.add(pid)
-    if not out:  # kernels without program ids (see jax_xspace): every differentiating program
+    if not out:  # kernels without program ids (see xplane.xla): every differentiating program
         out = {pid for pid, (_, blob) in capture.programs.items() if b"jvp(" in blob}
     return out
 
@@ -395,7 +471,7 @@ class _Structure:
     programs: Dict[str, int]
 
 
-def _structure(capture: JaxCapture, main: set, resolve: Resolver) -> _Structure:
+def _structure(capture: XlaEvents, main: set, resolve: Resolver) -> _Structure:
     op_types: Dict[str, Dict[str, int]] = {}
     programs: Dict[str, int] = {}
     # Every compiled train program counts (those of earlier windows too): each is a trace.
@@ -405,13 +481,13 @@ def _structure(capture: JaxCapture, main: set, resolve: Resolver) -> _Structure:
         if mod is None:
             continue
         seen = set()
-        for op_name, n in hlo.instruction_count(mod).items():
+        for op_name, n in jax_sources.instruction_count(mod).items():
             kind, path, phase = resolve(op_name)
             if kind != "layer":
                 continue
             seen.add(path)
-            if pid in main and phase == hlo.FORWARD:
-                prim = hlo.split_op_name(op_name.split(";", 1)[0])[1]
+            if pid in main and phase == FORWARD:
+                prim = split_op_name(op_name.split(";", 1)[0])[1]
                 types = op_types.setdefault(path, {})
                 types[prim] = types.get(prim, 0) + n
         for path in seen:

@@ -24,7 +24,8 @@ import jax
 import keras
 import numpy as np
 
-from tb_layerprof import figures, jax_analysis, jax_xspace, tracelayer
+from tb_layerprof import figures, jax_analysis, tracelayer, xplane
+from tb_layerprof.layermap import STEP_EVENT_NAME
 from tb_layerprof.jax_analysis import LayerInfo, Scopes
 from tb_layerprof.report import WindowReport
 from tb_layerprof.summary import ReportWriter
@@ -32,7 +33,7 @@ from tb_layerprof.summary import ReportWriter
 logger = logging.getLogger("tb_layerprof")
 
 DEFAULT_PROFILE_BATCH = (10, 14)
-STEP_NAME = jax_xspace.STEP_EVENT_NAME
+STEP_NAME = STEP_EVENT_NAME
 
 
 def parse_profile_batch(profile_batch: Union[int, str, Sequence[int], None]) -> Tuple[int, int]:
@@ -350,7 +351,7 @@ class LayerProfiler(keras.callbacks.Callback):
 
     def _analyse_safely(self, path, layers, scopes, first, last, spe) -> Optional[WindowReport]:
         try:
-            capture = jax_xspace.read_capture(path)
+            capture = xplane.read_xla(path)
             window = jax_analysis.analyse(capture, layers, first, last, scopes=scopes,
                                           batches=(last - first + 1) * spe)
             add_trace_line(path, capture, layers, scopes, window, first, last)
@@ -384,7 +385,7 @@ def add_trace_line(path: str, capture, layers, scopes, window: WindowReport, fir
     try:
         spans = jax_analysis.layer_spans(capture, layers, first, last, scopes)
         for plane, events in tracelayer.lines_by_plane(spans, window).items():
-            jax_xspace.add_line(path, tracelayer.LINE_NAME, events, plane_names=[plane])
+            xplane.add_line(path, tracelayer.LINE_NAME, events, plane_names=[plane], line_id=None)
     except Exception as e:
         window.warnings.append(f"could not add the '{tracelayer.LINE_NAME}' line to the trace: {e}")
 

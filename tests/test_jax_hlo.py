@@ -1,14 +1,15 @@
-"""The JAX path's pure parts, in the main suite: op_name parsing, the wire-level HLO reader
-and the descriptor-built XSpace schema (checked against TensorFlow's generated protos,
+"""The JAX path's pure parts, in the main suite: op_name parsing, the xplane package's
+wire-level HLO reader and XLA records (checked against TensorFlow's generated protos,
 which this environment has), and attribution on a hand-built capture."""
 
 from __future__ import annotations
 
 import pytest
 
-from tb_layerprof import hlo, jax_analysis
+from tb_layerprof import jax_analysis, jax_sources, xplane
 from tb_layerprof.jax_analysis import LayerInfo, Scopes
-from tb_layerprof.jax_xspace import JaxCapture, Thunk, _classes
+from tb_layerprof.xplane import XlaEvents as JaxCapture
+from tb_layerprof.xplane import XlaOp as Thunk
 
 
 @pytest.mark.parametrize("op_name, scopes, primitive, gradient", [
@@ -23,7 +24,7 @@ from tb_layerprof.jax_xspace import JaxCapture, Thunk, _classes
     ("", [], "", False),
 ])
 def test_split_op_name(op_name, scopes, primitive, gradient):
-    assert hlo.split_op_name(op_name) == (scopes, primitive, gradient)
+    assert jax_analysis.split_op_name(op_name) == (scopes, primitive, gradient)
 
 
 def _hlo_bytes():
@@ -38,6 +39,7 @@ def _hlo_bytes():
                                             ("add", "add", "jit(train_step)/jvp(dense)/add")]):
         ins = fused.instructions.add(name=name, opcode=opcode, id=10 + i)
         ins.metadata.op_name = op
+        ins.metadata.op_type = opcode.capitalize() if op else ""
     entry = m.computations.add(name="main.2", id=2)
     w = entry.instructions.add(name="w", opcode="parameter", id=20)
     w.metadata.op_name = "state[0][0]"
@@ -53,30 +55,71 @@ def _hlo_bytes():
 
 
 def test_wire_reader_matches_tensorflows_hlo_schema():
-    mod = hlo.parse_module(_hlo_bytes())
+    mod = xplane.parse_module(_hlo_bytes())
     assert mod.name == "jit_train_step" and [i.name for i in mod.entry()] == ["w", "slice_multiply_fusion", "dot.4", "grad"]
     entry = {i.name: i for i in mod.entry()}
     assert entry["slice_multiply_fusion"].called_ids == [1]
     assert entry["dot.4"].operand_ids == [21, 20]
-    src = hlo.instruction_sources(mod)
+    assert [(i.op_type, i.op_name) for i in mod.computations[1]][2] == ("Multiply", "jit(train_step)/jvp(slow)/mul")
+    src = jax_sources.instruction_sources(mod)
     # A fusion goes to its root's op_name; the metadata-less dot to the weight it reads
     # (trainable variable 0), forward.
     assert src["slice_multiply_fusion"] == [("jit(train_step)/jvp(slow)/mul", 1.0)]
     assert src["dot.4"] == [("jit(train_step)/jvp(__weight0__)/dot", 1.0)]
-    assert hlo.fused_op_names(mod)["slice_multiply_fusion"] == [
+    assert jax_sources.fused_op_names(mod)["slice_multiply_fusion"] == [
         "jit(train_step)/jvp(dense)/add", "jit(train_step)/jvp(slow)/mul", "jit(train_step)/jvp(slow)/slice"]
 
 
-def test_xspace_schema_matches_tensorflows():
+def test_xla_field_numbers_match_tensorflows():
+    """The XStat / XEventMetadata / XLine / XEvent numbers the reader and writer use."""
     xplane_pb2 = pytest.importorskip("tensorflow.tsl.profiler.protobuf.xplane_pb2")
-    ours = _classes()
-    names = {"XSpace": ours.DESCRIPTOR}
-    for msg in ours.DESCRIPTOR.file.message_types_by_name.values():
-        names[msg.name] = msg
-    for name, desc in names.items():
-        ref = getattr(xplane_pb2, name).DESCRIPTOR
-        for field in desc.fields:
-            assert ref.fields_by_name[field.name].number == field.number, (name, field.name)
+    from tb_layerprof.xplane import wire, write
+
+    def num(msg, field):
+        return getattr(xplane_pb2, msg).DESCRIPTOR.fields_by_name[field].number
+
+    assert (wire.STAT_ID, wire.STAT_DOUBLE, wire.STAT_UINT64, wire.STAT_INT64, wire.STAT_STR,
+            wire.STAT_BYTES, wire.STAT_REF) == tuple(num("XStat", f) for f in (
+                "metadata_id", "double_value", "uint64_value", "int64_value", "str_value",
+                "bytes_value", "ref_value"))
+    assert wire.PLANE_STATS == num("XPlane", "stats")
+    assert (wire.EVENT_METADATA_ID, wire.EVENT_METADATA_NAME, wire.EVENT_METADATA_STATS) == (
+        num("XEventMetadata", "id"), num("XEventMetadata", "name"), num("XEventMetadata", "stats"))
+    assert num("XEventMetadata", "display_name") == 4
+    assert (write._LINE_DURATION, write._LINE_DISPLAY_ID, write._LINE_DISPLAY_NAME) == (
+        num("XLine", "duration_ps"), num("XLine", "display_id"), num("XLine", "display_name"))
+    assert (write._EVENT_METADATA_ID, write._EVENT_OFFSET, write._EVENT_DURATION, write._EVENT_STATS) == (
+        num("XEvent", "metadata_id"), num("XEvent", "offset_ps"), num("XEvent", "duration_ps"),
+        num("XEvent", "stats"))
+
+
+def test_layers_line_on_a_real_capture(tmp_path):
+    """The wire-level writer on a JAX capture: a new line one above the plane's line ids,
+    the capture otherwise unchanged (TensorFlow's parser agrees), and read_xla unchanged."""
+    import collections
+    import os
+    import shutil
+
+    xplane_pb2 = pytest.importorskip("tensorflow.tsl.profiler.protobuf.xplane_pb2")
+    src = os.path.join(os.path.dirname(__file__), "data", "jax_cpu_seed.xplane.pb")
+    path = str(tmp_path / "c.xplane.pb")
+    shutil.copy(src, path)
+    before = xplane.read_xla(path)
+    t0 = before.steps[0][1]
+    Ev = collections.namedtuple("Ev", "name start_ps duration_ps stats")
+    events = [Ev("slow (forward)", t0, 5000, {"layer": "slow", "step": 4}),
+              Ev("slow (gradient)", t0 + 6000, 2000, {"layer": "slow", "share": 0.5})]
+    assert xplane.add_line(path, "Keras Layers", events, [xplane.HOST_PLANE], line_id=None) == 1
+    old = xplane_pb2.XSpace.FromString(open(src, "rb").read())
+    new = xplane_pb2.XSpace.FromString(open(path, "rb").read())
+    host_old = next(p for p in old.planes if p.name == xplane.HOST_PLANE)
+    host = next(p for p in new.planes if p.name == xplane.HOST_PLANE)
+    line = host.lines[-1]
+    assert line.name == "Keras Layers" and line.id == max(ln.id for ln in host_old.lines) + 1
+    assert [host.event_metadata[e.metadata_id].name for e in line.events] == ["slow (forward)", "slow (gradient)"]
+    assert list(host.lines)[:-1] == list(host_old.lines)
+    after = xplane.read_xla(path)
+    assert after.thunks == before.thunks and after.steps == before.steps and after.programs == before.programs
 
 
 def test_attribution_on_a_hand_built_capture():
@@ -124,10 +167,10 @@ def test_a_real_jax_cpu_capture():
     without JAX in this environment."""
     import os
 
-    from tb_layerprof import figures, jax_xspace
+    from tb_layerprof import figures
 
     path = os.path.join(os.path.dirname(__file__), "data", "jax_cpu_seed.xplane.pb")
-    capture = jax_xspace.read_capture(path)
+    capture = xplane.read_xla(path)
     assert [s[0] for s in capture.steps] == [4, 5, 6, 7]
     assert any("train_step" in name for name, _ in capture.programs.values())
     layers = [LayerInfo("dense_in", "Dense"), LayerInfo("slow", "SlowDouble", custom=True),

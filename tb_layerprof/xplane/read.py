@@ -33,6 +33,12 @@ def host_from_path(path: str) -> str:
 
 def read_profile(path: str) -> ProfileEvents:
     """Load one `.xplane.pb` and flatten it (ProfileError if it is not readable)."""
+    return read_mapped(path, _read)
+
+
+def read_mapped(path: str, read):
+    """`read(mapped file, host, path)` on the memory-mapped `path`, with the cyclic GC
+    paused; every failure becomes a ProfileError that names the file."""
     try:
         f = open(path, "rb")
     except OSError as e:
@@ -46,7 +52,7 @@ def read_profile(path: str) -> ProfileEvents:
             if not mapped.size:
                 raise ProfileError(f"profile {path} is empty")
             with _no_cyclic_gc():
-                return _read(mapped, host_from_path(path), path)
+                return read(mapped, host_from_path(path), path)
         except ProfileError as e:
             if str(e).startswith("profile "):
                 raise

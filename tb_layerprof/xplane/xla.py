@@ -6,13 +6,13 @@ as an XlaEvents. The JAX path's reading; the same wire walking and column decodi
 
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import List
 
 import numpy as np
 
 from tb_layerprof.layermap import STEP_EVENT_NAME
 from tb_layerprof.xplane import assemble, columns, hlo, wire
-from tb_layerprof.xplane.read import CHUNK_EVENTS, host_from_path
+from tb_layerprof.xplane.read import CHUNK_EVENTS, read_mapped
 from tb_layerprof.xplane.records import ProfileError, Step, XlaEvents, XlaOp
 
 _STATS = ("hlo_op", "program_id", "hlo_module", "run_id", "step_num")
@@ -20,24 +20,7 @@ _STATS = ("hlo_op", "program_id", "hlo_module", "run_id", "step_num")
 
 def read_xla(path: str) -> XlaEvents:
     """Load one `.xplane.pb` (ProfileError with a clear message if it is not readable)."""
-    try:
-        f = open(path, "rb")
-    except OSError as e:
-        raise ProfileError(f"cannot read profile {path}: {e.strerror or e}") from None
-    with f:
-        mapped = wire.Mapped(f)
-        try:
-            if not mapped.size:
-                raise ProfileError(f"profile {path} is empty")
-            return _read(mapped, host_from_path(path), path)
-        except ProfileError as e:
-            if str(e).startswith("profile "):
-                raise
-            raise ProfileError(f"profile {path} is not a valid XSpace: {e}") from None
-        except (IndexError, ValueError) as e:
-            raise ProfileError(f"profile {path} is not a valid XSpace: {e or 'truncated'}") from None
-        finally:
-            mapped.close()
+    return read_mapped(path, _read)
 
 
 def _read(mapped: wire.Mapped, host: str, path: str) -> XlaEvents:
