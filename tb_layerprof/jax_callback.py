@@ -18,7 +18,7 @@ import glob
 import logging
 import os
 import time
-from typing import Any, List, Optional, Sequence, Tuple, Union
+from typing import Any, List, Optional, Sequence, Union
 
 import jax
 import keras
@@ -28,33 +28,12 @@ from tb_layerprof import figures, jax_analysis, tracelayer, xplane
 from tb_layerprof.layermap import STEP_EVENT_NAME
 from tb_layerprof.jax_analysis import LayerInfo, Scopes
 from tb_layerprof.report import WindowReport
+from tb_layerprof.schedule import DEFAULT_PROFILE_BATCH, first_window, one_line
 from tb_layerprof.summary import ReportWriter
 
 logger = logging.getLogger("tb_layerprof")
 
-DEFAULT_PROFILE_BATCH = (10, 14)
 STEP_NAME = STEP_EVENT_NAME
-
-
-def parse_profile_batch(profile_batch: Union[int, str, Sequence[int], None]) -> Tuple[int, int]:
-    """Keras `TensorBoard` meaning: N -> (N, N); (a, b) or "a,b" -> (a, b); 0/None -> off."""
-    if profile_batch is None:
-        return (0, 0)
-    try:
-        if isinstance(profile_batch, str):
-            values = [int(p) for p in profile_batch.split(",") if p.strip()]
-        elif isinstance(profile_batch, int):
-            values = [profile_batch]
-        else:
-            values = [int(v) for v in profile_batch]
-    except (TypeError, ValueError):
-        values = []
-    if len(values) == 1:
-        values = values * 2
-    if len(values) != 2 or values[0] < 0 or values[1] < values[0] or (values[0] == 0 and values[1] != 0):
-        raise ValueError("profile_batch must be a non-negative integer or a pair (start, stop) of "
-                         f"positive integers with start <= stop, got {profile_batch!r}")
-    return values[0], values[1]
 
 
 def layer_map(model: Any) -> List[LayerInfo]:
@@ -212,16 +191,12 @@ class LayerProfiler(keras.callbacks.Callback):
                  run: str = "train", background: bool = True, verbose: int = 1,
                  worker: Optional[str] = None):
         super().__init__()
-        start, stop = parse_profile_batch(profile_batch)
-        if every_n_steps is not None and int(every_n_steps) <= 0:
-            raise ValueError(f"every_n_steps must be a positive integer, got {every_n_steps!r}")
-        if every_n_steps is not None and start == 0:
-            start, stop = int(every_n_steps), int(every_n_steps)
+        start, stop, every_n_steps = first_window(profile_batch, every_n_steps)
         self.log_dir = os.fspath(log_dir)
         self.run = run
         self.run_dir = os.path.join(self.log_dir, run)
         self.window_length = stop - start + 1 if start else 0
-        self.every_n_steps = int(every_n_steps) if every_n_steps else None
+        self.every_n_steps = every_n_steps
         self.max_windows = max_windows
         self.background = background
         self.verbose = verbose
@@ -312,7 +287,7 @@ class LayerProfiler(keras.callbacks.Callback):
             start_trace(self.run_dir)
         except Exception as e:  # someone else's trace, an unwritable directory: skip
             logger.warning("layerprof: window steps %d-%d skipped: could not start the profiler (%s)",
-                           first, stop, _one_line(e))
+                           first, stop, one_line(e))
             return
         self._windows_started += 1
         self._capturing = True
@@ -325,7 +300,7 @@ class LayerProfiler(keras.callbacks.Callback):
             jax.profiler.stop_trace()
         except Exception as e:
             logger.warning("layerprof: window steps %d-%d lost: profiler stop failed (%s)",
-                           first, last, _one_line(e))
+                           first, last, one_line(e))
             return
         path = self._newest_capture()
         if path is None:
@@ -366,7 +341,7 @@ class LayerProfiler(keras.callbacks.Callback):
             return window
         except Exception as e:  # a bug of ours must not cost the user their training
             logger.warning("layerprof: window steps %d-%d not analysed: %s: %s (raw profile kept at %s)",
-                           first, last, type(e).__name__, _one_line(e), path)
+                           first, last, type(e).__name__, one_line(e), path)
         return None
 
     def flush(self) -> None:
@@ -375,7 +350,7 @@ class LayerProfiler(keras.callbacks.Callback):
             try:
                 future.result()
             except Exception as e:
-                logger.warning("layerprof: analysis failed: %s", _one_line(e))
+                logger.warning("layerprof: analysis failed: %s", one_line(e))
         self._pending = []
 
 
@@ -403,8 +378,3 @@ def summary_line(window: WindowReport, first: int, last: int) -> str:
     return (f"{head}: top layer {top.path} ({top.class_name}) {total / 1000:.2f} ms/step "
             f"(fwd {top.self_forward_us / 1000:.2f} + grad {top.self_backward_us / 1000:.2f}), "
             f"{share:.0%} of op time, coverage {window.coverage:.1%}; hints: {hints}")
-
-
-def _one_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[0][:300] if text else type(e).__name__

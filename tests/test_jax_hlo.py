@@ -186,3 +186,28 @@ def test_a_real_jax_cpu_capture():
         assert by[name].self_forward_us > 0 and by[name].self_backward_us > 0, name
     own = sum(x.self_forward_us + x.self_backward_us for x in w.layers)
     assert own + sum(w.other.values()) == pytest.approx(w.op_time_us)
+
+
+@pytest.mark.parametrize("profile_batch", [None, 0, 3, (2, 5), "2,5", " 4 ", [1, 1], "x", (0, 3), (5, 2), -1, (1, 2, 3)])
+def test_schedule_reads_profile_batch_as_the_tensorflow_callback_does(profile_batch):
+    """`schedule` (the JAX callback's) and `callback.parse_profile_batch` agree."""
+    pytest.importorskip("tensorflow")
+    from tb_layerprof import callback, schedule
+
+    def outcome(parse):
+        try:
+            return parse(profile_batch)
+        except ValueError:
+            return "error"
+
+    assert outcome(schedule.parse_profile_batch) == outcome(callback.parse_profile_batch)
+
+
+def test_first_window():
+    from tb_layerprof.schedule import first_window
+
+    assert first_window((2, 3), 6) == (2, 3, 6)
+    assert first_window(0, 4) == (4, 4, 4)
+    assert first_window((10, 14), None) == (10, 14, None)
+    with pytest.raises(ValueError):
+        first_window((2, 3), 0)
