@@ -1285,3 +1285,35 @@ def test_tensorboard_reload_shows_a_new_window_and_keeps_the_selection(browser, 
     finally:
         p.close()
     assert not p.errors and not p.dialogs, p.errors
+
+
+def test_workers_layer_view_defaults_to_straggler_and_trend_has_a_line_per_host(browser, tmp_path):
+    d = str(tmp_path)
+    for host, scale in (("worker-0", 3.0), ("worker-1", 1.0)):  # worker-0, first by name, is slow
+        windows = [synthetic_window(s, scale=scale) for s in (10, 30)]
+        for w in windows:
+            w.host = host
+        write_run(d, "multi", windows)
+    p = Page(browser, width=1280)
+    try:
+        with tensorboard(d) as proc:
+            proc.wait_for(f"{BASE}/window?run=multi", lambda j: len(j["hosts"]) == 2)
+            _, workers = proc.get_json(f"{BASE}/workers?run=multi")
+            assert workers["straggler"]["host"] == "worker-0"
+            frame = p.open_iframe(proc.url, "#run=multi")
+            rows(frame)
+            frame.wait_for_function(
+                "() => document.querySelector('[data-testid=window-facts]')?.textContent.includes('host worker-0')"
+            )
+            assert frame.eval_on_selector("[data-testid=host-picker]", "s => s.value") == "worker-0"
+            assert "host=" not in frame.evaluate("location.hash")
+            frame.locator("[data-testid=trend]").scroll_into_view_if_needed()
+            chart_drawn(frame, "trend-chart")
+            opt = frame.evaluate("""() => { const o = document.querySelector('[data-testid=trend-chart]').lpChart.getOption();
+                return {x: o.xAxis[0].data, names: o.series.map(s => s.name)}; }""")
+            assert opt["x"] == ["10", "30"]
+            assert "block/slow · worker-0" in opt["names"] and "block/slow · worker-1" in opt["names"]
+            p.screenshot("layer-profile-workers-trend.png")
+    finally:
+        p.close()
+    assert not p.errors and not p.dialogs, p.errors

@@ -3,7 +3,7 @@
 import { useState } from "preact/hooks";
 import { Load, useFetch, useHashState } from "../api/hooks";
 import { useTensorBoardReload } from "../api/reload";
-import type { DiffDoc, RunsResponse, WindowResponse, WindowsResponse } from "../api/types";
+import type { DiffDoc, RunsResponse, WindowResponse, WindowsResponse, WorkersDoc } from "../api/types";
 import { Selection, resolveSelection } from "../models/selection";
 import type { ViewState } from "../models/urlstate";
 import { CompareView } from "./CompareView";
@@ -25,7 +25,7 @@ export function App() {
   const others = runs.status === "ok" ? runs.data.runs_without_reports : [];
   const resolved = resolveSelection(state, runList);
   const compare = state.view === "compare";
-  const win = useWindow(resolved, state, !compare, reloadKey);
+  const win = useStragglerWindow(resolved, state, !compare, reloadKey);
   // Unreadable windows of the run (/windows): named above the view, marked in the picker.
   const listed = useFetch<WindowsResponse>(resolved.runInfo && !compare ? "windows" : null, { run: resolved.run }, reloadKey);
   const unreadable = listed.status === "ok" && Array.isArray(listed.data.unreadable) ? listed.data.unreadable : [];
@@ -92,6 +92,23 @@ function useWindow(sel: Selection, state: ViewState, enabled: boolean, reloadKey
   const ask = enabled && sel.runInfo && sel.step !== null;
   // No step chosen: the server's latest readable window (the run's last step may be unreadable).
   return useFetch<WindowResponse>(ask ? "window" : null, { run: sel.run, step: state.step === null ? null : String(state.step), host: state.host }, reloadKey);
+}
+
+/** The window of the Layers view; with several hosts and none chosen, the straggler's (the
+ * host /workers names as the slowest), not the server's default (the last host by name). */
+function useStragglerWindow(sel: Selection, state: ViewState, enabled: boolean, reloadKey: number): Load<WindowResponse> {
+  const first = useWindow(sel, state, enabled, reloadKey);
+  const w = okData(first);
+  const multi = enabled && state.host === null && !!w && windowHosts(w).length > 1;
+  const workers = useFetch<WorkersDoc>(multi ? "workers" : null, { run: sel.run, step: w ? String(w.window.step) : null }, reloadKey);
+  const doc = okData(workers);
+  const straggler = doc ? (doc.straggler && doc.straggler.host) || doc.slowest_host : null;
+  const other = multi && !!straggler && straggler !== w!.window.host && windowHosts(w!).includes(straggler);
+  const second = useFetch<WindowResponse>(other ? "window" : null, { run: sel.run, step: w ? String(w.window.step) : null, host: straggler }, reloadKey);
+  if (other) return second;
+  // Until /workers answers, nothing rather than another host's window for a moment.
+  if (multi && (workers.status === "loading" || workers.status === "idle")) return { status: "loading" };
+  return first;
 }
 
 /** The comparison of Compare mode (/diff): base run/window/host against run/window/host. */

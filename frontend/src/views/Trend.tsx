@@ -5,7 +5,7 @@ import { useFetch } from "../api/hooks";
 import type { Figures, TrendResponse, Window } from "../api/types";
 import { defaultTrendLayers } from "../models/figures";
 import { fmtBytes, fmtTime } from "../models/format";
-import { METRIC_LABELS, isBytesMetric, trendValue } from "../models/trend";
+import { METRIC_LABELS, isBytesMetric, trendSeries } from "../models/trend";
 import type { ViewState } from "../models/urlstate";
 import { EChart } from "./EChart";
 import { Message } from "./Message";
@@ -105,22 +105,31 @@ function TrendChart(props: { d: TrendResponse; metric: string }) {
   const { d, metric } = props;
   const option = useMemo(() => {
     const fmt = isBytesMetric(metric) ? fmtBytes : fmtTime;
-    const manyHosts = !!d.hosts && new Set(d.hosts).size > 1;
+    // Several hosts (multi-worker): one line per layer and host, never one saw-tooth line.
+    const t = trendSeries(d, metric);
+    const dashes = ["solid", "dashed", "dotted"];
+    const hostOrder = Array.from(new Set(t.series.map((s) => s.host).filter((h): h is string => h !== null)));
+    const pathOrder = Array.from(new Set(t.series.map((s) => s.path)));
     return {
-      color: PALETTE,
       grid: { left: 8, right: 48, top: 36, bottom: 8, containLabel: true },
       legend: { top: 0, type: "scroll" },
       tooltip: { trigger: "axis", valueFormatter: (v: number) => (v == null ? "–" : fmt(v)) },
-      // Several hosts per step (multi-worker): one point per window, labelled "step host".
-      xAxis: { type: "category", name: "step", data: d.steps.map((s, i) => (manyHosts ? `${s} ${d.hosts![i] ?? ""}` : String(s))) },
+      xAxis: { type: "category", name: "step", data: t.steps.map(String) },
       yAxis: { type: "value", axisLabel: { formatter: (v: number) => fmt(v) } },
-      series: d.layers.map((l) => ({
-        name: l.path,
-        type: "line",
-        showSymbol: d.steps.length < 60,
-        connectNulls: false,
-        data: d.steps.map((_, i) => trendValue(l, metric, i)),
-      })),
+      series: t.series.map((s) => {
+        // A layer keeps its colour on every host; hosts differ by line style.
+        const color = PALETTE[pathOrder.indexOf(s.path) % PALETTE.length];
+        const dash = s.host === null ? "solid" : dashes[hostOrder.indexOf(s.host) % dashes.length];
+        return {
+          name: s.name,
+          type: "line",
+          showSymbol: t.steps.length < 60,
+          connectNulls: false,
+          itemStyle: { color },
+          lineStyle: { color, type: dash },
+          data: s.data,
+        };
+      }),
     };
   }, [d, metric]);
   return <EChart option={option} height={280} label="Layer time and memory across profile windows" testId="trend-chart" />;
