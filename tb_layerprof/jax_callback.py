@@ -13,7 +13,6 @@ the window holds exactly its steps' work.
 
 from __future__ import annotations
 
-import concurrent.futures
 import glob
 import logging
 import os
@@ -28,7 +27,7 @@ from tb_layerprof import figures, jax_analysis, tracelayer, xplane
 from tb_layerprof.layermap import STEP_EVENT_NAME
 from tb_layerprof.jax_analysis import LayerInfo, Scopes
 from tb_layerprof.report import WindowReport
-from tb_layerprof.schedule import DEFAULT_PROFILE_BATCH, first_window, one_line
+from tb_layerprof.schedule import DEFAULT_PROFILE_BATCH, Analyses, first_window, one_line
 from tb_layerprof.summary import ReportWriter
 
 logger = logging.getLogger("tb_layerprof")
@@ -209,8 +208,7 @@ class LayerProfiler(keras.callbacks.Callback):
         self._started_at = 0.0
         self._step_span = None
         self._writer = ReportWriter(self.run_dir)
-        self._executor: Optional[concurrent.futures.ThreadPoolExecutor] = None
-        self._pending: List[concurrent.futures.Future] = []
+        self._analyses = Analyses(background)
         self._layers: Optional[List[LayerInfo]] = None
         self.reports: List[WindowReport] = []
 
@@ -309,13 +307,7 @@ class LayerProfiler(keras.callbacks.Callback):
             return
         spe = int(getattr(self.model, "steps_per_execution", 1) or 1)
         job = (path, list(self._layers or ()), scopes_of(self.model), first, last, spe)
-        if self.background:
-            if self._executor is None:
-                self._executor = concurrent.futures.ThreadPoolExecutor(
-                    max_workers=1, thread_name_prefix="layerprof-analysis")
-            self._pending.append(self._executor.submit(self._analyse_safely, *job))
-        else:
-            self._analyse_safely(*job)
+        self._analyses.run(self._analyse_safely, *job)
 
     def _newest_capture(self) -> Optional[str]:
         found = glob.glob(os.path.join(self.run_dir, "plugins", "profile", "*", "*.xplane.pb"))
@@ -346,12 +338,7 @@ class LayerProfiler(keras.callbacks.Callback):
 
     def flush(self) -> None:
         """Wait for pending window analyses and write their reports."""
-        for future in self._pending:
-            try:
-                future.result()
-            except Exception as e:
-                logger.warning("layerprof: analysis failed: %s", one_line(e))
-        self._pending = []
+        self._analyses.flush()
 
 
 def add_trace_line(path: str, capture, layers, scopes, window: WindowReport, first: int, last: int) -> None:

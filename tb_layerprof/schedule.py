@@ -1,10 +1,14 @@
-"""When a callback profiles, as both backends' `LayerProfiler`s read their arguments: Keras
-`TensorBoard`'s `profile_batch` and `every_n_steps`. Plain Python: no Keras, TensorFlow or JAX.
+"""When a callback profiles and analyses, as both backends' `LayerProfiler`s need it: Keras
+`TensorBoard`'s `profile_batch` and `every_n_steps`, and the analyses' background thread.
+Plain Python: no Keras, TensorFlow or JAX.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Optional, Sequence, Tuple, Union
+
+logger = logging.getLogger("tb_layerprof")
 
 DEFAULT_PROFILE_BATCH = (10, 14)
 
@@ -47,3 +51,34 @@ def one_line(e: BaseException) -> str:
     """An exception as one short log line (its first line, else its type)."""
     text = str(e).strip().splitlines()
     return text[0][:300] if text else type(e).__name__
+
+
+class Analyses:
+    """Where window analyses run: one background thread (in order, finished by `flush`)
+    or, with `background=False`, at once on the caller's thread. A failure that escapes
+    an analysis is logged, never raised into training."""
+
+    def __init__(self, background: bool):
+        self.background = background
+        self._executor = None
+        self._pending: list = []
+
+    def run(self, analyse, *args) -> None:
+        if not self.background:
+            analyse(*args)
+            return
+        if self._executor is None:
+            import concurrent.futures
+
+            self._executor = concurrent.futures.ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="layerprof-analysis")
+        self._pending.append(self._executor.submit(analyse, *args))
+
+    def flush(self) -> None:
+        """Wait for pending analyses."""
+        for future in self._pending:
+            try:
+                future.result()
+            except Exception as e:
+                logger.warning("layerprof: analysis failed: %s", one_line(e))
+        self._pending = []

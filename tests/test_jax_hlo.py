@@ -211,3 +211,22 @@ def test_first_window():
     assert first_window((10, 14), None) == (10, 14, None)
     with pytest.raises(ValueError):
         first_window((2, 3), 0)
+
+
+@pytest.mark.parametrize("background", [False, True])
+def test_analyses_run_in_order_and_flush_logs_failures(background, caplog):
+    from tb_layerprof.schedule import Analyses
+
+    done = []
+
+    def fail():
+        raise RuntimeError("boom\nmore")
+
+    analyses = Analyses(background)
+    analyses.run(done.append, 1)
+    analyses.run(done.append, 2)
+    if background:
+        analyses.run(fail)
+    analyses.flush()
+    assert done == [1, 2]
+    assert not background or "analysis failed: boom" in caplog.text
