@@ -468,6 +468,7 @@ def test_step_timeline_draws_spans_and_click_selects_layer(tb, page):
     assert frame.get_attribute("[data-testid=timeline-chart]", "data-rows") == "4"  # fwd/grad x 2 depths
     assert "step 21" not in frame.inner_text("[data-testid=timeline]")  # latest window: step 230-231
     assert "step 231" in frame.inner_text("[data-testid=timeline]")
+    assert "first op to its last op" in frame.inner_text("[data-testid=timeline-meaning]")
     # Collapse the block, then click block/slow's gradient span: the row is revealed and selected.
     frame.click("button[aria-label='Collapse block']")
     wait_rows(frame, ["block", "dense", "dense_1"])

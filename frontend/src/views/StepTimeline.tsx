@@ -116,6 +116,12 @@ export function StepTimeline(props: { w: Window; selected: string | null; onSele
         ) : null}
       </div>
       <TimelineBody present={present} model={model} option={option} onSelect={props.onSelect} />
+      {model && model.items.length ? (
+        <div class="lp-basis-note" data-testid="timeline-meaning">
+          A bar runs from the layer's first op to its last op of that phase in this step. Ops of several layers run in
+          parallel, so a bar can be longer than the layer's own work: its time is in the table (Self, Total).
+        </div>
+      ) : null}
       {selected !== null && model ? <SelectedSpans model={model} path={selected} onClear={props.onClear} /> : null}
     </section>
   );
