@@ -170,23 +170,28 @@ BATCH_MIN_ALLOC_BYTES = 4096  # smaller allocations are rounded up by the BFC al
 
 def executed_batch(index: ShapeIndex, window_mem) -> int:
     """The batch size the window ran, from the allocations of ops whose traced output has
-    one unknown dimension: allocated bytes over the static size. The ratio most ops agree
-    on (ties: most bytes); 0 when none. Unlike `memory.executed_batch` (layer outputs
-    only) every op votes, and small allocations, which BFC rounds up, do not."""
-    votes: Dict[int, List[float]] = collections.defaultdict(lambda: [0, 0.0])
+    one unknown dimension: allocated bytes over the static size. Each op votes once for
+    every ratio its allocations show (its output's, and any a scratch buffer happens to
+    give); the ratio most ops share wins (ties: most bytes): scratch sizes differ from
+    kernel to kernel, the batch is the same for all. 0 when none. Unlike
+    `memory.executed_batch` (layer outputs only) every op votes, and small allocations,
+    which BFC rounds up, do not."""
+    ratios_of: Dict[str, Dict[int, int]] = collections.defaultdict(dict)
     static_of: Dict[str, int] = {}
-    voted: set = set()
     for _, sign, nbytes, _, tf_op, _ in window_mem:
-        if sign <= 0 or not tf_op or nbytes < BATCH_MIN_ALLOC_BYTES or tf_op in voted:
+        if sign <= 0 or not tf_op or nbytes < BATCH_MIN_ALLOC_BYTES:
             continue
         static = static_of.get(tf_op)
         if static is None:
             static = static_of[tf_op] = _static_bytes(index.find(tf_op))
         if static and nbytes % static == 0:
-            voted.add(tf_op)
-            vote = votes[nbytes // static]
-            vote[0] += 1
-            vote[1] += nbytes
+            seen = ratios_of[tf_op]
+            seen[nbytes // static] = max(seen.get(nbytes // static, 0), nbytes)
+    votes: Dict[int, List[float]] = collections.defaultdict(lambda: [0, 0.0])
+    for seen in ratios_of.values():
+        for ratio, nbytes in seen.items():
+            votes[ratio][0] += 1
+            votes[ratio][1] += nbytes
     if not votes:
         return 0
     return max(votes.items(), key=lambda kv: (kv[1][0], kv[1][1]))[0]
