@@ -1154,6 +1154,14 @@ def test_keyboard_rows_and_groups(tb, page):
     assert focused_path(frame) in ("dense", "dense_1")
     page.page.keyboard.press("Enter")
     frame.wait_for_function("() => /sel=dense/.test(location.hash)")
+    # The timeline: focusable, the arrows select the next/previous span's layer (time order).
+    frame.select_option("[data-testid=group-by]", "none")
+    frame.focus("[data-testid=timeline-chart]")
+    page.page.keyboard.press("ArrowLeft")  # from dense's first span (1950 µs) to block/fast's (1700 µs)
+    frame.wait_for_function("() => location.hash.includes('sel=block%2Ffast')")
+    page.page.keyboard.press("ArrowRight")
+    frame.wait_for_function("() => /sel=dense(&|$)/.test(location.hash)")
+    assert selected_rows(frame) == ["dense"]
     page.screenshot("layer-profile-keyboard.png")
 
 

@@ -102,3 +102,19 @@ test("counts and clipping", () => {
   assert.deepEqual(clipRect({ x: 0, y: 0, width: 10, height: 10 }, { x: 5, y: 2, width: 10, height: 4 }), { x: 5, y: 2, width: 5, height: 4 });
   assert.equal(clipRect({ x: 0, y: 0, width: 4, height: 4 }, { x: 5, y: 5, width: 1, height: 1 }), null);
 });
+
+test("keyboard steps through the spans in time order", async () => {
+  const { stepSpanPath } = await import("./timeline");
+  const spans: any[] = [
+    { path: "b", phase: "forward", start_us: 5, end_us: 6 },
+    { path: "a", phase: "forward", start_us: 1, end_us: 2 },
+    { path: "c", phase: "backward", start_us: 9, end_us: 10 },
+  ];
+  const model = { spans, items: [[5, 6, 0, 0], [1, 2, 0, 1], [9, 10, 1, 2]] as [number, number, number, number][] };
+  assert.equal(stepSpanPath(model, null, 1), "a");
+  assert.equal(stepSpanPath(model, null, -1), "c");
+  assert.equal(stepSpanPath(model, "a", 1), "b");
+  assert.equal(stepSpanPath(model, "b", -1), "a");
+  assert.equal(stepSpanPath(model, "c", 1), "c");
+  assert.equal(stepSpanPath({ spans: [], items: [] }, null, 1), null);
+});

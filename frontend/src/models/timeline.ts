@@ -102,3 +102,13 @@ export function clipRect(
   if (!(x1 > x0 && y1 > y0)) return null;
   return { x: x0, y: y0, width: x1 - x0, height: y1 - y0 };
 }
+
+/** Keyboard on the timeline: the layer of the drawn span after (dir 1) or before (-1) the
+ * selected layer's first span, in time order (the first or last span without a selection). */
+export function stepSpanPath(model: Pick<TimelineModel, "items" | "spans">, selected: string | null, dir: 1 | -1): string | null {
+  if (!model.items.length) return null;
+  const order = model.items.slice().sort((a, b) => a[0] - b[0] || a[2] - b[2]);
+  const at = selected === null ? -1 : order.findIndex((it) => model.spans[it[3]].path === selected);
+  const next = at < 0 ? (dir > 0 ? 0 : order.length - 1) : Math.max(0, Math.min(order.length - 1, at + dir));
+  return model.spans[order[next][3]].path;
+}

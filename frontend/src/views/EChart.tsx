@@ -51,6 +51,8 @@ export function EChart(props: {
   testId: string;
   onClick?: (params: any) => void;
   attrs?: Record<string, string>;
+  /** Makes the chart focusable (tab order) and answers keys. */
+  onKeyDown?: (e: KeyboardEvent) => void;
 }) {
   const ref = useRef<HTMLDivElement>(null);
   const chart = useRef<ECharts | null>(null);
@@ -116,6 +118,7 @@ export function EChart(props: {
       role="img"
       aria-label={props.label}
       data-testid={props.testId}
+      {...(props.onKeyDown ? { tabIndex: 0, onKeyDown: props.onKeyDown } : {})}
       {...(props.attrs || {})}
     />
   );

@@ -5,7 +5,7 @@
 import { useMemo } from "preact/hooks";
 import type { Timeline, Window } from "../api/types";
 import { fmtTime, shortName } from "../models/format";
-import { PHASE_LABEL, TimelineModel, clipRect, hasTimeline, timelineModel } from "../models/timeline";
+import { PHASE_LABEL, TimelineModel, clipRect, hasTimeline, stepSpanPath, timelineModel } from "../models/timeline";
 import { EChart } from "./EChart";
 import { ORANGE, SLATE } from "./colors";
 
@@ -115,7 +115,7 @@ export function StepTimeline(props: { w: Window; selected: string | null; onSele
           </a>
         ) : null}
       </div>
-      <TimelineBody present={present} model={model} option={option} onSelect={props.onSelect} />
+      <TimelineBody present={present} model={model} option={option} selected={selected} onSelect={props.onSelect} />
       {model && model.items.length ? (
         <div class="lp-basis-note" data-testid="timeline-meaning">
           A bar runs from the layer's first op to its last op of that phase in this step. Ops of several layers run in
@@ -143,7 +143,7 @@ function SelectedSpans(props: { model: TimelineModel; path: string; onClear: () 
   );
 }
 
-function TimelineBody(props: { present: boolean; model: TimelineModel | null; option: any; onSelect: (path: string) => void }) {
+function TimelineBody(props: { present: boolean; model: TimelineModel | null; option: any; selected: string | null; onSelect: (path: string) => void }) {
   const { model, option } = props;
   if (!props.present)
     return (
@@ -163,7 +163,14 @@ function TimelineBody(props: { present: boolean; model: TimelineModel | null; op
     <EChart
       option={option}
       height={Math.max(120, rows * ROW_PX + 60)}
-      label="Step timeline: forward and gradient spans of every layer in the last profiled step"
+      label="Step timeline: forward and gradient spans of every layer in the last profiled step (Left/Right arrows select the previous/next span's layer)"
+      onKeyDown={(e) => {
+        const dir = e.key === "ArrowRight" ? 1 : e.key === "ArrowLeft" ? -1 : 0;
+        if (!dir) return;
+        e.preventDefault();
+        const path = stepSpanPath(model, props.selected, dir);
+        if (path !== null) props.onSelect(path);
+      }}
       testId="timeline-chart"
       attrs={{ "data-spans": String(model.items.length), "data-rows": String(model.rows.length) }}
       onClick={(p) => {
