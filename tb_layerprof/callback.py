@@ -11,8 +11,9 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import os
+import threading
 import time
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import tensorflow as tf
 
@@ -144,6 +145,8 @@ class LayerProfiler(_callback_base()):
         self._window_first = 0
         self._window_stop = 0
         self._step_trace = None
+        self._step_open = False  # a profiled step began and has not been closed yet
+        self._training_thread: Optional[int] = None  # where the batch begins run
         self._batch_begin = 0
         self._window_batches = 0  # batches the window ran (more than its steps under steps_per_execution)
         self._capture = Capture(self.run_dir, self.worker)
@@ -202,7 +205,19 @@ class LayerProfiler(_callback_base()):
         except Exception as e:  # never fatal
             self._disable(f"could not instrument the model: {e}")
 
+    # Keras dispatches batch-end callbacks asynchronously where its backend allows it
+    # (thread-safe backends; `callback_list._configure_async_dispatch`) unless a callback
+    # overriding `on_train_batch_end` is not `async_safe`. Ours is: a batch end that runs on
+    # the training thread closes its step right there (exact, and inside the step markers
+    # tf_keras draws itself); one dispatched to a pool thread does nothing, and the next
+    # batch begin (or the end of the epoch, validation or training), which always runs in
+    # order on the training thread, closes the step instead. So attaching the profiler
+    # never synchronises the steps of `fit`.
+    async_safe = True
+
     def on_train_batch_begin(self, batch, logs=None):
+        self._training_thread = threading.get_ident()
+        self._end_step(next_batch=batch)
         self._step += 1
         if self._step == self._next_start:
             self._start_window()
@@ -213,15 +228,26 @@ class LayerProfiler(_callback_base()):
                 self._step_trace.__enter__()
             except Exception:
                 self._step_trace = None
+            self._step_open = True
 
     def on_train_batch_end(self, batch, logs=None):
-        if not self._capturing:
+        if threading.get_ident() == self._training_thread:
+            # Keras passes the first and last batch of an execution (steps_per_execution).
+            self._end_step(last_batch=batch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._end_step()
+
+    def on_test_begin(self, logs=None):
+        self._end_step()  # fit's validation is not part of the last training step
+
+    def _end_step(self, next_batch=None, last_batch=None) -> None:
+        """Close the profiled step still open: its step marker, its batches, and the window
+        if it was the window's last step."""
+        if not self._capturing or not self._step_open:
             return
-        # Keras passes the first and last batch of an execution (steps_per_execution).
-        try:
-            self._window_batches += max(1, int(batch) - int(self._batch_begin) + 1)
-        except (TypeError, ValueError):
-            self._window_batches += 1
+        self._step_open = False
+        self._window_batches += self._batches_of_step(next_batch, last_batch)
         if self._step_trace is not None:
             try:
                 self._step_trace.__exit__(None, None, None)
@@ -229,10 +255,29 @@ class LayerProfiler(_callback_base()):
                 pass
             self._step_trace = None
         if self._step >= self._window_stop:
-            self._stop_window(logs)
+            self._stop_window()
+
+    def _batches_of_step(self, next_batch, last_batch) -> int:
+        """Batches the step ran: more than one under steps_per_execution. Its last batch
+        tells (the batch end), else the next step's first batch, else (the epoch's last
+        step) the model's steps_per_execution, clipped to the epoch's steps."""
+        try:
+            begin = int(self._batch_begin)
+            if last_batch is not None:
+                return max(1, int(last_batch) - begin + 1)
+            if next_batch is not None and int(next_batch) > begin:
+                return int(next_batch) - begin
+            per_execution = int(getattr(self.model, "steps_per_execution", 1) or 1)
+            steps = (self.params or {}).get("steps")
+            if steps:
+                per_execution = min(per_execution, int(steps) - begin)
+            return max(1, per_execution)
+        except (TypeError, ValueError):
+            return 1
 
     def on_train_end(self, logs=None):
         try:
+            self._end_step()
             if self._capturing:
                 self._stop_window()  # training ended inside a window: keep what we have
             self.flush()
@@ -279,13 +324,13 @@ class LayerProfiler(_callback_base()):
         else:
             self._next_start = 0
 
-    def _stop_window(self, logs: Optional[Dict[str, Any]] = None) -> None:
+    def _stop_window(self) -> None:
         self._capturing = False
         if self._instrumenter is not None:
             self._instrumenter.eager_spans = False
         first, last = self._window_first, min(self._step, self._window_stop)
         try:
-            self._capture.stop(_tensors_in(logs))
+            self._capture.stop()
         except Exception as e:
             logger.warning("layerprof: window steps %d-%d lost: profiler stop failed (%s)",
                            first, last, _one_line(e))
@@ -396,13 +441,3 @@ def summary_line(window: WindowReport, first: int, last: int) -> str:
 def _one_line(e: BaseException) -> str:
     text = str(e).strip().splitlines()
     return text[0][:300] if text else type(e).__name__
-
-
-def _tensors_in(logs: Optional[Dict[str, Any]]) -> List[Any]:
-    """The values of Keras' batch-end logs (the step's loss and metrics), one level deep."""
-    if not isinstance(logs, dict):
-        return []
-    out: List[Any] = []
-    for value in logs.values():
-        out.extend(value.values() if isinstance(value, dict) else [value])
-    return out

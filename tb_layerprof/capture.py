@@ -13,7 +13,7 @@ import json
 import os
 import re
 import time
-from typing import Any, Iterable, List, Optional, Set
+from typing import List, Optional, Set
 
 # Session directories we renamed (`unique_session`, `move_to_run`) end like this.
 SESSION_SUFFIX = re.compile(r"_steps\d+-\d+$")
@@ -76,24 +76,12 @@ class Capture:
         tf.profiler.experimental.start(self.directory)
         self._began = time.time()
 
-    def stop(self, step_outputs: Iterable[Any] = ()) -> None:
-        """Stop the profiler once the last step has finished: TensorFlow writes the capture
-        now (raises if it cannot).
-
-        A step function can return before its ops have run (a custom loop that does not
-        read its loss, async eager execution). Stopping then would cut the step's last ops
-        out of the window: wait for the step's outputs (Keras' logs), then for pending
-        eager ops.
-        """
+    def stop(self) -> None:
+        """Stop the profiler once pending eager ops have run (a step function can return
+        before its ops did; stopping then would cut them out of the window): TensorFlow
+        writes the capture now (raises if it cannot)."""
         import tensorflow as tf
 
-        for value in step_outputs:
-            numpy = getattr(value, "numpy", None)
-            if callable(numpy):
-                try:
-                    numpy()  # a scalar loss or metric: blocks until the step has run
-                except Exception:  # a failed step still lets the profiler stop
-                    pass
         try:
             from tensorflow.python.eager import context
 

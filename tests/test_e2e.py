@@ -447,3 +447,38 @@ def test_workers_sharing_a_log_dir_keep_their_own_captures(tmp_path, monkeypatch
     # One session for the window, one host per worker: XProf shows them side by side.
     assert files == ["steps2-3/worker-0.xplane.pb", "steps2-3/worker-1.xplane.pb"]
     assert not (tmp_path / "train" / ".layerprof-capture").exists()
+
+
+def test_fit_stays_asynchronous_with_the_profiler(tmp_path, monkeypatch):
+    """Keras dispatches batch-end callbacks asynchronously on thread-safe backends unless a
+    callback needs them synchronous. With the TensorFlow backend's switch forced on (off
+    in Keras 3.15, tensorflow#78338), LayerProfiler keeps async dispatch, and its windows
+    still hold exactly their steps (the step markers are placed at batch begins)."""
+    from keras.src import backend as keras_backend
+    from keras.src.callbacks.callback_list import CallbackList
+
+    monkeypatch.setattr(keras_backend, "IS_THREAD_SAFE", True)
+    cb = LayerProfiler(log_dir=str(tmp_path), profile_batch=(3, 5), verbose=0, background=False)
+    dispatch = CallbackList([cb], model=models.seed_model())
+    assert dispatch._async_train, "LayerProfiler made fit's batch-end callbacks synchronous"
+
+    keras.utils.set_random_seed(0)
+    model = models.seed_model()
+    x, y = models.data(n=64 * 10)
+    seen = []
+
+    class Probe(keras.callbacks.Callback):
+        async_safe = True
+
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append(batch)
+
+    model.fit(x, y, batch_size=64, epochs=2, verbose=0, validation_data=(x[:64], y[:64]),
+              callbacks=[cb, Probe()])
+    assert sorted(seen) == sorted(list(range(10)) * 2)  # every batch end, both epochs
+    (window,) = cb.reports
+    assert (window.step, window.steps) == (3, 3) and window.batches_per_step == 1
+    layers = {x.path: x for x in window.layers}
+    assert layers["slow"].forward_us > 0 and layers["slow"].backward_us > 0
+    runs, errors = load_reports(str(tmp_path))
+    assert not errors and [w.step for w in runs[0].windows] == [3]
