@@ -228,13 +228,17 @@ def _memory_hint(layer: LayerStats, rates: Dict[str, Any], window: WindowReport)
     peak_f, peak_b = window.peak_flops_per_s, window.peak_bytes_per_s
     if intensity is None or b_frac is None or not peak_f or not peak_b or op_time <= 0:
         return []
+    if not layer.custom:
+        # A stock pooling or normalization layer is memory-bound by nature, and nothing
+        # the user controls changes that: saying so on every such layer is noise.
+        return []
     ridge = peak_f / peak_b
     if own_us / op_time < MEMORY_MIN_SHARE or b_frac < MEMORY_MIN_BYTES_FRACTION:
         return []
     if intensity > MEMORY_MAX_INTENSITY_OF_RIDGE * ridge:
         return []
     advice = (" Fuse the elementwise steps (fewer passes over the data), or keep "
-              "intermediates smaller (lower precision)." if layer.custom else "")
+              "intermediates smaller (lower precision).")
     return [Hint(
         code="memory-bound",
         message=(

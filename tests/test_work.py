@@ -123,6 +123,9 @@ def test_memory_bound_low_intensity_near_the_bandwidth_roof():
     hints = diagnosis.diagnose(_window(layer)).layers[0].hints
     assert [h.code for h in hints] == ["memory-bound"]
     assert hints[0].evidence["ridge_flops_per_byte"] == 5.0
+    # A stock layer (pooling, normalization) moving bytes at the roof is working as meant.
+    stock = _loopy(flops=1e6, moved=4e6, events=4, us=400.0, custom=False)
+    assert not diagnosis.diagnose(_window(stock)).layers[0].hints
 
 
 def test_healthy_stock_layer_is_not_hot_for_being_big():
