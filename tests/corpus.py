@@ -464,7 +464,7 @@ if __name__ == "__main__":
 
 # -- invariants ----------------------------------------------------------------------------
 
-STOCK_FORBIDDEN_HINTS = {"python-loop", "retracing", "memory-churn"}
+STOCK_FORBIDDEN_HINTS = {"python-loop", "retracing", "memory-churn", "overhead-bound", "memory-bound"}
 WEIGHTED_GRAD_CLASSES = {"Dense", "Conv2D", "Conv1D", "DepthwiseConv2D", "SeparableConv2D"}
 
 
