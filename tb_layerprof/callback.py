@@ -13,48 +13,19 @@ import logging
 import os
 import threading
 import time
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Union
 
 import tensorflow as tf
 
 from tb_layerprof import analysis, figures, work
 from tb_layerprof.capture import Capture, worker_identity
+from tb_layerprof.schedule import DEFAULT_PROFILE_BATCH, first_window, one_line, parse_profile_batch  # noqa: F401 (parse_profile_batch: public here too)
 from tb_layerprof.instrument import Instrumenter
 from tb_layerprof.report import WindowReport
 from tb_layerprof.summary import ReportWriter
 from tb_layerprof.xplane import ProfileError
 
 logger = logging.getLogger("tb_layerprof")
-
-DEFAULT_PROFILE_BATCH = (10, 14)
-
-
-def parse_profile_batch(profile_batch: Union[int, str, Sequence[int], None]) -> Tuple[int, int]:
-    """Keras `TensorBoard` meaning: N -> (N, N); (a, b) or "a,b" -> (a, b); 0 -> off (0, 0)."""
-    if profile_batch is None:
-        return (0, 0)
-    if isinstance(profile_batch, str):
-        parts = [p.strip() for p in profile_batch.split(",")]
-        try:
-            values = [int(p) for p in parts if p]
-        except ValueError:
-            values = []
-    elif isinstance(profile_batch, int):
-        values = [profile_batch]
-    else:
-        try:
-            values = [int(v) for v in profile_batch]
-        except (TypeError, ValueError):
-            values = []
-    if len(values) == 1:
-        values = values * 2
-    if len(values) != 2 or values[0] < 0 or values[1] < values[0] or (values[0] == 0 and values[1] != 0):
-        raise ValueError(
-            "profile_batch must be a non-negative integer or a pair (start, stop) of "
-            f"positive integers with start <= stop, got {profile_batch!r}"
-        )
-    return values[0], values[1]
-
 
 def _callback_base() -> type:
     """The Keras `Callback` class that `tf.keras` resolves to: Keras 3's, or tf_keras'
@@ -123,16 +94,12 @@ class LayerProfiler(_callback_base()):
     ):
         super().__init__()
         self._supports_tf_logs = True  # tf_keras: we never read logs, don't sync them
-        start, stop = parse_profile_batch(profile_batch)
-        if every_n_steps is not None and int(every_n_steps) <= 0:
-            raise ValueError(f"every_n_steps must be a positive integer, got {every_n_steps!r}")
-        if every_n_steps is not None and start == 0:
-            start, stop = int(every_n_steps), int(every_n_steps)
+        start, stop, every_n_steps = first_window(profile_batch, every_n_steps)
         self.log_dir = os.fspath(log_dir)
         self.run = run
         self.run_dir = os.path.join(self.log_dir, run)
         self.window_length = stop - start + 1 if start else 0
-        self.every_n_steps = int(every_n_steps) if every_n_steps else None
+        self.every_n_steps = every_n_steps
         self.max_windows = max_windows
         self.background = background
         self.verbose = verbose
@@ -310,7 +277,7 @@ class LayerProfiler(_callback_base()):
             self._instrumenter.eager_spans = False
             logger.warning(
                 "layerprof: window steps %d-%d skipped: could not start the profiler (%s)",
-                first, stop, _one_line(e),
+                first, stop, one_line(e),
             )
             return
         self._windows_started += 1
@@ -333,7 +300,7 @@ class LayerProfiler(_callback_base()):
             self._capture.stop()
         except Exception as e:
             logger.warning("layerprof: window steps %d-%d lost: profiler stop failed (%s)",
-                           first, last, _one_line(e))
+                           first, last, one_line(e))
             return
         new = self._capture.collect(first, last)
         if not new:
@@ -390,7 +357,7 @@ class LayerProfiler(_callback_base()):
                            first, last, e)
         except Exception as e:  # a bug of ours must not cost the user their training
             logger.warning("layerprof: window steps %d-%d not analysed: %s: %s (raw profile kept at %s)",
-                           first, last, type(e).__name__, _one_line(e), path)
+                           first, last, type(e).__name__, one_line(e), path)
         return None
 
     def _analyse(self, path, layer_map, graphs, first, last, mode, batches=0) -> WindowReport:
@@ -401,7 +368,7 @@ class LayerProfiler(_callback_base()):
         self._writer.write(window)
         self.reports.append(window)
         if self.verbose:
-            print(summary_line(window, first, last), flush=True)
+            print(figures.summary_line(window, first, last), flush=True)
         return window
 
     def flush(self) -> None:
@@ -410,7 +377,7 @@ class LayerProfiler(_callback_base()):
             try:
                 future.result()
             except Exception as e:
-                logger.warning("layerprof: analysis failed: %s", _one_line(e))
+                logger.warning("layerprof: analysis failed: %s", one_line(e))
         self._pending = []
 
     def _disable(self, why: str) -> None:
@@ -419,25 +386,3 @@ class LayerProfiler(_callback_base()):
         if self._instrumenter is not None:
             self._instrumenter.restore()
             self._instrumenter = None
-
-
-def summary_line(window: WindowReport, first: int, last: int) -> str:
-    """One log line per window: where the time went, at a glance."""
-    head = f"layerprof: window steps {first}\u2013{last} analysed"
-    hot = figures.hot_layers(window)
-    if not hot:
-        return head + ": no layer ops found"
-    top = hot[0]
-    total = figures.layer_self_total(top)
-    share = figures.share(total, figures.window_op_time(window))
-    hints = ", ".join(sorted({h.code for lyr in window.layers for h in lyr.hints})) or "none"
-    return (
-        f"{head}: top layer {top.path} ({top.class_name}) {total / 1000:.2f} ms/step "
-        f"(fwd {top.self_forward_us / 1000:.2f} + grad {top.self_backward_us / 1000:.2f}), "
-        f"{share:.0%} of op time; step {window.step_time_us / 1000:.2f} ms; hints: {hints}"
-    )
-
-
-def _one_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[0][:300] if text else type(e).__name__

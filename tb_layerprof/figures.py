@@ -219,3 +219,21 @@ def reports_json(runs: Sequence[RunReport]) -> Dict[str, Any]:
         for window, window_doc in zip(run.windows, run_doc["windows"]):
             window_doc["figures"] = window_figures(window)
     return doc
+
+
+def summary_line(window: WindowReport, first: int, last: int, backend: str = "") -> str:
+    """The training log's one line per window: the top hot layer, its share of op time,
+    step time, coverage and the hints found (both backends' callbacks print it)."""
+    head = f"layerprof: window steps {first}\u2013{last} analysed" + (f" ({backend})" if backend else "")
+    hot = hot_layers(window)
+    if not hot:
+        return head + ": no layer ops found"
+    top = hot[0]
+    total = layer_self_total(top)
+    hints = ", ".join(sorted({h.code for lyr in window.layers for h in lyr.hints})) or "none"
+    return (
+        f"{head}: top layer {top.path} ({top.class_name}) {total / 1000:.2f} ms/step "
+        f"(fwd {top.self_forward_us / 1000:.2f} + grad {top.self_backward_us / 1000:.2f}), "
+        f"{share(total, window_op_time(window)):.0%} of op time; step "
+        f"{finite(window.step_time_us) / 1000:.2f} ms; coverage {coverage(window):.1%}; hints: {hints}"
+    )

@@ -329,7 +329,7 @@ class LayerProfiler(keras.callbacks.Callback):
             self._writer.write(window)
             self.reports.append(window)
             if self.verbose:
-                print(summary_line(window, first, last), flush=True)
+                print(figures.summary_line(window, first, last, backend="JAX"), flush=True)
             return window
         except Exception as e:  # a bug of ours must not cost the user their training
             logger.warning("layerprof: window steps %d-%d not analysed: %s: %s (raw profile kept at %s)",
@@ -350,18 +350,3 @@ def add_trace_line(path: str, capture, layers, scopes, window: WindowReport, fir
             xplane.add_line(path, tracelayer.LINE_NAME, events, plane_names=[plane], line_id=None)
     except Exception as e:
         window.warnings.append(f"could not add the '{tracelayer.LINE_NAME}' line to the trace: {e}")
-
-
-def summary_line(window: WindowReport, first: int, last: int) -> str:
-    """One log line per window (the TensorFlow callback's, without importing it)."""
-    head = f"layerprof: window steps {first}\u2013{last} analysed (JAX)"
-    hot = figures.hot_layers(window)
-    if not hot:
-        return head + ": no layer ops found"
-    top = hot[0]
-    total = figures.layer_self_total(top)
-    share = figures.share(total, figures.window_op_time(window))
-    hints = ", ".join(sorted({h.code for lyr in window.layers for h in lyr.hints})) or "none"
-    return (f"{head}: top layer {top.path} ({top.class_name}) {total / 1000:.2f} ms/step "
-            f"(fwd {top.self_forward_us / 1000:.2f} + grad {top.self_backward_us / 1000:.2f}), "
-            f"{share:.0%} of op time, coverage {window.coverage:.1%}; hints: {hints}")
