@@ -170,28 +170,47 @@ BATCH_MIN_ALLOC_BYTES = 4096  # smaller allocations are rounded up by the BFC al
 
 def executed_batch(index: ShapeIndex, window_mem) -> int:
     """The batch size the window ran, from the allocations of ops whose traced output has
-    one unknown dimension: allocated bytes over the static size. Each op votes once for
-    every ratio its allocations show (its output's, and any a scratch buffer happens to
-    give); the ratio most ops share wins (ties: most bytes): scratch sizes differ from
-    kernel to kernel, the batch is the same for all. 0 when none. Unlike
-    `memory.executed_batch` (layer outputs only) every op votes, and small allocations,
-    which BFC rounds up, do not."""
-    ratios_of: Dict[str, Dict[int, int]] = collections.defaultdict(dict)
+    one unknown dimension: allocated bytes over the static size. An op's output outlives
+    the op (another op allocates before it is freed), a kernel's scratch buffer does not,
+    and scratch sizes can be multiples of the static size too (oneDNN's 160 KiB): so only
+    outliving allocations vote when there are any. Each op votes once for every ratio its
+    allocations show; the ratio most ops share wins (ties: most bytes); 0 when none.
+    Small allocations, which BFC rounds up, do not vote."""
     static_of: Dict[str, int] = {}
-    for _, sign, nbytes, _, tf_op, _ in window_mem:
-        if sign <= 0 or not tf_op or nbytes < BATCH_MIN_ALLOC_BYTES:
+    open_at: Dict[int, Tuple[str, int, int, int]] = {}  # address -> (op, bytes, ratio, seq)
+    kept: Dict[str, Dict[int, int]] = collections.defaultdict(dict)
+    every: Dict[str, Dict[int, int]] = collections.defaultdict(dict)
+    # The two most recent allocating ops (distinct) and their sequence numbers: whether
+    # some other op allocated after `seq` is then O(1).
+    recent = [("", -1), ("", -1)]
+    for seq, (_, sign, nbytes, address, tf_op, _) in enumerate(window_mem):
+        if sign <= 0:
+            opened = open_at.pop(address, None)
+            if opened is not None:
+                op, size, ratio, at = opened
+                other_seq = recent[0][1] if recent[0][0] != op else recent[1][1]
+                if other_seq > at:
+                    kept[op][ratio] = max(kept[op].get(ratio, 0), size)
+            continue
+        if tf_op:
+            if recent[0][0] == tf_op:
+                recent[0] = (tf_op, seq)
+            else:
+                recent = [(tf_op, seq), recent[0]]
+        if not tf_op or nbytes < BATCH_MIN_ALLOC_BYTES:
             continue
         static = static_of.get(tf_op)
         if static is None:
             static = static_of[tf_op] = _static_bytes(index.find(tf_op))
         if static and nbytes % static == 0:
-            seen = ratios_of[tf_op]
-            seen[nbytes // static] = max(seen.get(nbytes // static, 0), nbytes)
+            ratio = nbytes // static
+            every[tf_op][ratio] = max(every[tf_op].get(ratio, 0), nbytes)
+            open_at[address] = (tf_op, nbytes, ratio, seq)
     votes: Dict[int, List[float]] = collections.defaultdict(lambda: [0, 0.0])
-    for seen in ratios_of.values():
-        for ratio, nbytes in seen.items():
+    for seen in (kept or every).values():
+        for ratio, size in seen.items():
             votes[ratio][0] += 1
-            votes[ratio][1] += nbytes
+            votes[ratio][1] += size
     if not votes:
         return 0
     return max(votes.items(), key=lambda kv: (kv[1][0], kv[1][1]))[0]
