@@ -9,7 +9,7 @@ spans per step, the window's coverage and warnings.
 
 1. `_select_steps`: the window's steps and the records that fall inside them;
 2. the owners: `OwnerIndex` (graph mode) and `EagerSpans` (eager mode);
-3. `_host_ledger`, `_device_ledger`: op time per owner on each clock (`_Clocks`);
+3. `_host_ledger`, `_device_ledger`: op time per owner on each clock (`Clocks`);
 4. `_book_memory`: allocations per owner (`tb_layerprof.memory`);
 5. `_layer_rows` then `_add_totals`: one `LayerStats` per layer, self then total figures;
 6. `_layer_spans`, `_window_report`, `_add_window_warnings`: the report and its spans.
@@ -20,12 +20,12 @@ from __future__ import annotations
 import bisect
 import collections
 import dataclasses
-import re
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-from tb_layerprof.eager import EagerSpans, eager_owner_at, eager_spans
+from tb_layerprof.eager import EagerSpans, eager_spans
+from tb_layerprof.ledger import Clocks, coarsen, device_ledger, host_ledger, layer_busy
 from tb_layerprof.layermap import CallRecord, LayerInfo, LayerMap
-from tb_layerprof.memory import MemoryFigures, executed_batch, memory_figures, op_end_index
+from tb_layerprof.memory import MemoryFigures, executed_batch, memory_figures
 from tb_layerprof.owners import (  # noqa: F401  owner names re-exported for callers
     BACKWARD, CATEGORY_KEYS, FORWARD, FRAMEWORK, INPUT, UNATTRIBUTED, GraphTables,
     Owner, OwnerIndex, choose_active_graph, graph_roots,
@@ -36,12 +36,11 @@ from tb_layerprof.xplane import ProfileEvents
 
 TOP_OPS = 5
 TIMELINE_MAX_SPANS = 5000
-DEVICE_SLACK = 0.5  # kernels may finish after the host step ends: accept half a step more
+TIMELINE_MAX_BUSY = 64  # intervals a span keeps: more cannot be told apart at a chart's width
 COVERAGE_MAX_UNATTRIBUTED = 0.02  # of op time, before the report warns
 COVERAGE_MAX_FRAMEWORK = 0.03
 UNOWNED_LISTED = 10
 
-_REPLICA_RE = re.compile(r"(?:^|/)replica_(\d+)/")
 
 
 @dataclasses.dataclass
@@ -81,9 +80,9 @@ def attribute_window(events: ProfileEvents, layer_map: LayerMap, graphs: GraphTa
     active = choose_active_graph(graphs, {o[4] for o in steps.ops}, graph_roots(layer_map))
     index = OwnerIndex(layer_map, graphs, active)
     eager = eager_spans(events.spans, steps.ends[-1] if steps.ends else None)
-    clocks = _Clocks(
-        _host_ledger(steps.ops, steps.op_step, index, eager, mode == "eager", events.input_lines),
-        _device_ledger(events, index, steps.starts, steps.ends))
+    clocks = Clocks(
+        host_ledger(steps.ops, steps.op_step, index, eager, mode == "eager", events.input_lines),
+        device_ledger(events, index, steps.starts, steps.ends))
     memory = _book_memory(steps, index, eager)
     rows = _RowInputs(steps, clocks, memory, index, mode == "eager", layer_map, active)
     layers, own = _layer_rows(layer_map, rows)
@@ -153,125 +152,7 @@ def _slice_steps(records, time_at: int, starts: List[int], ends: List[int]):
     return picked, step_of
 
 
-def _in_steps(starts: List[int], ends: List[int], t: int) -> bool:
-    i = bisect.bisect_right(starts, t) - 1
-    return i >= 0 and t <= ends[i]
-
-
-# -- 3. op time per owner --------------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class _Ledger:
-    """Op time of one window per owner, on one clock (host op events or device kernels)."""
-
-    self_time: Dict[Owner, float] = dataclasses.field(default_factory=lambda: collections.defaultdict(float))
-    per_op: Dict[Tuple[Owner, str, str], float] = dataclasses.field(
-        default_factory=lambda: collections.defaultdict(float))
-    total_ps: float = 0
-    # (layer, phase, step index, device or "") -> [first op start, last op end]
-    extent: Dict[Tuple[str, str, int, str], List[int]] = dataclasses.field(default_factory=dict)
-    op_events: Dict[Owner, int] = dataclasses.field(default_factory=lambda: collections.defaultdict(int))
-    replica_time: Dict[Tuple[Owner, int], float] = dataclasses.field(
-        default_factory=lambda: collections.defaultdict(float))
-    executed_types: Dict[str, collections.Counter] = dataclasses.field(
-        default_factory=lambda: collections.defaultdict(collections.Counter))
-
-    def add(self, owner: Owner, name: str, op_type: str, self_ps: float) -> None:
-        self.self_time[owner] += self_ps
-        self.per_op[(owner, name, op_type)] += self_ps
-        self.total_ps += self_ps
-
-    def extend(self, key: Tuple[str, str, int, str], s: int, e: int) -> None:
-        span = self.extent.get(key)
-        if span is None:
-            self.extent[key] = [s, e]
-        else:
-            if s < span[0]:
-                span[0] = s
-            if e > span[1]:
-                span[1] = e
-
-
-@dataclasses.dataclass
-class _Clocks:
-    """The window's op time on both clocks. On an accelerator the work is the kernels'
-    time (host op events only launch them): `main` is the device ledger then; the host
-    view stays available in the *_host_us fields."""
-
-    host: _Ledger
-    device: _Ledger
-
-    @property
-    def on_device(self) -> bool:
-        return bool(self.device.total_ps)
-
-    @property
-    def main(self) -> _Ledger:
-        return self.device if self.on_device else self.host
-
-
-def _host_ledger(window_ops, op_step: List[int], index: OwnerIndex, eager: EagerSpans,
-                 eager_calls: bool, input_lines=frozenset()) -> _Ledger:
-    """Self time of host op events per owner, with per-step spans and per-replica time.
-
-    Measured hot loop: one pass per op event of the window (567k in bench_analysis).
-    """
-    ledger = _Ledger()
-    owner_of = index.owner
-    spans, grads = eager.forward, eager.gradient
-    replica_of: Dict[str, int] = {}
-    use_spans = bool(spans or grads)
-    for i, (line, s, e, self_ps, name, op_type) in enumerate(window_ops):
-        owner = eager_owner_at(spans, grads, line, s, e) if use_spans else None
-        if owner is None:
-            owner = owner_of(name, op_type)
-            if owner[0] == FRAMEWORK and line in input_lines:
-                owner = (INPUT, "")
-        ledger.add(owner, name, op_type, self_ps)
-        ledger.op_events[owner] += 1
-        if not owner[1]:
-            continue
-        replica = replica_of.get(name)
-        if replica is None:
-            m = _REPLICA_RE.search(name)
-            replica = replica_of[name] = int(m.group(1)) if m else 0
-        ledger.replica_time[(owner, replica)] += self_ps
-        if eager_calls and owner[1] == FORWARD:
-            ledger.executed_types[owner[0]][op_type] += 1
-        ledger.extend((owner[0], owner[1], op_step[i], ""), s, e)
-    return ledger
-
-
-def _device_ledger(events: ProfileEvents, index: OwnerIndex, starts: List[int],
-                   ends: List[int]) -> _Ledger:
-    """Kernel self time per owner on device planes, for kernels of the window's steps.
-
-    A kernel belongs to the step whose host thread launched it (same correlation id);
-    without launch events, to the step its start falls in (or just after).
-    """
-    ledger = _Ledger()
-    if not events.device_ops:
-        return ledger
-    launches = events.launches
-    lo = starts[0] if starts else None
-    hi = None
-    if ends:
-        hi = ends[-1] + int(DEVICE_SLACK * (ends[-1] - starts[0]) / max(1, len(starts)))
-    for device, line, s, e, self_ps, name, op_type, corr in events.device_ops:
-        t = launches.get(corr, s) if corr else s
-        if lo is not None:
-            if corr in launches:
-                if not _in_steps(starts, ends, t):
-                    continue
-            elif not (lo <= t <= hi):
-                continue
-        owner = index.owner(name, op_type) if name else (UNATTRIBUTED, "")
-        ledger.add(owner, name, op_type, self_ps)
-        if owner[1]:
-            k = max(0, bisect.bisect_right(starts, t) - 1) if starts else 0
-            ledger.extend((owner[0], owner[1], k, device), s, e)
-    return ledger
+# -- 3. op time per owner: tb_layerprof.ledger -----------------------------------------------
 
 
 # -- 4. bytes per owner ----------------------------------------------------------------------
@@ -284,7 +165,7 @@ def _book_memory(steps: _Steps, index: OwnerIndex, eager: EagerSpans) -> MemoryF
         # Eager allocations carry no op name: the innermost span around them owns them.
         return eager.owner_at(None, t, t) or (UNATTRIBUTED, "")
 
-    return memory_figures(steps.memory, mem_owner, op_end_index(steps.ops))
+    return memory_figures(steps.memory, mem_owner, steps.ops)
 
 
 # -- 5. per-layer figures --------------------------------------------------------------------
@@ -312,7 +193,7 @@ class _OpTime(NamedTuple):
 class _RowInputs:
     """What the per-layer rows read, worked out once per window."""
 
-    def __init__(self, steps: _Steps, clocks: _Clocks, memory: MemoryFigures,
+    def __init__(self, steps: _Steps, clocks: Clocks, memory: MemoryFigures,
                  index: OwnerIndex, eager_calls: bool, layer_map: LayerMap,
                  active: Optional[int]):
         self.steps, self.clocks, self.memory, self.index = steps, clocks, memory, index
@@ -464,7 +345,7 @@ def trace_counts(layer_map: LayerMap) -> Dict[str, int]:
 # -- 6. spans, the report and its warnings ---------------------------------------------------
 
 
-def _layer_spans(clocks: _Clocks, steps: _Steps, layers: Dict[str, LayerStats]) -> List[LayerSpan]:
+def _layer_spans(clocks: Clocks, steps: _Steps, layers: Dict[str, LayerStats]) -> List[LayerSpan]:
     """Every layer's span per step, phase and device, ancestors widened over sublayers."""
     extent = {**clocks.host.extent, **clocks.device.extent}
     _nest_extents(extent, layers)
@@ -488,7 +369,7 @@ def _nest_extents(extent: Dict[Tuple[str, str, int, str], List[int]],
             parent = layers[parent].parent
 
 
-def _window_report(events: ProfileEvents, steps: _Steps, clocks: _Clocks, memory: MemoryFigures,
+def _window_report(events: ProfileEvents, steps: _Steps, clocks: Clocks, memory: MemoryFigures,
                    layers: Dict[str, LayerStats], spans: List[LayerSpan], mode: str) -> WindowReport:
     us, main, marks = steps.us, clocks.main, steps.steps
     other = {k: 0.0 for k in OTHER_KEYS}
@@ -513,31 +394,43 @@ def _window_report(events: ProfileEvents, steps: _Steps, clocks: _Clocks, memory
         memory_allocators=memory.allocators,
         mode=mode,
         memory_available=bool(events.memory),
-        timeline=_timeline(spans, marks, layers),
+        timeline=_timeline(spans, marks, layers, clocks.host.busy),
     )
 
 
-def _timeline(spans: List[LayerSpan], steps, layers) -> Dict[str, object]:
-    """The last profiled step's layer spans, relative to the step start, for the tab."""
+def _timeline(spans: List[LayerSpan], steps, layers: Dict[str, LayerStats],
+              busy: Dict[Tuple[str, str], List[Tuple[int, int]]]) -> Dict[str, object]:
+    """The last profiled step's layer spans, relative to the step start, for the tab: each
+    from the layer's first to its last op, with `busy`, the intervals where its ops (its
+    sublayers' included) really ran, and their total `busy_us`."""
     if not spans:
         return {}
     step = steps[-1][0] if steps else spans[-1].step
     t0 = steps[-1][1] if steps else min(sp.start_ps for sp in spans if sp.step == step)
     picked = [sp for sp in spans if sp.step == step and sp.path in layers and not sp.device]
     picked = picked[:TIMELINE_MAX_SPANS]
+    ran = layer_busy(busy, {path: stats.parent for path, stats in layers.items()})
+
+    def rel(t: int) -> float:
+        return round((t - t0) / 1e6, 3)
+
+    out = []
+    for sp in picked:
+        span = {"path": sp.path, "phase": sp.phase, "start_us": rel(sp.start_ps), "end_us": rel(sp.end_ps)}
+        intervals = ran.get((sp.path, sp.phase))
+        if intervals:
+            span["busy"] = [[rel(s), rel(e)] for s, e in coarsen(intervals, TIMELINE_MAX_BUSY)]
+            span["busy_us"] = round(sum(e - s for s, e in intervals) / 1e6, 3)
+        out.append(span)
     return {
         "step": step,
         "step_time_us": round((steps[-1][2] - steps[-1][1]) / 1e6, 3) if steps else 0.0,
-        "spans": [
-            {"path": sp.path, "phase": sp.phase,
-             "start_us": round((sp.start_ps - t0) / 1e6, 3), "end_us": round((sp.end_ps - t0) / 1e6, 3)}
-            for sp in picked
-        ],
+        "spans": out,
     }
 
 
 def _add_window_warnings(window: WindowReport, events: ProfileEvents, steps: _Steps,
-                         clocks: _Clocks, index: OwnerIndex, layers: Dict[str, LayerStats],
+                         clocks: Clocks, index: OwnerIndex, layers: Dict[str, LayerStats],
                          mode: str) -> None:
     us = steps.us
     split_ps = 0

@@ -218,13 +218,41 @@ def _timeline(raw: Any) -> Dict[str, Any]:
             continue
         if not (math.isfinite(start) and math.isfinite(end)) or end < start:
             continue
-        spans.append({**_plain(sp), "phase": str(sp.get("phase", ""))})
+        span = {**_plain(sp), "phase": str(sp.get("phase", ""))}
+        span.pop("busy", None)
+        span.pop("busy_us", None)
+        busy = _busy(sp.get("busy"), start, end)
+        if busy:
+            span["busy"] = busy
+            span["busy_us"] = round(sum(e - s for s, e in busy), 3) if not _number(
+                sp.get("busy_us")) else sp["busy_us"]
+        spans.append(span)
     step, step_time = raw.get("step"), raw.get("step_time_us")
     return {
         "step": step if type(step) is int else 0,
         "step_time_us": step_time if type(step_time) in (int, float) and math.isfinite(step_time) else 0.0,
         "spans": spans,
     }
+
+
+def _number(x: Any) -> bool:
+    return type(x) in (int, float) and math.isfinite(x)
+
+
+def _busy(raw: Any, start: float, end: float) -> List[List[float]]:
+    """A span's busy intervals: sorted [s, e] pairs inside [start, end]; none if any is
+    unusable (the tab then draws the span from its first to its last op)."""
+    if type(raw) is not list:
+        return []
+    out: List[List[float]] = []
+    for pair in raw:
+        if type(pair) is not list or len(pair) != 2 or not (_number(pair[0]) and _number(pair[1])):
+            return []
+        s, e = pair
+        if e < s or s < start - 1e-3 or e > end + 1e-3 or (out and s < out[-1][1]):
+            return []
+        out.append([s, e])
+    return out
 
 
 @dataclasses.dataclass
