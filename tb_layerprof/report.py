@@ -224,7 +224,7 @@ def _timeline(raw: Any) -> Dict[str, Any]:
         busy = _busy(sp.get("busy"), start, end)
         if busy:
             span["busy"] = busy
-            span["busy_us"] = round(sum(e - s for s, e in busy), 3) if not _number(
+            span["busy_us"] = round(sum(e - s for s, e in busy), 3) if not _finite(
                 sp.get("busy_us")) else sp["busy_us"]
         spans.append(span)
     step, step_time = raw.get("step"), raw.get("step_time_us")
@@ -235,7 +235,7 @@ def _timeline(raw: Any) -> Dict[str, Any]:
     }
 
 
-def _number(x: Any) -> bool:
+def _finite(x: Any) -> bool:
     return type(x) in (int, float) and math.isfinite(x)
 
 
@@ -246,7 +246,7 @@ def _busy(raw: Any, start: float, end: float) -> List[List[float]]:
         return []
     out: List[List[float]] = []
     for pair in raw:
-        if type(pair) is not list or len(pair) != 2 or not (_number(pair[0]) and _number(pair[1])):
+        if type(pair) is not list or len(pair) != 2 or not (_finite(pair[0]) and _finite(pair[1])):
             return []
         s, e = pair
         if e < s or s < start - 1e-3 or e > end + 1e-3 or (out and s < out[-1][1]):

@@ -159,3 +159,18 @@ def test_allocator_replay_matches_its_definition(seed):
     assert (dict(got.alloc_bytes), dict(got.kept_bytes), dict(got.peak_live)) == tuple(
         {k: v for k, v in c.items() if v} for c in want)
     assert got.allocators == (["bfc"] if trace else [])
+
+
+def test_stored_busy_intervals_are_checked_and_bad_ones_dropped():
+    from tb_layerprof.report import WindowReport
+    good = {"path": "a", "phase": "forward", "start_us": 0, "end_us": 10, "busy": [[0, 2], [5, 10]],
+            "busy_us": 7}
+    bad = [{**good, "path": "b", "busy": [[0, 2], [1, 3]]},  # overlapping
+           {**good, "path": "c", "busy": [[0, 20]]},  # outside the span
+           {**good, "path": "d", "busy": [["x", 1]]},
+           {**good, "path": "e", "busy": "nope"}]
+    window = WindowReport.from_json({"step": 1, "timeline": {"step": 1, "spans": [good] + bad}})
+    spans = {sp["path"]: sp for sp in window.timeline["spans"]}
+    assert spans["a"]["busy"] == [[0, 2], [5, 10]] and spans["a"]["busy_us"] == 7
+    for path in "bcde":  # kept, drawn first to last
+        assert "busy" not in spans[path] and "busy_us" not in spans[path]
