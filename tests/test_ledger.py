@@ -169,7 +169,7 @@ def test_stored_busy_intervals_are_checked_and_bad_ones_dropped():
            {**good, "path": "c", "busy": [[0, 20]]},  # outside the span
            {**good, "path": "d", "busy": [["x", 1]]},
            {**good, "path": "e", "busy": "nope"}]
-    window = WindowReport.from_json({"step": 1, "timeline": {"step": 1, "spans": [good] + bad}})
+    window = WindowReport.from_json({"step": 1, "steps": 1, "timeline": {"step": 1, "spans": [good] + bad}})
     spans = {sp["path"]: sp for sp in window.timeline["spans"]}
     assert spans["a"]["busy"] == [[0, 2], [5, 10]] and spans["a"]["busy_us"] == 7
     for path in "bcde":  # kept, drawn first to last
