@@ -25,6 +25,7 @@ from tests.plugin_helpers import (  # noqa: F401
     synthetic_window,
     tensorboard,
     trained_logdir,
+    with_work,
     write_run,
 )
 
@@ -1325,4 +1326,187 @@ def test_workers_layer_view_defaults_to_straggler_and_trend_has_a_line_per_host(
             p.screenshot("layer-profile-workers-trend.png")
     finally:
         p.close()
+    assert not p.errors and not p.dialogs, p.errors
+
+
+# -- work: the rate columns and the roofline (issue 12); busy timeline bars (issue 10.1) --
+
+
+@pytest.fixture(scope="module")
+def tb_work(tmp_path_factory):
+    """`work`: the synthetic model with FLOP/byte counts and calibrated peaks; `plain`: the
+    same without counts (a report from before work was counted); `busy`: a timeline whose
+    spans carry busy intervals, `head` drawn from first to last op over most of the step."""
+    d = str(tmp_path_factory.mktemp("work_logs"))
+    write_run(d, "work", [with_work(synthetic_window(10))])
+    write_run(d, "plain", [synthetic_window(10)])
+    write_run(d, "busy", [busy_window()])
+    with tensorboard(d) as proc:
+        proc.wait_for(f"{BASE}/runs", lambda j: len(j["runs"]) == 3)
+        yield proc
+
+
+def busy_window():
+    """Graph mode's parallel ops: `dense_1` (a tiny layer) spans most of the forward pass
+    from its first to its last op but is busy 60 µs; `block/slow` has the most forward work."""
+    w = synthetic_window(10)
+    busy = {
+        ("block", "forward"): [[100.0, 1650.0], [1700.0, 1800.0]],
+        ("block/slow", "forward"): [[150.0, 1650.0]],
+        ("block/fast", "forward"): [[1700.0, 1800.0]],
+        ("dense", "forward"): [[1950.0, 2350.0]],
+        ("dense_1", "forward"): [[120.0, 150.0], [2400.0, 2430.0]],
+    }
+    for sp in w.timeline["spans"]:
+        key = (sp["path"], sp["phase"])
+        if key == ("dense_1", "forward"):
+            sp["start_us"] = 120.0  # first op early, last op late: the longest extent
+        if key in busy:
+            sp["busy"] = busy[key]
+            sp["busy_us"] = sum(e - s for s, e in busy[key])
+    return w
+
+
+def click_chart_item(page, frame, test_id, series, x, y):
+    """Clicks the data point (x, y) of `series` in the chart `test_id`, located through the
+    page's ECharts instance (coordinates inside TensorBoard's iframe when there is one)."""
+    frame.wait_for_function(
+        "id => { const e = document.querySelector(`[data-testid=${id}]`); return e && e.lpChart; }", arg=test_id
+    )
+    wait_finished(frame, test_id)
+    frame.locator(f"[data-testid={test_id}]").scroll_into_view_if_needed()
+    px, py = frame.evaluate(
+        """([id, s, x, y]) => { const el = document.querySelector(`[data-testid=${id}]`);
+                  const p = el.lpChart.convertToPixel({seriesIndex: s}, [x, y]);
+                  const r = el.getBoundingClientRect(); return [r.left + p[0], r.top + p[1]]; }""",
+        [test_id, series, x, y],
+    )
+    if frame != page.page.main_frame:
+        box = page.page.query_selector("iframe").bounding_box()
+        px, py = px + box["x"], py + box["y"]
+    page.page.mouse.click(px, py)
+
+
+def test_work_columns_show_the_backend_rates(tb_work, page):
+    frame = page.open_iframe(tb_work.url, "#run=work")
+    rows(frame)
+    _, body = tb_work.get_json(f"{BASE}/window?run=work")
+    work = body["layer_work"]
+    rate = "[role=row][data-path='{}'] [data-col=flops_per_s]"
+    roof = "[role=row][data-path='{}'] [data-col=peak_fraction]"
+    # The backend's total rate (figures.layer_rates), formatted: the loop layer in MFLOP/s,
+    # dense in GFLOP/s; dense_1 has no count.
+    slow = work["block/slow"]["total"]["flops_per_s"]
+    assert frame.inner_text(rate.format("block/slow")) == f"{slow / 1e6:.3g} MFLOP/s"
+    dense = work["dense"]["total"]
+    assert frame.inner_text(rate.format("dense")) == f"{dense['flops_per_s'] / 1e9:.3g} GFLOP/s"
+    assert frame.inner_text(roof.format("dense")) == f"{100 * dense['peak_fraction']:.0f}%"
+    assert frame.inner_text(rate.format("dense_1")) == "—"
+    assert frame.inner_text(roof.format("dense_1")) == "—"
+    # The tooltip says how the counts were obtained.
+    assert "exact counts" in frame.get_attribute(rate.format("block/slow"), "title")
+    assert "estimated" in frame.get_attribute(rate.format("block/fast"), "title")
+    assert "No FLOP or byte count" in frame.get_attribute(rate.format("dense_1"), "title")
+    # Sorting by rate, fastest first (siblings in the tree); a layer without a count last.
+    frame.click("[role=columnheader][data-key=flops_per_s]")
+    wait_rows(frame, ["dense", "block", "block/fast", "block/slow", "dense_1"])
+    # A column the user can hide, like the others.
+    frame.click("[data-testid=column-chooser] summary")
+    frame.uncheck("[data-testid=column-chooser] input[data-key=flops_per_s]")
+    frame.wait_for_function("() => !document.querySelector('[role=columnheader][data-key=flops_per_s]')")
+    assert frame.query_selector("[role=columnheader][data-key=peak_fraction]") is not None
+
+
+def test_roofline_points_select_their_layer(tb_work, page):
+    frame = page.open_tab(tb_work.url)
+    frame.select_option("[data-testid=run-picker]", "work")
+    rows(frame)
+    chart_drawn(frame, "roofline-chart")
+    # One point per layer and phase with counts: block, block/slow, block/fast, dense x 2.
+    assert frame.get_attribute("[data-testid=roofline-chart]", "data-points") == "8"
+    meaning = frame.inner_text("[data-testid=roofline-meaning]")
+    assert "peak 180 GFLOP/s and 14.0 GB/s" in meaning and "calibrated-cpu" in meaning
+    _, body = tb_work.get_json(f"{BASE}/window?run=work")
+    fwd = body["layer_work"]["block/slow"]["forward"]
+    click_chart_item(page, frame, "roofline-chart", 0, fwd["intensity"], fwd["flops_per_s"])
+    frame.wait_for_function("() => document.querySelector('[role=row].lp-selected')?.dataset.path === 'block/slow'")
+    assert selected_rows(frame) == ["block/slow"]
+    # The gradient point of dense selects dense.
+    grad = body["layer_work"]["dense"]["backward"]
+    click_chart_item(page, frame, "roofline-chart", 1, grad["intensity"], grad["flops_per_s"])
+    frame.wait_for_function("() => document.querySelector('[role=row].lp-selected')?.dataset.path === 'dense'")
+
+
+def test_no_counts_no_roofline_and_no_rate_columns(tb_work, page):
+    frame = page.open_iframe(tb_work.url, "#run=plain")
+    rows(frame)
+    note = frame.wait_for_selector("[data-testid=roofline-missing]")
+    assert "No FLOP or byte counts in this window" in note.inner_text()
+    assert frame.query_selector("[data-testid=roofline-chart]") is None
+    assert frame.query_selector("[role=columnheader][data-key=flops_per_s]") is None
+
+
+def longest_forward_bar(frame, spans):
+    """The layer whose forward bar is drawn longest (its busy segments, series 0, summed)."""
+    wait_finished(frame)
+    segments = frame.evaluate(
+        "() => document.querySelector('[data-testid=timeline-chart]').lpChart.getOption().series[0].data"
+    )
+    drawn = {}
+    for start, end, _row, i in segments:
+        sp = spans[int(i)]
+        if sp["phase"] == "forward":
+            drawn[sp["path"]] = drawn.get(sp["path"], 0.0) + end - start
+    return max(drawn, key=drawn.get), drawn
+
+
+def test_timeline_bars_are_busy_time_not_first_to_last_op(tb_work, page):
+    frame = page.open_iframe(tb_work.url, "#run=busy")
+    rows(frame)
+    timeline_drawn(frame, spans=10)
+    spans = served_spans(tb_work, "busy")
+    longest, drawn = longest_forward_bar(frame, spans)
+    # block (which includes block/slow) and block/slow have the most forward work; dense_1,
+    # whose first and last ops are far apart, is drawn as its 60 µs of busy time.
+    assert longest == "block", drawn
+    assert drawn["dense_1"] == pytest.approx(60.0) and drawn["block/slow"] == pytest.approx(1500.0)
+    extent = {sp["path"]: sp["end_us"] - sp["start_us"] for sp in spans if sp["phase"] == "forward"}
+    assert max(extent, key=extent.get) == "dense_1"  # the old drawing's longest bar
+    assert frame.get_attribute("[data-testid=timeline-chart]", "data-measured") == "5"
+    meaning = frame.inner_text("[data-testid=timeline-meaning]")
+    assert "busy time" in meaning and "first op to its last" in meaning
+    assert "5 spans have no busy intervals" in meaning  # the gradient spans of this report
+    # A click in a gap of dense_1 (on its faint first-to-last line) still selects it.
+    sp = next(s for s in spans if s["path"] == "dense_1" and s["phase"] == "forward")
+    item = frame.evaluate(
+        """() => document.querySelector('[data-testid=timeline-chart]').lpChart.getOption().series[1].data
+                 .find(d => d[0] === 120)"""
+    )
+    click_chart_item(page, frame, "timeline-chart", 1, (sp["start_us"] + sp["end_us"]) / 2 + 300, item[2])
+    frame.wait_for_function("() => document.querySelector('[role=row].lp-selected')?.dataset.path === 'dense_1'")
+    assert "busy 60 µs" in frame.inner_text("[data-testid=timeline-selection]")
+
+
+@pytest.mark.slow
+def test_real_training_longest_forward_bar_is_the_layer_with_most_forward_work(browser, trained_logdir):  # noqa: F811
+    """The seed model in graph mode: inter-op parallelism stretches small layers' first-to-
+    last-op extents across the step; the bars are where each layer's ops ran."""
+    p = Page(browser, width=1280)
+    with tensorboard(trained_logdir) as proc:
+        try:
+            proc.wait_for(f"{BASE}/runs", lambda j: len(j["runs"]) == 1)
+            _, win = proc.get_json(f"{BASE}/window?run=train")
+            spans = win["window"]["timeline"]["spans"]
+            forward = [s for s in spans if s["phase"] == "forward"]
+            assert forward and all("busy" in s for s in forward), forward
+            most = max(win["window"]["layers"], key=lambda x: x["forward_us"])["path"]
+            assert most == "slow"  # the Python loop
+            frame = p.open_tab(proc.url)
+            timeline_drawn(frame, spans=len(spans))
+            longest, drawn = longest_forward_bar(frame, spans)
+            assert longest == most, drawn
+            assert frame.get_attribute("[data-testid=timeline-chart]", "data-measured") == str(len(spans))
+            assert "busy time" in frame.inner_text("[data-testid=timeline-meaning]")
+        finally:
+            p.close()
     assert not p.errors and not p.dialogs, p.errors

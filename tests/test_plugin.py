@@ -27,7 +27,7 @@ from tb_layerprof import load_reports
 from tb_layerprof.plugin import ApiError, LayerProfPlugin, STATIC_DIR
 from tb_layerprof import figures
 from tb_layerprof.summary import create_metadata, tag_for_step
-from tests.plugin_helpers import XSS_RUN, make_synthetic_logdir, synthetic_window, write_run
+from tests.plugin_helpers import XSS_RUN, make_synthetic_logdir, synthetic_window, with_work, write_run
 
 WINDOWS = 14  # more than TensorBoard's default 10 tensor samples per tag
 
@@ -185,6 +185,32 @@ def test_older_report_without_timeline_or_profile_dir(tmp_path):
     plugin, _ = _plugin(d)
     w = plugin.window_impl(CTX, EXP, "train", "5")["window"]
     assert w["timeline"] == {} and w["profile_dir"] == ""
+
+
+def test_window_serves_the_layers_work_figures_of_the_figures_module(tmp_path):
+    window = with_work(synthetic_window(10))
+    write_run(str(tmp_path), "train", [window])
+    write_run(str(tmp_path), "old", [synthetic_window(10)])
+    plugin = _plugin(str(tmp_path))[0]
+    work = plugin.window_impl(CTX, EXP, "train", None)["layer_work"]
+    by_path = {x.path: x for x in window.layers}
+    # Every layer with counts, none without (dense_1).
+    assert sorted(work) == ["block", "block/fast", "block/slow", "dense"]
+    for path, entry in work.items():
+        layer = by_path[path]
+        total = figures.layer_rates(layer, window, own=False)
+        assert entry["total"] == {**total, "peak_fraction": figures.peak_fraction(total)}
+        assert entry["counts"] == layer.work_counts
+        # Each phase alone: its own FLOPs over its own time and bytes.
+        assert entry["forward"]["flops_per_s"] == pytest.approx(layer.forward_flops_per_s)
+        assert entry["backward"]["flops_per_s"] == pytest.approx(layer.backward_flops_per_s)
+        assert entry["forward"]["intensity"] == pytest.approx(layer.forward_flops / layer.forward_bytes)
+        fwd_bytes_per_s = layer.forward_bytes / layer.forward_us * 1e6
+        assert entry["forward"]["peak_fraction"] == pytest.approx(
+            max(layer.forward_flops_per_s / window.peak_flops_per_s, fwd_bytes_per_s / window.peak_bytes_per_s))
+    # The loop layer far below the Dense layer's rate, both as the CLI table shows them.
+    assert work["block/slow"]["total"]["flops_per_s"] < 0.01 * work["dense"]["total"]["flops_per_s"]
+    assert plugin.window_impl(CTX, EXP, "old", None)["layer_work"] == {}
 
 
 def test_trend_impl_follows_layers_across_windows(plugin):

@@ -2,7 +2,7 @@
 // separate chunk, after the layers table is on screen, so it never delays the table.
 import { init as initChart, use } from "echarts/core";
 import type { ECharts as EChartsInstance } from "echarts/core";
-import { BarChart, CustomChart, LineChart } from "echarts/charts";
+import { BarChart, CustomChart, LineChart, ScatterChart } from "echarts/charts";
 import {
   DataZoomInsideComponent,
   DataZoomSliderComponent,
@@ -16,6 +16,7 @@ use([
   BarChart,
   CustomChart,
   LineChart,
+  ScatterChart,
   DataZoomInsideComponent,
   DataZoomSliderComponent,
   GridComponent,

@@ -36,6 +36,37 @@ export interface Layer {
   top_ops?: TopOp[];
   /** The layer's own ops by type, per call. */
   op_types?: Record<string, number>;
+  /** Work per step (totals including sublayers, like forward_us; null where unknown). */
+  forward_flops?: number | null;
+  backward_flops?: number | null;
+  forward_bytes?: number | null;
+  backward_bytes?: number | null;
+  forward_flops_per_s?: number | null;
+  backward_flops_per_s?: number | null;
+  /** "exact", "estimated" (some ops in bytes only or uncounted), null: no count. */
+  work_counts?: string | null;
+  /** The backend's work figures of this layer (/window's `layer_work`), attached by the tab. */
+  work?: LayerWork;
+}
+
+/** `figures.layer_rates` + `figures.peak_fraction` of one layer (or one phase of it). */
+export interface Rates {
+  flops_per_s: number;
+  bytes_per_s: number | null;
+  /** FLOPs per byte moved. */
+  intensity: number | null;
+  flops_fraction: number | null;
+  bytes_fraction: number | null;
+  /** The nearer roof: the larger of the two fractions (null without peaks). */
+  peak_fraction: number | null;
+}
+
+/** One entry of /window's `layer_work` (tb_layerprof.plugin_store.layer_work). */
+export interface LayerWork {
+  counts: string | null;
+  total: Rates;
+  forward: Rates | null;
+  backward: Rates | null;
 }
 
 export interface TopOp {
@@ -75,6 +106,13 @@ export interface Window {
   profile_dir?: string;
   /** The last profiled step's layer spans ({} in older reports). */
   timeline?: Timeline | Record<string, never>;
+  /** The roofs the achieved rates are compared with, and where they come from. */
+  peak_flops_per_s?: number | null;
+  peak_bytes_per_s?: number | null;
+  peak_source?: string | null;
+  /** Share of op time in ops with a FLOP or byte count. */
+  work_coverage?: number;
+  flops_coverage?: number;
 }
 
 export interface TimelineSpan {
@@ -82,6 +120,10 @@ export interface TimelineSpan {
   phase: string;
   start_us: number;
   end_us: number;
+  /** Where the layer's ops of that phase ran: merged [start, end] intervals, sorted (newer reports). */
+  busy?: [number, number][];
+  /** Their total. */
+  busy_us?: number;
 }
 
 export interface Timeline {
@@ -200,6 +242,8 @@ export interface WindowResponse {
   window: Window;
   hosts?: string[];
   figures?: Figures;
+  /** Work figures of the layers with counts, by path (absent from older servers). */
+  layer_work?: Record<string, unknown>;
 }
 
 /** `/windows`: a summary of every readable window of a run, and the unreadable ones. */

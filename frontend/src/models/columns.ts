@@ -3,6 +3,7 @@
 import type { Layer, Window } from "../api/types";
 import { fmtBytes, fmtCount, fmtPct, fmtTime, num } from "./format";
 import { layerSelf, layerTotal, pctOfStep } from "./layer";
+import { fmtFlopRate, fmtRoof, hasWork } from "./work";
 
 export type ColumnKey =
   | "path"
@@ -22,6 +23,8 @@ export type ColumnKey =
   | "param_bytes"
   | "calls"
   | "ops_per_call"
+  | "flops_per_s"
+  | "peak_fraction"
   | "custom"
   | "hints";
 
@@ -30,7 +33,7 @@ export interface Column {
   label: string;
   title: string;
   numeric: boolean;
-  kind: "text" | "time" | "pct" | "bytes" | "count" | "flag" | "hints";
+  kind: "text" | "time" | "pct" | "bytes" | "count" | "flag" | "hints" | "rate" | "roof";
 }
 
 export const COLUMNS: Column[] = [
@@ -51,6 +54,8 @@ export const COLUMNS: Column[] = [
   { key: "param_bytes", label: "Params", title: "Parameter bytes", numeric: true, kind: "bytes" },
   { key: "calls", label: "Calls", title: "Calls per step", numeric: true, kind: "count" },
   { key: "ops_per_call", label: "Ops/call", title: "TensorFlow ops created per call", numeric: true, kind: "count" },
+  { key: "flops_per_s", label: "FLOP/s", title: "Achieved FLOP/s: forward + gradient FLOPs over their time, sublayers included (— without counts)", numeric: true, kind: "rate" },
+  { key: "peak_fraction", label: "% peak", title: "Share of the nearer roof (peak FLOP/s or peak bytes/s, whichever the layer is closer to), as the CLI's % roof", numeric: true, kind: "roof" },
   { key: "custom", label: "Custom", title: "Defined outside keras/tensorflow", numeric: false, kind: "flag" },
   { key: "hints", label: "Hints", title: "Diagnoses: why this layer may be slow", numeric: true, kind: "hints" },
 ];
@@ -64,9 +69,15 @@ export function hasDeviceTime(w: Pick<Window, "clock" | "device_op_time_us" | "l
   return (w.layers || []).some((l) => num(l.forward_device_us) > 0 || num(l.backward_device_us) > 0);
 }
 
-/** The table's columns for a window (device/host split only when it has device time). */
+/** Columns shown only when some layer has work figures (FLOP or byte counts). */
+export const WORK_COLUMN_KEYS: ColumnKey[] = ["flops_per_s", "peak_fraction"];
+
+/** The table's columns for a window (device/host split only when it has device time, the
+ * rates only when some layer has counts: pass the layers with their work attached). */
 export function columnsFor(w: Pick<Window, "clock" | "device_op_time_us" | "layers">): Column[] {
-  return hasDeviceTime(w) ? COLUMNS : COLUMNS.filter((c) => !DEVICE_COLUMN_KEYS.includes(c.key));
+  const device = hasDeviceTime(w);
+  const work = hasWork(w.layers || []);
+  return COLUMNS.filter((c) => (device || !DEVICE_COLUMN_KEYS.includes(c.key)) && (work || !WORK_COLUMN_KEYS.includes(c.key)));
 }
 
 /** Shown unless the user chooses otherwise: the table fits 1280 px with the detail beside it.
@@ -111,6 +122,11 @@ export function cellValue(layer: Layer, key: ColumnKey, stepUs: number): number 
       return String(layer[key] ?? "");
     case "custom":
       return !!layer.custom;
+    // Unknown rates sort below every known one (-1: rates are never negative).
+    case "flops_per_s":
+      return layer.work ? layer.work.total.flops_per_s : -1;
+    case "peak_fraction":
+      return layer.work && layer.work.total.peak_fraction != null ? layer.work.total.peak_fraction : -1;
     default:
       return num(layer[key]);
   }
@@ -131,6 +147,10 @@ export function formatCell(layer: Layer, col: Column, stepUs: number): string {
       return v ? "custom" : "";
     case "hints":
       return (v as number) > 0 ? String(v) : "";
+    case "rate":
+      return (v as number) < 0 ? "—" : fmtFlopRate(v as number);
+    case "roof":
+      return (v as number) < 0 ? "—" : fmtRoof(v as number);
     default:
       return String(v);
   }

@@ -118,3 +118,60 @@ test("keyboard steps through the spans in time order", async () => {
   assert.equal(stepSpanPath(model, "c", 1), "c");
   assert.equal(stepSpanPath({ spans: [], items: [] }, null, 1), null);
 });
+
+test("timeline: a span is drawn as its busy segments, sized by its busy time", async () => {
+  const { busyOf } = await import("./timeline");
+  // head: first to last op 5.7 ms, but its ops ran 129 µs; dense: 1 ms extent, 900 µs busy.
+  const t: Timeline = {
+    step: 4,
+    step_time_us: 8000,
+    spans: [
+      { ...span("head", "forward", 100, 5800), busy: [[100, 150], [3000, 3029], [5750, 5800]], busy_us: 129 },
+      { ...span("dense", "forward", 200, 1200), busy: [[200, 1100]], busy_us: 900 },
+      span("dense", "backward", 6000, 6500),
+    ],
+  };
+  const m = timelineModel(t, [layer("head", null, 129, 0), layer("dense", null, 900, 500)]);
+  assert.equal(m.measured, 2);
+  assert.equal(m.items.length, 3); // one extent per span, for the faint line and the row layout
+  const segsOf = (i: number) => m.segments.filter((s) => s[3] === i).map((s) => [s[0], s[1]]);
+  assert.deepEqual(segsOf(0), [[100, 150], [3000, 3029], [5750, 5800]]);
+  assert.deepEqual(segsOf(1), [[200, 1100]]);
+  // No busy intervals (an older report): one bar from first to last op.
+  assert.deepEqual(segsOf(2), [[6000, 6500]]);
+  assert.deepEqual(m.busyUs, [129, 900, 500]);
+  // Segments sit in their span's row.
+  for (const [, , row, i] of m.segments) assert.equal(row, m.items.find((it) => it[3] === i)![2]);
+  // The longest forward bar is the layer with the most forward work, not the longest extent.
+  const fwd = [0, 1].sort((a, b) => m.busyUs[b] - m.busyUs[a]);
+  assert.equal(t.spans[fwd[0]].path, "dense");
+  // busy_us absent: the segments' sum.
+  assert.equal(busyOf({ ...span("x", "forward", 0, 10), busy: [[0, 2], [5, 6]] }).busyUs, 3);
+});
+
+test("timeline: unusable busy intervals fall back to the whole span", async () => {
+  const { busyOf } = await import("./timeline");
+  const base = span("x", "forward", 10, 20);
+  for (const busy of [[[15, 12]], [[5, 12]], [[10, 15], [14, 18]], [[10, NaN]], [[10]], "x", []] as any[]) {
+    const b = busyOf({ ...base, busy });
+    assert.deepEqual(b.segments, [[10, 20]], JSON.stringify(busy));
+    assert.equal(b.measured, false);
+    assert.equal(b.busyUs, 10);
+  }
+  const m = timelineModel({ step: 1, step_time_us: 30, spans: [base] }, []);
+  assert.equal(m.measured, 0);
+  assert.deepEqual(m.segments, [[10, 20, 0, 0]]);
+});
+
+test("timeline: too many segments are merged across their smallest gaps", async () => {
+  const { mergeToAtMost, MAX_SEGMENTS } = await import("./timeline");
+  assert.deepEqual(mergeToAtMost([[0, 1], [1.5, 2], [10, 11], [11.2, 12]], 2), [[0, 2], [10, 12]]);
+  assert.deepEqual(mergeToAtMost([[0, 1], [5, 6]], 1), [[0, 6]]);
+  assert.deepEqual(mergeToAtMost([[0, 1]], 4), [[0, 1]]);
+  // 5,000 spans of 64 intervals each stay within the chart's budget.
+  const busy: [number, number][] = Array.from({ length: 64 }, (_, k) => [k * 2, k * 2 + 1]);
+  const spans = Array.from({ length: 5000 }, (_, i) => ({ ...span(`l${i}`, "forward", 0, 128), busy, busy_us: 64 }));
+  const m = timelineModel({ step: 1, step_time_us: 200, spans }, []);
+  assert.ok(m.segments.length <= MAX_SEGMENTS, String(m.segments.length));
+  assert.equal(m.busyUs[0], 64); // the busy time is the backend's, merged segments or not
+});

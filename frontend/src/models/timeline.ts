@@ -1,4 +1,6 @@
-// The step timeline's layout: spans in lanes (forward above gradient, one per depth).
+// The step timeline's layout: spans in lanes (forward above gradient, one per depth), each
+// drawn as its busy segments (where the layer's ops of that phase ran) over the faint
+// extent from its first to its last op.
 import type { Layer, Timeline, TimelineSpan, Window } from "../api/types";
 import { num } from "./format";
 import { layerDepths } from "./tree";
@@ -22,6 +24,14 @@ export interface TimelineModel {
   rows: TimelineRow[];
   /** One item per drawn span: [start_us, end_us, row, span index]; row order = rows. */
   items: [number, number, number, number][];
+  /** The bars: one item per busy segment of a drawn span, [start_us, end_us, row, span
+   * index] (a span without busy intervals: one segment, start to end). */
+  segments: [number, number, number, number][];
+  /** Busy time of each span (by span index; undefined for dropped spans): the backend's
+   * `busy_us`, else the sum of its segments (start to end without busy intervals). */
+  busyUs: number[];
+  /** How many drawn spans came with busy intervals (0: an older report, bars are extents). */
+  measured: number;
   spans: TimelineSpan[];
   /** Spans dropped because they were malformed (non-finite, end before start, unknown phase). */
   dropped: number;
@@ -65,6 +75,12 @@ export function timelineModel(t: Timeline, layers: Layer[]): TimelineModel {
   );
   const rows: TimelineRow[] = [];
   const items: [number, number, number, number][] = [];
+  const segments: [number, number, number, number][] = [];
+  const busyUs: number[] = [];
+  let measured = 0;
+  // Segments per span at most, so that the chart stays responsive with thousands of spans.
+  const drawn = groups.size ? Array.from(groups.values()).reduce((n, g) => n + g.idx.length, 0) : 0;
+  const perSpan = Math.max(1, Math.floor(MAX_SEGMENTS / Math.max(1, drawn)));
   for (const g of ordered) {
     g.idx.sort((a, b) => spans[a].start_us - spans[b].start_us || spans[b].end_us - spans[a].end_us);
     // Greedy packing: each span goes to the first sub-row whose last span has ended.
@@ -85,9 +101,49 @@ export function timelineModel(t: Timeline, layers: Layer[]): TimelineModel {
         rowEnds[r] = sp.end_us;
       }
       items.push([sp.start_us, sp.end_us, first + r, i]);
+      const b = busyOf(sp);
+      if (b.measured) measured++;
+      busyUs[i] = b.busyUs;
+      for (const [s0, s1] of mergeToAtMost(b.segments, perSpan)) segments.push([s0, s1, first + r, i]);
     }
   }
-  return { step: num(t.step), stepUs, endUs, rows, items, spans, dropped };
+  return { step: num(t.step), stepUs, endUs, rows, items, segments, busyUs, measured, spans, dropped };
+}
+
+/** Busy segments drawn at most, all spans together (more get their closest segments merged). */
+export const MAX_SEGMENTS = 40000;
+const TOLERANCE_US = 1e-3; // the report rounds times to the nanosecond
+
+/** A span's busy segments: its `busy` intervals when usable (finite, sorted, non-overlapping,
+ * inside the span), else the whole span; its busy time (`busy_us`, else their sum). */
+export function busyOf(sp: TimelineSpan): { segments: [number, number][]; busyUs: number; measured: boolean } {
+  const whole = { segments: [[sp.start_us, sp.end_us]] as [number, number][], busyUs: sp.end_us - sp.start_us, measured: false };
+  const raw = sp.busy;
+  if (!Array.isArray(raw) || !raw.length) return whole;
+  const segs: [number, number][] = [];
+  for (const pair of raw) {
+    if (!Array.isArray(pair) || pair.length !== 2 || !Number.isFinite(pair[0]) || !Number.isFinite(pair[1])) return whole;
+    const [a, b] = pair;
+    if (b < a || a < sp.start_us - TOLERANCE_US || b > sp.end_us + TOLERANCE_US || (segs.length && a < segs[segs.length - 1][1])) return whole;
+    segs.push([a, b]);
+  }
+  const sum = segs.reduce((n, [a, b]) => n + (b - a), 0);
+  const busyUs = typeof sp.busy_us === "number" && Number.isFinite(sp.busy_us) && sp.busy_us >= 0 ? sp.busy_us : sum;
+  return { segments: segs, busyUs, measured: true };
+}
+
+/** Sorted segments merged across their smallest gaps until at most `k` remain. */
+export function mergeToAtMost(segs: [number, number][], k: number): [number, number][] {
+  if (segs.length <= k) return segs;
+  // Keep the k-1 widest gaps as cuts.
+  const gaps = segs.slice(1).map((s, j) => [s[0] - segs[j][1], j + 1] as const);
+  const cuts = new Set(gaps.sort((a, b) => b[0] - a[0] || a[1] - b[1]).slice(0, k - 1).map((g) => g[1]));
+  const out: [number, number][] = [[segs[0][0], segs[0][1]]];
+  for (let j = 1; j < segs.length; j++) {
+    if (cuts.has(j)) out.push([segs[j][0], segs[j][1]]);
+    else out[out.length - 1][1] = segs[j][1];
+  }
+  return out;
 }
 
 /** Intersection of two rectangles (x, y, width, height), or null when they do not overlap. */

@@ -6,6 +6,15 @@ import type { ECharts } from "../echarts_setup";
 
 export const FONT = "Roboto, sans-serif";
 
+/** A tooltip position beside the pointer, never under it (a canvas tooltip under the
+ * pointer would take the click meant for the item). */
+export function besidePointer(pt: number[], _p: any, _d: any, _r: any, size: { contentSize: number[]; viewSize: number[] }): number[] {
+  const [w, h] = size.contentSize;
+  const [vw, vh] = size.viewSize;
+  const x = pt[0] + 16 + w <= vw || pt[0] - 16 - w < 0 ? pt[0] + 16 : pt[0] - 16 - w;
+  return [x, Math.max(0, Math.min(vh - h, pt[1] - h / 2))];
+}
+
 /** The system asks for dark colours (the tab's CSS follows it too): ECharts' dark theme. */
 const prefersDark = () => typeof window.matchMedia === "function" && window.matchMedia("(prefers-color-scheme: dark)").matches;
 

@@ -3,6 +3,7 @@ import { useMemo } from "preact/hooks";
 import { Column, ColumnKey, SortSpec, formatCell } from "../models/columns";
 import { groupTitle } from "../models/groups";
 import type { Row } from "../models/tree";
+import { workTitle } from "../models/work";
 import { TableColumn, VirtualTable } from "./VirtualTable";
 
 const MAX_BODY = 560;
@@ -21,6 +22,8 @@ const WIDTHS: Record<ColumnKey, string> = {
   param_bytes: "78px",
   calls: "52px",
   ops_per_call: "64px",
+  flops_per_s: "96px",
+  peak_fraction: "60px",
   custom: "68px",
   hints: "50px",
   forward_device_us: "82px",
@@ -115,6 +118,15 @@ function ValueCell(props: { row: Row; col: Column; ctx: CellContext }) {
     return (
       <div class="lp-cell" role="cell">
         <span class="lp-custom">{text}</span>
+      </div>
+    );
+  }
+  if (col.kind === "rate" || col.kind === "roof") {
+    // Group headers have no rate of their own; a layer's tooltip says how it was counted.
+    const title = props.row.group ? "A group has no rate of its own: see its layers" : workTitle(l);
+    return (
+      <div class={"lp-cell lp-num" + (text === "—" ? " lp-unknown" : "")} role="cell" title={title} data-col={col.key}>
+        {text}
       </div>
     );
   }

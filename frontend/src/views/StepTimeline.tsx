@@ -1,61 +1,77 @@
 // The "Step timeline": the last profiled step's layer spans, forward lanes above gradient
-// lanes, one lane per nesting depth (a sublayer's span sits below its parent's). Drawn by an
-// ECharts custom series (one rect per span; ECharts does the axes, zoom and hit testing),
-// so thousands of spans stay responsive. Clicking a span selects its layer.
+// lanes, one lane per nesting depth (a sublayer's span sits below its parent's). Each span
+// is drawn as its busy segments (where its ops ran) over a faint line from its first to its
+// last op. ECharts custom series (one rect per segment; ECharts does the axes, zoom and hit
+// testing), so thousands of spans stay responsive. Clicking a span selects its layer.
 import { useMemo } from "preact/hooks";
 import type { Timeline, Window } from "../api/types";
-import { fmtTime, shortName } from "../models/format";
-import { PHASE_LABEL, TimelineModel, clipRect, hasTimeline, stepSpanPath, timelineModel } from "../models/timeline";
-import { EChart } from "./EChart";
-import { ORANGE, SLATE } from "./colors";
+import { fmtPct, fmtTime, shortName } from "../models/format";
+import { PHASE_LABEL, TimelineModel, busyOf, clipRect, hasTimeline, stepSpanPath, timelineModel } from "../models/timeline";
+import { EChart, besidePointer } from "./EChart";
+import { ORANGE, SELECTED, SLATE } from "./colors";
 
 const COLORS: Record<string, string> = { forward: ORANGE, backward: SLATE };
-const SELECTED = "#d50000";
 const ROW_PX = 22;
 const MAX_VISIBLE_ROWS = 24;
 
-/** The ECharts option of the timeline: one rect per span (custom series), the selected
- * layer's spans in red, zoom on time (and on rows when there are many). */
+/** The ECharts option of the timeline: the busy segments (series 0, one rect each; the
+ * selected layer's in red) over each span's faint extent line (series 1, also answering
+ * clicks in the gaps), zoom on time (and on rows when there are many). */
 function timelineOption(model: TimelineModel, selected: string | null): any {
-  const { rows, items, spans } = model;
+  const { rows, items, spans, segments } = model;
   const zoomRows = rows.length > MAX_VISIBLE_ROWS;
-  const renderItem = (params: any, api: any) => {
+  // The path is written on each span's widest segment (when it is wide enough).
+  const widest = new Map<number, number>();
+  segments.forEach((sg, j) => {
+    const k = widest.get(sg[3]);
+    if (k === undefined || sg[1] - sg[0] > segments[k][1] - segments[k][0]) widest.set(sg[3], j);
+  });
+  const box = (params: any, api: any, start: number, end: number, frac: number) => {
     const row = api.value(2);
-    const a = api.coord([api.value(0), row]);
-    const b = api.coord([api.value(1), row]);
-    const h = api.size([0, 1])[1] * 0.72;
+    const a = api.coord([start, row]);
+    const b = api.coord([end, row]);
+    const h = api.size([0, 1])[1] * frac;
     const cs = params.coordSys;
-    const shape = clipRect(
+    return clipRect(
       { x: a[0], y: a[1] - h / 2, width: Math.max(1, b[0] - a[0]), height: h },
       { x: cs.x, y: cs.y, width: cs.width, height: cs.height },
     );
+  };
+  const renderSegment = (params: any, api: any) => {
+    const shape = box(params, api, api.value(0), api.value(1), 0.72);
     if (!shape) return null;
     const sp = spans[api.value(3)];
     const isSel = selected !== null && sp.path === selected;
+    const label = widest.get(api.value(3)) === params.dataIndex && shape.width > 40;
     return {
       type: "rect",
       shape,
       style: { fill: isSel ? SELECTED : COLORS[sp.phase], stroke: "#fff", lineWidth: shape.width > 3 ? 0.5 : 0 },
-      textContent: shape.width > 40 ? { style: { text: sp.path, fill: "#fff", fontSize: 11, overflow: "truncate", width: shape.width - 4 } } : undefined,
+      textContent: label ? { style: { text: sp.path, fill: "#fff", fontSize: 11, overflow: "truncate", width: shape.width - 4 } } : undefined,
       textConfig: { position: "inside" },
+    };
+  };
+  const renderExtent = (params: any, api: any) => {
+    const hit = box(params, api, api.value(0), api.value(1), 0.72);
+    if (!hit) return null;
+    const sp = spans[api.value(3)];
+    const color = selected !== null && sp.path === selected ? SELECTED : COLORS[sp.phase];
+    const y = hit.y + hit.height / 2;
+    return {
+      type: "group",
+      children: [
+        // Transparent, full height: a click between two segments still selects the layer.
+        { type: "rect", shape: hit, style: { fill: "rgba(0,0,0,0)" } },
+        { type: "line", shape: { x1: hit.x, y1: y, x2: hit.x + hit.width, y2: y }, style: { stroke: color, lineWidth: 1.5, opacity: 0.45 } },
+      ],
     };
   };
   return {
     grid: { left: 8, right: zoomRows ? 40 : 16, top: 8, bottom: 44, containLabel: true },
     tooltip: {
       trigger: "item",
-      // Beside the pointer, never under it: the canvas tooltip would take the click.
-      position: (pt: number[], _p: any, _d: any, _r: any, size: { contentSize: number[]; viewSize: number[] }) => {
-        const [w, h] = size.contentSize;
-        const [vw, vh] = size.viewSize;
-        const x = pt[0] + 16 + w <= vw || pt[0] - 16 - w < 0 ? pt[0] + 16 : pt[0] - 16 - w;
-        return [x, Math.max(0, Math.min(vh - h, pt[1] - h / 2))];
-      },
-      formatter: (p: any) => {
-        const sp = spans[p.value[3]];
-        const path = sp.path.length > 90 ? sp.path.slice(0, 44) + "…" + sp.path.slice(-44) : sp.path;
-        return `${path}\n${PHASE_LABEL[sp.phase]} · ${fmtTime(sp.end_us - sp.start_us)}\n${fmtTime(sp.start_us)} → ${fmtTime(sp.end_us)} after the step start`;
-      },
+      position: besidePointer,
+      formatter: (p: any) => spanTooltip(model, p.value[3]),
     },
     dataZoom: [
       { type: "inside", xAxisIndex: 0, filterMode: "weakFilter" },
@@ -79,16 +95,42 @@ function timelineOption(model: TimelineModel, selected: string | null): any {
       splitLine: { show: false },
     },
     series: [
-      {
-        type: "custom",
-        name: "Layer spans",
-        renderItem,
-        encode: { x: [0, 1], y: 2 },
-        data: items,
-        clip: true,
-      },
+      { type: "custom", name: "Busy", renderItem: renderSegment, encode: { x: [0, 1], y: 2 }, data: segments, clip: true, z: 3 },
+      ...(model.measured
+        ? [{ type: "custom", name: "First to last op", renderItem: renderExtent, encode: { x: [0, 1], y: 2 }, data: items, clip: true, z: 2 }]
+        : []),
     ],
   };
+}
+
+/** A span in words: phase, busy time (of its extent), when. */
+function spanTooltip(model: TimelineModel, i: number): string {
+  const sp = model.spans[i];
+  const path = sp.path.length > 90 ? sp.path.slice(0, 44) + "…" + sp.path.slice(-44) : sp.path;
+  const extent = sp.end_us - sp.start_us;
+  const busy = model.busyUs[i];
+  const when = `${fmtTime(sp.start_us)} → ${fmtTime(sp.end_us)} after the step start`;
+  if (!busyOf(sp).measured) return `${path}\n${PHASE_LABEL[sp.phase]} · ${fmtTime(extent)} from first to last op\n${when}`;
+  const share = extent > 0 ? ` (${fmtPct((busy / extent) * 100)} of ${fmtTime(extent)} from first to last op)` : "";
+  return `${path}\n${PHASE_LABEL[sp.phase]} · busy ${fmtTime(busy)}${share}\n${when}`;
+}
+
+/** What a bar means, for the report at hand (busy intervals, or first to last op only). */
+function meaning(model: TimelineModel): string {
+  const n = model.items.length;
+  if (!model.measured)
+    return (
+      "A bar runs from the layer's first op to its last op of that phase in this step (this report has no busy intervals: " +
+      "it was written by an older tb_layerprof). Ops of several layers run in parallel, so a bar can be longer than the " +
+      "layer's own work: its time is in the table (Self, Total)."
+    );
+  const rest = n - model.measured;
+  return (
+    "A bar shows where the layer's ops of that phase ran in this step (their merged intervals, its sublayers' included): " +
+    "its length is the layer's busy time. The faint line runs from its first op to its last; other layers' ops run in the " +
+    "gaps and in parallel, so the line can be far longer than the bar." +
+    (rest ? ` ${rest} span${rest === 1 ? " has" : "s have"} no busy intervals and ${rest === 1 ? "is" : "are"} drawn from first to last op.` : "")
+  );
 }
 
 export function StepTimeline(props: { w: Window; selected: string | null; onSelect: (path: string) => void; onClear: () => void; traceUrl: string | null }) {
@@ -118,8 +160,7 @@ export function StepTimeline(props: { w: Window; selected: string | null; onSele
       <TimelineBody present={present} model={model} option={option} selected={selected} onSelect={props.onSelect} />
       {model && model.items.length ? (
         <div class="lp-basis-note" data-testid="timeline-meaning">
-          A bar runs from the layer's first op to its last op of that phase in this step. Ops of several layers run in
-          parallel, so a bar can be longer than the layer's own work: its time is in the table (Self, Total).
+          {meaning(model)}
         </div>
       ) : null}
       {selected !== null && model ? <SelectedSpans model={model} path={selected} onClear={props.onClear} /> : null}
@@ -134,7 +175,13 @@ function SelectedSpans(props: { model: TimelineModel; path: string; onClear: () 
     <div class="lp-selected-spans" data-testid="timeline-selection">
       <b title={props.path}>{shortName(props.path)}</b>
       {sel.length
-        ? sel.map((s) => ` · ${PHASE_LABEL[s.phase] || s.phase} ${fmtTime(s.start_us)} → ${fmtTime(s.end_us)} (${fmtTime(s.end_us - s.start_us)})`).join("")
+        ? sel
+            .map((s) => {
+              const b = busyOf(s);
+              const time = b.measured ? `busy ${fmtTime(b.busyUs)} of ${fmtTime(s.end_us - s.start_us)}` : fmtTime(s.end_us - s.start_us);
+              return ` · ${PHASE_LABEL[s.phase] || s.phase} ${fmtTime(s.start_us)} → ${fmtTime(s.end_us)} (${time})`;
+            })
+            .join("")
         : " · no span in this step"}{" "}
       <button class="lp-link" onClick={props.onClear} data-testid="clear-selection">
         clear
@@ -172,7 +219,12 @@ function TimelineBody(props: { present: boolean; model: TimelineModel | null; op
         if (path !== null) props.onSelect(path);
       }}
       testId="timeline-chart"
-      attrs={{ "data-spans": String(model.items.length), "data-rows": String(model.rows.length) }}
+      attrs={{
+        "data-spans": String(model.items.length),
+        "data-rows": String(model.rows.length),
+        "data-segments": String(model.segments.length),
+        "data-measured": String(model.measured),
+      }}
       onClick={(p) => {
         const sp = p && p.seriesType === "custom" && Array.isArray(p.value) ? model.spans[p.value[3]] : null;
         if (sp) props.onSelect(sp.path);

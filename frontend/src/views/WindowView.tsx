@@ -6,11 +6,13 @@ import { readFigures, stepBasis } from "../models/figures";
 import { traceViewerUrl } from "../models/links";
 import { groupKeysOf } from "../models/groups";
 import { buildTree, revealPatch } from "../models/tree";
+import { readLayerWork, withWork } from "../models/work";
 import type { ViewState } from "../models/urlstate";
 import { Breakdown } from "./Breakdown";
 import { HotLayers } from "./HotLayers";
 import { LayerDetail } from "./LayerDetail";
 import { LayersCard } from "./LayersCard";
+import { Roofline } from "./Roofline";
 import { StepTimeline } from "./StepTimeline";
 import { Trend } from "./Trend";
 import { WindowFacts } from "./WindowFacts";
@@ -30,7 +32,11 @@ export function WindowView(props: {
   reloadKey: number;
 }) {
   const { run, state, update } = props;
-  const w = props.data.window;
+  // The layers with the backend's work figures attached (the rate columns and the roofline read them).
+  const w = useMemo(() => {
+    const raw = props.data.window;
+    return { ...raw, layers: withWork(raw.layers || [], readLayerWork(props.data.layer_work)) };
+  }, [props.data]);
   const figures = useMemo(() => readFigures(props.data.figures), [props.data]);
   const stepUs = stepBasis(w, figures);
   const tree = useMemo(() => buildTree(w.layers), [w]);
@@ -55,6 +61,7 @@ export function WindowView(props: {
       </div>
       {props.hosts.length > 1 ? <WorkersCard run={run} step={w.step} reloadKey={props.reloadKey} selected={state.selected} onSelect={select} /> : null}
       <StepTimeline w={w} selected={state.selected} onSelect={select} onClear={() => select(null)} traceUrl={traceUrl} />
+      <Roofline w={w} selected={state.selected} onSelect={select} />
       {/* The selected layer's detail sits beside the table (below it on a narrow window). */}
       <div class={"lp-split" + (selectedLayer ? " lp-split-open" : "")}>
         <LayersCard run={run} w={w} tree={tree} stepUs={stepUs} state={state} update={update} onSelect={select} traceUrl={traceUrl} figures={figures} />

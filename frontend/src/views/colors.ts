@@ -4,6 +4,8 @@ const dark = typeof window !== "undefined" && typeof window.matchMedia === "func
 export const ORANGE = "#f57c00";
 export const SLATE = dark ? "#8a9ab5" : "#425066";
 export const GREY = "#9e9e9e";
+/** The selected layer, in every chart that draws layers (the table's row has the same mark). */
+export const SELECTED = "#d50000";
 /** Compare mode's base and run: neither orange nor slate, which mean forward and gradient elsewhere. */
 export const BASE_COLOR = GREY;
 export const RUN_COLOR = dark ? "#7986cb" : "#3f51b5";

@@ -79,6 +79,8 @@ body { font-family: Roboto, sans-serif; font-size: 13px; color: #212121; }
 a.lp-button { text-decoration: none; }
 .lp-legend { color: #616161; font-size: 12px; }
 .lp-legend i { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin: 0 3px 0 8px; vertical-align: -1px; }
+.lp-legend i.lp-legend-roof { width: 14px; height: 0; border-top: 2px dashed #9e9e9e; border-radius: 0; vertical-align: 3px; }
+.lp-cell.lp-unknown { color: #9e9e9e; }
 .lp-selected-spans { margin-top: 6px; color: #424242; word-break: break-all; }
 .lp-tabs { display: inline-flex; border: 1px solid #e0e0e0; border-radius: 3px; overflow: hidden; }
 .lp-tab { font: inherit; font-size: 12px; font-weight: 500; text-transform: uppercase; color: #616161; background: #fff; border: 0; padding: 4px 12px; cursor: pointer; }

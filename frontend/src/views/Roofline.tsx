@@ -1,0 +1,168 @@
+// The "Work" card: a roofline-style chart, log-log, one point per layer and phase at its
+// arithmetic intensity (FLOPs per byte moved) and achieved FLOP/s, under the two roofs of
+// the window's peaks. All figures are the backend's (`layer.work`); clicking a point
+// selects its layer. Without counts, a sentence says why there is no chart.
+import { useMemo } from "preact/hooks";
+import type { Window } from "../api/types";
+import { fmtBytes, fmtPct, shortName } from "../models/format";
+import { RoofPoint, RooflineModel, peakSourceText, rooflineModel } from "../models/roofline";
+import { PHASE_LABEL } from "../models/timeline";
+import { countsLabel, fmtByteRate, fmtFlopRate, fmtIntensity, fmtRoof, fmtSI } from "../models/work";
+import { EChart, besidePointer } from "./EChart";
+import { GREY, ORANGE, SELECTED, SLATE } from "./colors";
+
+const COLORS = { forward: ORANGE, backward: SLATE };
+const SYMBOLS = { forward: "circle", backward: "diamond" };
+
+function pointTooltip(p: RoofPoint): string {
+  const path = p.path.length > 90 ? p.path.slice(0, 44) + "…" + p.path.slice(-44) : p.path;
+  return [
+    path,
+    `${PHASE_LABEL[p.phase]} (sublayers included) · ${countsLabel(p.counts)}`,
+    `${fmtSI(p.flops, "FLOP")} · ${p.bytes == null ? "—" : fmtBytes(p.bytes)} moved per step → ${fmtIntensity(p.intensity)} FLOP/B`,
+    `${fmtFlopRate(p.flops_per_s)} achieved · ${fmtByteRate(p.bytes_per_s)}`,
+    p.peak_fraction == null ? "% of peak unknown (no peaks known)" : `${fmtRoof(p.peak_fraction)} of the nearer roof`,
+  ].join("\n");
+}
+
+/** The ECharts option: two scatter series (forward, gradient; the selected layer's points
+ * red and larger) and the roof as a dashed line with the peaks as labels. */
+function rooflineOption(m: RooflineModel, selected: string | null): any {
+  const series: any[] = (["forward", "backward"] as const).map((phase) => ({
+    type: "scatter",
+    name: PHASE_LABEL[phase],
+    symbol: SYMBOLS[phase],
+    data: m.points
+      .map((p, i) => [p, i] as const)
+      .filter(([p]) => p.phase === phase)
+      .map(([p, i]) => ({
+        value: [p.intensity, p.flops_per_s, i],
+        ...(p.path === selected ? { symbolSize: 15, itemStyle: { color: SELECTED, borderColor: "#fff", borderWidth: 1.5 }, z: 5 } : {}),
+      })),
+    symbolSize: 10,
+    itemStyle: { color: COLORS[phase], opacity: 0.9, borderColor: "#fff", borderWidth: 0.5 },
+    emphasis: { scale: 1.4 },
+  }));
+  const { roof, peaks } = m;
+  if (roof.length) {
+    // Above the point, ending at it: clear of the line, which lies below-left of a roof point.
+    const label = (text: string) => ({ show: true, formatter: text, position: "top", align: "right", color: GREY, fontSize: 11 });
+    const data: any[] = roof.map((pt) => ({ value: pt }));
+    // The peaks, said on the roof: FLOP/s at the flat part's right end, bytes/s halfway up the slope.
+    if (peaks.flops && roof[roof.length - 1][1] === peaks.flops) data[data.length - 1].label = label(`peak ${fmtFlopRate(peaks.flops)}`);
+    if (peaks.bytes && roof[0][1] !== peaks.flops) {
+      const end = roof[1][0]; // the corner, or the right edge when the slope never meets the flat roof
+      const start = Math.max(roof[0][0], m.y[0] / peaks.bytes);
+      const xm = Math.sqrt(start * end);
+      data.splice(1, 0, { value: [xm, peaks.bytes * xm], label: label(`peak ${fmtByteRate(peaks.bytes)}`) });
+    }
+    series.push({
+      type: "line",
+      name: "Roof",
+      data,
+      silent: true,
+      symbol: "none",
+      lineStyle: { color: GREY, type: "dashed", width: 1.5 },
+      label: { show: false },
+      z: 1,
+    });
+  }
+  return {
+    grid: { left: 12, right: 28, top: 34, bottom: 40, containLabel: true },
+    tooltip: {
+      trigger: "item",
+      position: besidePointer,
+      formatter: (p: any) => (p && p.seriesType === "scatter" && m.points[p.value[2]] ? pointTooltip(m.points[p.value[2]]) : ""),
+    },
+    xAxis: {
+      type: "log",
+      min: m.x[0],
+      max: m.x[1],
+      name: "FLOPs per byte moved (arithmetic intensity)",
+      nameLocation: "middle",
+      nameGap: 26,
+      axisLabel: { formatter: (v: number) => fmtIntensity(v), hideOverlap: true },
+      splitLine: { show: true, lineStyle: { opacity: 0.4 } },
+    },
+    yAxis: {
+      type: "log",
+      min: m.y[0],
+      max: m.y[1],
+      name: "achieved FLOP/s",
+      nameLocation: "end",
+      nameTextStyle: { align: "left" },
+      axisLabel: { formatter: (v: number) => fmtFlopRate(v), hideOverlap: true },
+      splitLine: { show: true, lineStyle: { opacity: 0.4 } },
+    },
+    series,
+  };
+}
+
+export function Roofline(props: { w: Window; selected: string | null; onSelect: (path: string) => void }) {
+  const { w, selected } = props;
+  const model = useMemo(() => rooflineModel(w.layers, w), [w]);
+  const option = useMemo(() => (model && model.points.length ? rooflineOption(model, selected) : null), [model, selected]);
+  const coverage = typeof w.work_coverage === "number" && w.work_coverage > 0 ? w.work_coverage : null;
+  return (
+    <section class="lp-card" data-testid="roofline">
+      <div class="lp-card-head">
+        <h2>Work: achieved rate and roofs</h2>
+        {model ? (
+          <span class="lp-muted">
+            {`${model.points.length} point${model.points.length === 1 ? "" : "s"}` + (coverage !== null ? ` · counts cover ${fmtPct(coverage * 100)} of op time` : "")}
+          </span>
+        ) : null}
+        {option ? (
+          <span class="lp-legend">
+            <i style={{ background: COLORS.forward, borderRadius: "50%" }} /> forward <i style={{ background: COLORS.backward, transform: "rotate(45deg) scale(.85)" }} /> gradient{" "}
+            <i style={{ background: SELECTED, borderRadius: "50%" }} /> selected <i class="lp-legend-roof" /> roofs
+          </span>
+        ) : null}
+      </div>
+      <RooflineBody model={model} option={option} onSelect={props.onSelect} />
+    </section>
+  );
+}
+
+function RooflineBody(props: { model: RooflineModel | null; option: any; onSelect: (path: string) => void }) {
+  const { model, option } = props;
+  if (!model)
+    return (
+      <div class="lp-muted" data-testid="roofline-missing">
+        No FLOP or byte counts in this window, so no roofline: the report was written before tb_layerprof counted work, or
+        none of the window's ops has a count. The table's FLOP/s and % peak columns are left out too.
+      </div>
+    );
+  if (!option)
+    return (
+      <div class="lp-muted" data-testid="roofline-missing">
+        No point can be drawn: the counted layers have no FLOPs (bytes only) or no time, and a log-log chart needs both.
+      </div>
+    );
+  const { peaks } = model;
+  const roofs =
+    peaks.flops || peaks.bytes
+      ? `Roofs: peak ${peaks.flops ? fmtFlopRate(peaks.flops) : "FLOP/s unknown"} and ${peaks.bytes ? fmtByteRate(peaks.bytes) : "bytes/s unknown"}, ${peakSourceText(peaks.source)}.`
+      : "No peaks known for this window (the calibration was skipped or failed), so no roofs and no % of peak.";
+  const skipped = model.undrawn.length ? ` ${model.undrawn.length} phase${model.undrawn.length === 1 ? "" : "s"} with counts but no FLOPs or no time are not drawn.` : "";
+  return (
+    <>
+      <EChart
+        option={option}
+        height={320}
+        label="Roofline: each layer's forward and gradient as a point at its FLOPs per byte and achieved FLOP/s, under the peak FLOP/s and bytes/s roofs"
+        testId="roofline-chart"
+        attrs={{ "data-points": String(model.points.length) }}
+        onClick={(p) => {
+          const pt = p && p.seriesType === "scatter" && Array.isArray(p.value) ? model.points[p.value[2]] : null;
+          if (pt) props.onSelect(pt.path);
+        }}
+      />
+      <div class="lp-basis-note" data-testid="roofline-meaning">
+        {`Each point is one layer in one phase (sublayers included): x its FLOPs per byte moved, y its FLOPs over its time. ${roofs} ` +
+          "A point near the slanted roof is limited by memory bandwidth, near the flat one by compute; far below both, the layer does little work per op (overhead, e.g. a Python loop unrolled into many tiny ops)." +
+          skipped}
+      </div>
+    </>
+  );
+}
