@@ -26,6 +26,7 @@ from tensorboard import plugin_util
 
 from tb_layerprof import csv_export, figures
 from tb_layerprof import diff as layer_diff
+from tb_layerprof import workers as layer_workers
 from tb_layerprof.plugin_store import TREND_FIELDS, Entry, layer_work, tag_windows
 from tb_layerprof.report import SCHEMA, RunReport, WindowReport
 from tb_layerprof.summary import (
@@ -307,8 +308,8 @@ class LayerProfPlugin(base_plugin.TBPlugin):
     ) -> Dict[str, Any]:
         """`diff.diff_windows` of a window of `base` and a window of `run` (the same document
         as `tb-layerprof diff --format json`), plus the hosts and steps each side offers.
-        Steps default to each run's latest window; hosts to the first host by name (as the
-        CLI does)."""
+        Steps default to each run's latest window; hosts to the straggler of that step
+        (`workers.straggler_host`, as the CLI does)."""
         if base is None:
             raise ApiError(400, "missing query parameter 'base'")
         if run is None:
@@ -325,7 +326,10 @@ class LayerProfPlugin(base_plugin.TBPlugin):
                 if not windows:
                     raise ApiError(404, f"run {name!r} has no window of host {wanted_host!r} "
                                         f"at step {at} (query parameter {host_param!r})")
-            sides.append((windows[0], hosts))
+            else:
+                straggler = layer_workers.straggler_host(windows)
+                windows = [w for w in windows if w.host == straggler]
+            sides.append((windows[-1], hosts))
         (base_w, base_hosts), (run_w, run_hosts) = sides
         doc = layer_diff.diff_windows(base_w, run_w, base, run)
         doc["base_hosts"] = base_hosts
@@ -336,9 +340,7 @@ class LayerProfPlugin(base_plugin.TBPlugin):
         """Per-worker breakdown of one step (`workers.compare_hosts` over every host's window
         at that step): step times per host, the slowest layers per host, the straggler."""
         at, windows = self._step_windows(ctx, experiment, run, step)
-        from tb_layerprof import workers  # pure; imported on use
-
-        doc = workers.compare_hosts(windows)
+        doc = layer_workers.compare_hosts(windows)
         return {"schema": SCHEMA, "run": run, **doc, "step": at}
 
     def trend_impl(self, ctx, experiment: str, run: Optional[str], layers: List[str]) -> Dict[str, Any]:

@@ -108,6 +108,17 @@ def _extreme(values: Dict[str, float], largest: bool) -> Optional[str]:
     return best
 
 
+def straggler_host(windows: Sequence[WindowReport]) -> Optional[str]:
+    """The straggler among the windows of one step: the host with the most compute (op time
+    outside collectives; ties by natural host order), `compare_hosts`' `slowest_host`. The
+    default host of every view that picks one window of a step (`/diff`, `tb-layerprof
+    diff`, the tab's layer view). None without windows."""
+    by_host: Dict[str, WindowReport] = {}
+    for window in windows:
+        by_host[str(window.host)] = window  # the later one wins
+    return _extreme({h: _host_row(w)["compute_us"] for h, w in by_host.items()}, largest=True)
+
+
 def compare_hosts(windows: Sequence[WindowReport]) -> Dict[str, Any]:
     """The per-host comparison of the windows of one step (see the module docstring).
 
@@ -127,7 +138,7 @@ def compare_hosts(windows: Sequence[WindowReport]) -> Dict[str, Any]:
     hosts = sorted(by_host, key=host_sort_key)
     rows = [_host_row(by_host[h]) for h in hosts]
     compute = {r["host"]: r["compute_us"] for r in rows}
-    slowest = _extreme(compute, largest=True)
+    slowest = straggler_host(list(by_host.values()))
     fastest = _extreme(compute, largest=False)
     for row in rows:
         row["excess_us"] = row["compute_us"] - compute[fastest]

@@ -306,12 +306,15 @@ def test_cli_hostile_names(make_logdir, make_window):
 
 
 def test_cli_several_hosts_note(make_logdir, make_window):
-    a, b = make_window(10), make_window(10)
-    b.host = "worker-1"
-    logdir = make_logdir({"x": [a, b], "y": [make_window(10)]})
+    # Three hosts; worker-1 computes longest (the straggler), worker-0 comes first by name.
+    a, b, c = make_window(10), make_window(10, scale=2.0), make_window(10, scale=1.5)
+    a.host, b.host, c.host = "worker-0", "worker-1", "worker-2"
+    logdir = make_logdir({"x": [a, b, c], "y": [make_window(10)]})
     code, out, _ = run_cli("diff", logdir, "--base", "x", "--run", "y")
     assert code == 0
-    assert "note: run x has 2 hosts at step 10; comparing host worker-0" in out
+    assert "note: run x has 3 hosts at step 10; comparing host worker-1, the straggler" in out
+    code, out, _ = run_cli("diff", logdir, "--base", "x", "--run", "y", "--format", "json")
+    assert json.loads(out)["base_window"]["host"] == "worker-1"
 
 
 def test_cli_ascii_terminal(logdir):

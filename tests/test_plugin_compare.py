@@ -101,8 +101,12 @@ def test_diff_impl_picks_steps_and_hosts(plugin):
     assert (doc["base_window"]["host"], doc["run_window"]["host"]) == ("worker-0", "worker-1")
     assert doc["layers"][0]["path"] in ("block", "block/slow")
     assert doc["layers"][0]["delta_us"] == pytest.approx(2000.0)
-    # Default host: the first by name, as `tb-layerprof diff` does.
-    assert plugin.diff_impl(CTX, EXP, "workers", "loop")["base_window"]["host"] == "worker-0"
+    # Default host: the straggler (workers.straggler_host: worker-1, slower in block/slow),
+    # not the first by name, as `tb-layerprof diff` and the tab's layer view pick it.
+    doc = plugin.diff_impl(CTX, EXP, "workers", "workers", base_step="20")
+    assert (doc["base_window"]["host"], doc["run_window"]["host"]) == ("worker-1", "worker-1")
+    assert plugin.diff_impl(CTX, EXP, "workers", "loop")["base_window"]["host"] == "worker-1"
+    assert plugin.workers_impl(CTX, EXP, "workers", "20")["slowest_host"] == "worker-1"
 
 
 @pytest.mark.parametrize(

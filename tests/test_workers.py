@@ -283,3 +283,16 @@ def test_help_lists_workers():
     assert code == 0 and "workers" in out
     code, out, _ = run_cli("workers", "--help")
     assert code == 0 and "straggler" in out and "--window" in out
+
+
+def test_straggler_host_is_compare_hosts_slowest_host(two_workers, make_window):
+    # worker-0 waits longest in the all-reduce (more op time, the same step time): the
+    # straggler is the host that computes longest, worker-1, whatever the order given.
+    assert workers.straggler_host(two_workers) == "worker-1"
+    assert workers.straggler_host(list(reversed(two_workers))) == "worker-1"
+    assert workers.straggler_host(two_workers) == workers.compare_hosts(two_workers)["slowest_host"]
+    # Ties: natural host order ("worker-2" before "worker-10"); none without windows.
+    base = make_window(step=20)
+    tied = [on_host(base, "worker-10"), on_host(base, "worker-2")]
+    assert workers.straggler_host(tied) == "worker-2"
+    assert workers.straggler_host([]) is None

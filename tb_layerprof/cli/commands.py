@@ -219,7 +219,8 @@ class ExportCommand:
 def pick_window(run: RunReport, which: str) -> Tuple[WindowReport, List[str]]:
     """The window of `run` to compare: the latest or the one at step `which`.
 
-    Windows of several hosts at that step: the first host (by name), with a note."""
+    Windows of several hosts at that step: the straggler's (`workers.straggler_host`, the
+    host with the most compute, as the tab and `/diff` pick), with a note."""
     windows = select_windows(run, which)
     if not windows:
         steps = sorted({w.step for w in run.windows})
@@ -227,21 +228,24 @@ def pick_window(run: RunReport, which: str) -> Tuple[WindowReport, List[str]]:
             f"run {safe_text(run.run)} has no window at step {which}; its windows start at"
             f" steps: " + ", ".join(str(s) for s in steps)
         )
-    windows = sorted(windows, key=lambda w: str(w.host))
+    straggler = layer_workers.straggler_host(windows)
+    window = [w for w in windows if str(w.host) == straggler][-1]
     notes = []
-    if len(windows) > 1:
+    hosts = {str(w.host) for w in windows}
+    if len(hosts) > 1:
         notes.append(
-            f"run {run.run} has {len(windows)} hosts at step {windows[0].step}; comparing"
-            f" host {windows[0].host}"
+            f"run {run.run} has {len(hosts)} hosts at step {window.step}; comparing"
+            f" host {window.host}, the straggler (most compute; `tb-layerprof workers`"
+            f" compares them all)"
         )
-    return windows[0], notes
+    return window, notes
 
 
 class DiffCommand:
     """Compare two runs layer by layer: what got faster, slower, added or removed.
 
     Takes the latest profile window of each run (or the one starting at --window STEP in
-    both) and shows, per layer matched by path, forward + gradient time per step in the
+    both; of several hosts, the straggler's: the most compute) and shows, per layer matched by path, forward + gradient time per step in the
     base and in the run, the delta (run - base) and ratio (run / base), forward and
     gradient separately and the change in memory, sorted by |delta|; then step time, op
     time and the time outside layers. Layers found in one run only show as added/removed.
