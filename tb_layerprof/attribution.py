@@ -17,10 +17,11 @@ spans per step, the window's coverage and warnings.
 
 from __future__ import annotations
 
-import bisect
 import collections
 import dataclasses
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+import numpy as np
 
 from tb_layerprof.eager import EagerSpans, eager_spans
 from tb_layerprof.ledger import Clocks, coarsen, device_ledger, host_ledger, layer_busy
@@ -33,6 +34,7 @@ from tb_layerprof.owners import (  # noqa: F401  owner names re-exported for cal
 from tb_layerprof.report import OTHER_KEYS, LayerStats, WindowReport
 from tb_layerprof.work_ledger import book_work
 from tb_layerprof.xplane import ProfileEvents
+from tb_layerprof.xplane.tables import MemoryTable, OpTable
 
 TOP_OPS = 5
 TIMELINE_MAX_SPANS = 5000
@@ -77,7 +79,7 @@ def attribute_window(events: ProfileEvents, layer_map: LayerMap, graphs: GraphTa
     profiled step (one execution) runs several, and every figure becomes per batch.
     """
     steps = _select_steps(events, batches)
-    active = choose_active_graph(graphs, {o[4] for o in steps.ops}, graph_roots(layer_map))
+    active = choose_active_graph(graphs, steps.ops.name_set(), graph_roots(layer_map))
     index = OwnerIndex(layer_map, graphs, active)
     eager = eager_spans(events.spans, steps.ends[-1] if steps.ends else None)
     clocks = Clocks(
@@ -113,9 +115,9 @@ class _Steps:
     ends: List[int]
     per_step_batches: float  # batches each profiled step ran (steps_per_execution)
     n_steps: float  # batches in the window: the divisor of every per-step figure
-    ops: list
-    op_step: List[int]  # per op record: index of its step
-    memory: list
+    ops: OpTable
+    op_step: np.ndarray  # per op record: index of its step
+    memory: MemoryTable
 
     def us(self, ps: float) -> float:
         """Picoseconds in total -> µs per step (per batch)."""
@@ -127,29 +129,26 @@ def _select_steps(events: ProfileEvents, batches: int) -> _Steps:
     per_step_batches = batches / len(steps) if steps and batches > len(steps) else 1.0
     starts = [s[1] for s in steps]
     ends = [s[2] for s in steps]
+    ops, memory = OpTable.from_records(events.ops), MemoryTable.from_records(events.memory)
     if steps:
         # Records are sorted by time: one slice per step instead of a search per event.
-        ops, op_step = _slice_steps(events.ops, 1, starts, ends)
-        memory, _ = _slice_steps(events.memory, 0, starts, ends)
+        at, op_step = _in_steps(ops.start, ops.base_ps, starts, ends)
+        ops = ops.take(at)
+        memory = memory.take(_in_steps(memory.time, memory.base_ps, starts, ends)[0])
     else:
-        ops = list(events.ops)
-        memory = list(events.memory)
-        op_step = [0] * len(ops)
+        op_step = np.zeros(len(ops), np.int64)
     return _Steps(steps, starts, ends, per_step_batches, max(1, len(steps)) * per_step_batches,
                   ops, op_step, memory)
 
 
-def _slice_steps(records, time_at: int, starts: List[int], ends: List[int]):
-    """Records (sorted by time) that fall inside a step, and the step index of each."""
-    times = [r[time_at] for r in records]
-    picked: List = []
-    step_of: List[int] = []
-    for k, (s, e) in enumerate(zip(starts, ends)):
-        lo = bisect.bisect_left(times, s)
-        hi = bisect.bisect_right(times, e)
-        picked.extend(records[lo:hi])
-        step_of.extend([k] * (hi - lo))
-    return picked, step_of
+def _in_steps(times: np.ndarray, base_ps: int, starts: List[int], ends: List[int]):
+    """Indices of the (sorted) `times` that fall inside a step, and the step of each."""
+    lo = np.searchsorted(times, [s - base_ps for s in starts], side="left")
+    hi = np.searchsorted(times, [e - base_ps for e in ends], side="right")
+    hi = np.maximum(hi, lo)
+    at = np.concatenate([np.arange(a, b) for a, b in zip(lo.tolist(), hi.tolist())] or [np.zeros(0, np.int64)])
+    step = np.repeat(np.arange(len(starts)), hi - lo)
+    return at.astype(np.int64), step
 
 
 # -- 3. op time per owner: tb_layerprof.ledger -----------------------------------------------

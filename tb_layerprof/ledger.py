@@ -17,7 +17,6 @@ from __future__ import annotations
 import bisect
 import collections
 import dataclasses
-import operator
 import re
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -26,6 +25,7 @@ import numpy as np
 from tb_layerprof.eager import EagerSpans, eager_owner_at
 from tb_layerprof.owners import FORWARD, FRAMEWORK, INPUT, UNATTRIBUTED, Owner, OwnerIndex
 from tb_layerprof.xplane import ProfileEvents
+from tb_layerprof.xplane.tables import OpTable
 
 DEVICE_SLACK = 0.5  # of a step: kernels may finish this long after their step's end
 _REPLICA_RE = re.compile(r"(?:^|/)replica_(\d+)/")
@@ -113,14 +113,13 @@ def coarsen(intervals: List[Interval], at_most: int) -> List[Interval]:
     return [(s, e) for s, e in out]
 
 
-def host_ledger(window_ops, op_step: List[int], index: OwnerIndex, eager: EagerSpans,
+def host_ledger(window_ops: OpTable, op_step: np.ndarray, index: OwnerIndex, eager: EagerSpans,
                 eager_calls: bool, input_lines=frozenset()) -> Ledger:
     """Self time of host op events per owner, with per-step spans and per-replica time."""
     if eager.forward or eager.gradient or eager_calls:
-        ledger = _host_ledger_per_event(window_ops, op_step, index, eager, eager_calls, input_lines)
-    else:
-        ledger = _host_ledger_by_name(window_ops, op_step, index, input_lines)
-    return ledger
+        return _host_ledger_per_event(window_ops, op_step.tolist(), index, eager, eager_calls,
+                                      input_lines)
+    return _host_ledger_by_name(window_ops, op_step, index, input_lines)
 
 
 def _replica(name: str) -> int:
@@ -128,71 +127,68 @@ def _replica(name: str) -> int:
     return int(m.group(1)) if m else 0
 
 
-def _host_ledger_by_name(window_ops, op_step: List[int], index: OwnerIndex,
+def _host_ledger_by_name(ops: OpTable, op_step: np.ndarray, index: OwnerIndex,
                          input_lines) -> Ledger:
     """Graph mode: the events grouped by (name, type, on an input line), each group's
     owner resolved once; sums, counts and extents with array operations."""
     ledger = Ledger()
-    n = len(window_ops)
-    if not n:
+    if not len(ops):
         return ledger
-    groups: Dict[Tuple[str, str, bool], int] = {}
-    keys = zip(map(operator.itemgetter(4), window_ops), map(operator.itemgetter(5), window_ops),
-               map(input_lines.__contains__, map(operator.itemgetter(0), window_ops))
-               if input_lines else [False] * n)
-    gid = np.fromiter(map(groups.setdefault, keys, range(n)), np.int64, n)
-    # setdefault kept the first event index of each group: renumber them 0..G-1
-    firsts, gid = np.unique(gid, return_inverse=True)
-    group_keys = list(groups)  # insertion order == order of the first events == `firsts`
-    self_ps = np.fromiter(map(operator.itemgetter(3), window_ops), np.int64, n)
-    sums = np.zeros(len(firsts), np.int64)
-    np.add.at(sums, gid, self_ps)
-    counts = np.bincount(gid, minlength=len(firsts))
+    on_input = (np.isin(ops.line, np.fromiter(input_lines, np.int64, len(input_lines)))
+                if input_lines else np.zeros(len(ops), bool))
+    key = (ops.name * len(ops.types) + ops.type) * 2 + on_input
+    # groups in order of their first event, so the books fill in the order events came
+    distinct, first, gid = np.unique(key, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")
+    rank = np.empty(len(order), np.int64)
+    rank[order] = np.arange(len(order))
+    gid = rank[gid.reshape(-1)]
+    sums = np.zeros(len(order), np.int64)
+    np.add.at(sums, gid, ops.self_ps)
+    counts = np.bincount(gid, minlength=len(order))
     owners: List[Owner] = []
-    for (name, op_type, on_input), ps, count in zip(group_keys, sums.tolist(), counts.tolist()):
+    for k, ps, count in zip(distinct[order].tolist(), sums.tolist(), counts.tolist()):
+        name_type, input_line = divmod(k, 2)
+        name, op_type = ops.names[name_type // len(ops.types)], ops.types[name_type % len(ops.types)]
         owner = index.owner(name, op_type)
-        if on_input and owner[0] == FRAMEWORK:
+        if input_line and owner[0] == FRAMEWORK:
             owner = (INPUT, "")
         owners.append(owner)
         ledger.add(owner, name, op_type, ps)
         ledger.op_events[owner] += count
         if owner[1]:
             ledger.replica_time[(owner, _replica(name))] += ps
-    _book_extents(ledger, window_ops, op_step, gid, owners)
+    _book_extents(ledger, ops, op_step, gid, owners)
     return ledger
 
 
-def _book_extents(ledger: Ledger, window_ops, op_step: List[int], gid: np.ndarray,
+def _book_extents(ledger: Ledger, ops: OpTable, op_step: np.ndarray, gid: np.ndarray,
                   owners: List[Owner]) -> None:
     """Per (layer, phase, step): first start and last end; the last step's busy intervals."""
     layer_owners = sorted({o for o in owners if o[1]})
     if not layer_owners:
         return
     owner_id = {o: i for i, o in enumerate(layer_owners)}
-    of_group = np.array([owner_id.get(o, -1) for o in owners], np.int64)
-    event_owner = of_group[gid]
+    event_owner = np.array([owner_id.get(o, -1) for o in owners], np.int64)[gid]
     picked = np.flatnonzero(event_owner >= 0)
     if not picked.size:
         return
-    n = len(window_ops)
-    base = window_ops[0][1]
-    start = np.fromiter(map(base.__rsub__, map(operator.itemgetter(1), window_ops)), np.int64, n)
-    end = np.fromiter(map(base.__rsub__, map(operator.itemgetter(2), window_ops)), np.int64, n)
+    base = ops.base_ps
     step = np.asarray(op_step, np.int64)
-    n_steps = int(step.max()) + 1 if len(step) else 1
+    n_steps = int(step.max()) + 1
     key = event_owner[picked] * n_steps + step[picked]
     order = np.argsort(key, kind="stable")
     key, at = key[order], picked[order]
     heads = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-    firsts = np.minimum.reduceat(start[at], heads).tolist()
-    lasts = np.maximum.reduceat(end[at], heads).tolist()
+    firsts = np.minimum.reduceat(ops.start[at], heads).tolist()
+    lasts = np.maximum.reduceat(ops.end[at], heads).tolist()
     for k, s, e in zip(key[heads].tolist(), firsts, lasts):
         path, phase = layer_owners[k // n_steps]
         ledger.extent[(path, phase, k % n_steps, "")] = [base + s, base + e]
     last = np.flatnonzero(step[at] == n_steps - 1)
     intervals: Dict[Tuple[str, str], List[Interval]] = collections.defaultdict(list)
-    for k, i in zip(key[last].tolist(), at[last].tolist()):
-        intervals[layer_owners[k // n_steps]].append((window_ops[i][1], window_ops[i][2]))
+    for k, s, e in zip(key[last].tolist(), ops.start[at[last]].tolist(), ops.end[at[last]].tolist()):
+        intervals[layer_owners[k // n_steps]].append((base + s, base + e))
     ledger.busy = {o: merge_intervals(v) for o, v in intervals.items()}
 
 

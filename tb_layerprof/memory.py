@@ -17,6 +17,7 @@ import numpy as np
 
 from tb_layerprof.layermap import CallRecord
 from tb_layerprof.owners import Owner, OwnerIndex, control_flow_cuts
+from tb_layerprof.xplane.tables import MemoryTable, OpTable
 
 # mem_owner(t, tf_op): owner of an allocation made at time t by op tf_op ("" if unknown).
 MemOwner = Callable[[int, str], Owner]
@@ -43,58 +44,61 @@ def memory_figures(window_mem, mem_owner: MemOwner, window_ops: Sequence = ()) -
     On a GPU run only the device allocators count (the host's are bookkeeping then).
     `window_ops` (op records sorted by start) tell when the op making an allocation ended.
     """
-    allocators = sorted(set(map(operator.itemgetter(5), window_mem)))
+    memory = MemoryTable.from_records(window_mem)
+    allocators = sorted(memory.allocators[k] for k in np.unique(memory.allocator).tolist())
     primary = [a for a in allocators if is_device_allocator(a)] or allocators
     figures = MemoryFigures(primary, collections.defaultdict(int), collections.defaultdict(int),
                             collections.defaultdict(int))
-    if not window_mem:
+    if not len(memory):
         return figures
-    base = min(window_mem[0][0], window_ops[0][1]) if window_ops else window_mem[0][0]
-    runs = _OpRuns(window_ops, base)
+    runs = _OpRuns(OpTable.from_records(window_ops), memory)
     for allocator in primary:
-        trace = window_mem if len(allocators) == 1 else [m for m in window_mem if m[5] == allocator]
-        _replay_allocator(trace, mem_owner, figures, runs, base)
+        trace = memory if len(allocators) == 1 else memory.take(
+            np.flatnonzero(memory.allocator == memory.allocators.index(allocator)))
+        _replay_allocator(trace, mem_owner, figures, runs)
     return figures
 
 
 class _OpRuns:
     """When each execution of each op ran, to ask "when did the run of op X that was going
-    on at time t end?" for many allocations at once."""
+    on at time t end?" for many allocations of `memory` at once."""
 
-    def __init__(self, window_ops: Sequence, base: int):
-        n = len(window_ops)
-        self.ids: Dict[str, int] = {}
-        self.name = np.fromiter(map(self.ids.setdefault, map(operator.itemgetter(4), window_ops),
-                                    range(n)), np.int64, n)
-        self.start = np.fromiter(map(base.__rsub__, map(operator.itemgetter(1), window_ops)), np.int64, n)
-        self.end = np.fromiter(map(base.__rsub__, map(operator.itemgetter(2), window_ops)), np.int64, n)
-        self.ids.pop("", None)  # an allocation naming no op asks about none
+    def __init__(self, ops: OpTable, memory: MemoryTable):
+        self.ops = ops
+        ids = {name: k for k, name in enumerate(ops.names) if name}  # "" names no op
+        # memory's op names -> ops' name ids (-1: no such op ran)
+        self.of_memory_op = np.array([ids.get(name, -1) if isinstance(name, str) else -1
+                                      for name in memory.op_names] + [-1], np.int64)
+        self.shift = memory.base_ps - ops.base_ps  # memory times -> ops' time base
 
-    def ends(self, names: Sequence[str], t: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        """For each (names[i], t[i]): whether op names[i] was running at t[i] (its last
-        execution that started at or before t[i] had not ended), and when that ended."""
-        q = np.fromiter(map(self.ids.get, names, itertools.repeat(-1)), np.int64, len(names))
-        n_ops = len(self.name)
+    def ends(self, tf_op: np.ndarray, t: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """For each allocation (memory's op id, memory time): whether that op was running
+        then (its last execution that started at or before t had not ended), and when that
+        execution ended (ops' time base)."""
+        ops = self.ops
+        q = self.of_memory_op[tf_op]
+        t = t + self.shift
+        n_ops = len(ops)
+        if not n_ops:
+            return np.zeros(len(q), bool), np.zeros(len(q), np.int64)
         # ops and queries in one order: by name, then time, an op before a query at the
         # same instant (an op starting at t is running at t)
-        name = np.concatenate([self.name, q])
-        time = np.concatenate([self.start, t])
+        name = np.concatenate([ops.name, q])
+        time = np.concatenate([ops.start, t])
         is_query = np.r_[np.zeros(n_ops, bool), np.ones(len(q), bool)]
         order = np.lexsort((is_query, time, name))
-        pos = np.arange(len(order))
-        latest_op = np.maximum.accumulate(np.where(is_query[order], -1, pos))
+        queries = is_query[order]
+        latest_op = np.maximum.accumulate(np.where(queries, -1, np.arange(len(order))))
         at = np.empty(len(q), np.int64)
-        at[order[is_query[order]] - n_ops] = latest_op[is_query[order]]
+        at[order[queries] - n_ops] = latest_op[queries]
         op = np.where(at >= 0, order[np.maximum(at, 0)], 0)
-        found = (at >= 0) & (q >= 0) & (op < n_ops)
-        op = np.where(found, op, 0)
-        found &= self.name[op] == q if n_ops else False
-        end = self.end[op] if n_ops else np.zeros(len(q), np.int64)
-        return found & (end >= t), end
+        found = (at >= 0) & (q >= 0) & (ops.name[op] == q)
+        end = ops.end[op]
+        return found & (end >= t), end - self.shift
 
 
-def _replay_allocator(trace, mem_owner: MemOwner, out: MemoryFigures, runs: _OpRuns,
-                      base: int) -> None:
+def _replay_allocator(trace: MemoryTable, mem_owner: MemOwner, out: MemoryFigures,
+                      runs: _OpRuns) -> None:
     """Bytes allocated per owner, and per layer what it held when `trace` peaked.
 
     Kept bytes are those of allocations that outlive the op that made them; scratch
@@ -103,13 +107,8 @@ def _replay_allocator(trace, mem_owner: MemOwner, out: MemoryFigures, runs: _OpR
     address (if that event is an allocation), as a map of live addresses would.
     """
     n = len(trace)
-    t = np.fromiter(map(base.__rsub__, map(operator.itemgetter(0), trace)), np.int64, n)
-    alloc = np.fromiter(map(operator.itemgetter(1), trace), np.int64, n) > 0
-    nbytes = np.fromiter(map(operator.itemgetter(2), trace), np.int64, n)
-    first_at: Dict[int, int] = {}  # addresses are only compared: each becomes its first index
-    addr = np.fromiter(map(first_at.setdefault, map(operator.itemgetter(3), trace), range(n)), np.int64, n)
-    tf_ops = list(map(operator.itemgetter(4), trace))
-    owners, own = _allocation_owners(trace, tf_ops, alloc, mem_owner)
+    t, alloc, nbytes, addr = trace.time, trace.sign > 0, trace.nbytes, trace.address
+    owners, own = _allocation_owners(trace, alloc, mem_owner)
     order = np.lexsort((np.arange(n), addr))  # by address, then time
     same_prev = np.r_[False, addr[order][1:] == addr[order][:-1]]
     alloc_s = alloc[order]
@@ -119,7 +118,7 @@ def _replay_allocator(trace, mem_owner: MemOwner, out: MemoryFigures, runs: _OpR
     delta[freed] -= nbytes[made]
     _add_per_owner(out.alloc_bytes, owners, own[alloc], nbytes[alloc])
     # kept: freed after the op that made it ended (or the op is unknown), or never freed
-    ran, end = runs.ends([tf_ops[i] for i in made.tolist()], t[made])
+    ran, end = runs.ends(trace.tf_op[made], t[made])
     kept = made[~ran | (t[freed] > end)]
     last_of_addr = np.r_[~same_prev[1:], True]
     kept = np.concatenate([kept, order[alloc_s & last_of_addr]])
@@ -132,31 +131,30 @@ def _replay_allocator(trace, mem_owner: MemOwner, out: MemoryFigures, runs: _OpR
     upto = order <= peak_at
     last_upto = upto & np.r_[~same_prev[1:] | ~upto[1:], True]
     held = order[last_upto & alloc_s]
-    peak = collections.defaultdict(int)
+    peak: Dict[Owner, int] = collections.defaultdict(int)
     _add_per_owner(peak, owners, own[held], nbytes[held])
     for owner, b in peak.items():
         out.peak_live[owner[0]] += b
 
 
-def _allocation_owners(trace, tf_ops: List[str], alloc: np.ndarray, mem_owner: MemOwner):
+def _allocation_owners(trace: MemoryTable, alloc: np.ndarray, mem_owner: MemOwner):
     """The distinct owners of the allocations and each event's index into them (-1 for
     frees). An allocation naming its op is owned by that op's owner (one lookup per
     distinct op); one without (eager) by the span around it, looked up per event."""
-    owners: List[Owner] = []
     index: Dict[Owner, int] = {}
-    first_at: Dict[str, int] = {}
-    n = len(trace)
-    name_first = np.fromiter(map(first_at.setdefault, tf_ops, range(n)), np.int64, n)
-    of_first = np.full(n, -1, np.int64)
-    for name, i in first_at.items():
+    base = trace.base_ps
+    of_op = np.full(len(trace.op_names) + 1, -1, np.int64)
+    distinct, first = np.unique(trace.tf_op, return_index=True)
+    for k, at in zip(distinct.tolist(), first.tolist()):
+        name = trace.op_names[k]
         if name:
-            of_first[i] = index.setdefault(mem_owner(trace[i][0], name), len(index))
-    own = of_first[name_first]
+            of_op[k] = index.setdefault(mem_owner(base + int(trace.time[at]), name), len(index))
+    own = of_op[trace.tf_op]
     for i in np.flatnonzero(alloc & (own < 0)).tolist():
-        own[i] = index.setdefault(mem_owner(trace[i][0], tf_ops[i]), len(index))
+        name = trace.op_names[int(trace.tf_op[i])]
+        own[i] = index.setdefault(mem_owner(base + int(trace.time[i]), name), len(index))
     own[~alloc] = -1
-    owners = list(index)
-    return owners, own
+    return list(index), own
 
 
 def _add_per_owner(book: Dict[Owner, int], owners: List[Owner], own: np.ndarray,
@@ -178,16 +176,21 @@ def executed_batch(calls: Sequence[CallRecord], active: Optional[int], window_me
             wanted.setdefault(c.output_ops[0], c.output_bytes)
     if not wanted or not window_mem:
         return 0
-    ratios: collections.Counter = collections.Counter()
-    local_of: Dict[str, str] = {}
-    for _, sign, nbytes, _, tf_op, _ in window_mem:
-        if sign <= 0 or not tf_op:
-            continue
-        local = local_of.get(tf_op)
-        if local is None:
+    memory = MemoryTable.from_records(window_mem)
+    static_of = np.zeros(len(memory.op_names) + 1, np.int64)  # per op name: its output's static bytes
+    for k, tf_op in enumerate(memory.op_names):
+        if tf_op and isinstance(tf_op, str):
             cuts = control_flow_cuts(tf_op)
-            local = local_of[tf_op] = cuts[-1][1] if cuts else tf_op
-        static = wanted.get(local)
-        if static and nbytes >= static and nbytes % static == 0:
-            ratios[nbytes // static] += 1
-    return ratios.most_common(1)[0][0] if ratios else 0
+            static_of[k] = wanted.get(cuts[-1][1] if cuts else tf_op, 0)
+    static = static_of[memory.tf_op]
+    nbytes = memory.nbytes
+    votes = (memory.sign > 0) & (static > 0)
+    votes[votes] &= (nbytes[votes] >= static[votes]) & (nbytes[votes] % np.maximum(static[votes], 1) == 0)
+    if not votes.any():
+        return 0
+    ratios = nbytes[votes] // static[votes]
+    values, counts = np.unique(ratios, return_counts=True)
+    # the most common ratio; ties: the one seen first (as Counter.most_common)
+    best = np.flatnonzero(counts == counts.max())
+    first_seen = [int(np.flatnonzero(ratios == values[b])[0]) for b in best.tolist()]
+    return int(values[best[int(np.argmin(first_seen))]])

@@ -12,19 +12,20 @@ from __future__ import annotations
 import collections
 import dataclasses
 import logging
-import operator
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy as np
 
 from tb_layerprof import work
 from tb_layerprof.owners import BACKWARD, FORWARD, Owner, control_flow_cuts
 from tb_layerprof.owners import _strip_rewrites as strip_rewrites
 from tb_layerprof.report import LayerStats, WindowReport
+from tb_layerprof.xplane.tables import MemoryTable, OpTable
 
 logger = logging.getLogger("tb_layerprof")
 
 _CONTRACTIONS = {"MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3", "Conv2D", "Conv3D"}
 _FUSED_SEARCH_DEPTH = 3
-_NAME_OF = operator.itemgetter(4)  # an op record's name
 
 
 @dataclasses.dataclass
@@ -176,44 +177,73 @@ def executed_batch(index: ShapeIndex, window_mem) -> int:
     outliving allocations vote when there are any. Each op votes once for every ratio its
     allocations show; the ratio most ops share wins (ties: most bytes); 0 when none.
     Small allocations, which BFC rounds up, do not vote."""
-    static_of: Dict[str, int] = {}
-    open_at: Dict[int, Tuple[str, int, int, int]] = {}  # address -> (op, bytes, ratio, seq)
-    kept: Dict[str, Dict[int, int]] = collections.defaultdict(dict)
-    every: Dict[str, Dict[int, int]] = collections.defaultdict(dict)
-    # The two most recent allocating ops (distinct) and their sequence numbers: whether
-    # some other op allocated after `seq` is then O(1).
-    recent = [("", -1), ("", -1)]
-    for seq, (_, sign, nbytes, address, tf_op, _) in enumerate(window_mem):
-        if sign <= 0:
-            opened = open_at.pop(address, None)
-            if opened is not None:
-                op, size, ratio, at = opened
-                other_seq = recent[0][1] if recent[0][0] != op else recent[1][1]
-                if other_seq > at:
-                    kept[op][ratio] = max(kept[op].get(ratio, 0), size)
-            continue
-        if tf_op:
-            if recent[0][0] == tf_op:
-                recent[0] = (tf_op, seq)
-            else:
-                recent = [(tf_op, seq), recent[0]]
-        if not tf_op or nbytes < BATCH_MIN_ALLOC_BYTES:
-            continue
-        static = static_of.get(tf_op)
-        if static is None:
-            static = static_of[tf_op] = _static_bytes(index.find(tf_op))
-        if static and nbytes % static == 0:
-            ratio = nbytes // static
-            every[tf_op][ratio] = max(every[tf_op].get(ratio, 0), nbytes)
-            open_at[address] = (tf_op, nbytes, ratio, seq)
+    memory = MemoryTable.from_records(window_mem)
+    if not len(memory):
+        return 0
+    names = memory.op_names
+    static_of = np.array([_static_bytes(index.find(name)) if name and isinstance(name, str) else 0
+                          for name in names] + [0], np.int64)
+    named = np.array([bool(name) for name in names] + [False])[memory.tf_op]
+    op, nbytes, address = memory.tf_op, memory.nbytes, memory.address
+    alloc = memory.sign > 0
+    static = static_of[op]
+    candidate = alloc & named & (nbytes >= BATCH_MIN_ALLOC_BYTES) & (static > 0)
+    candidate[candidate] &= nbytes[candidate] % static[candidate] == 0
+    if not candidate.any():
+        return 0
+    ratio = np.where(candidate, nbytes // np.maximum(static, 1), 0)
+    every = _largest_per_op_ratio(op, ratio, nbytes, np.flatnonzero(candidate))
+    made, freed = _candidate_frees(candidate, ~alloc, address)
+    # some other op allocated between the allocation and its free: an output, not scratch
+    other = _last_other_allocation(np.flatnonzero(alloc & named), op, made, freed)
+    by_free = np.argsort(freed, kind="stable")  # the books fill as the frees come
+    outlived = made[by_free][(other > made)[by_free]]
+    kept = _largest_per_op_ratio(op, ratio, nbytes, outlived) if outlived.size else {}
     votes: Dict[int, List[float]] = collections.defaultdict(lambda: [0, 0.0])
     for seen in (kept or every).values():
-        for ratio, size in seen.items():
-            votes[ratio][0] += 1
-            votes[ratio][1] += size
-    if not votes:
-        return 0
+        for r, size in seen.items():
+            votes[r][0] += 1
+            votes[r][1] += size
     return max(votes.items(), key=lambda kv: (kv[1][0], kv[1][1]))[0]
+
+
+def _largest_per_op_ratio(op: np.ndarray, ratio: np.ndarray, nbytes: np.ndarray,
+                          at: np.ndarray) -> Dict[int, Dict[int, int]]:
+    """op -> ratio -> the largest allocation among events `at` (taken in that order)."""
+    out: Dict[int, Dict[int, int]] = collections.defaultdict(dict)
+    for k, r, b in zip(op[at].tolist(), ratio[at].tolist(), nbytes[at].tolist()):
+        seen = out[k]
+        if b > seen.get(r, -1):
+            seen[r] = b
+    return out
+
+
+def _candidate_frees(candidate: np.ndarray, free: np.ndarray, address: np.ndarray):
+    """(allocation, its free) pairs: a free releases the candidate allocation before it at
+    its address (other allocations there are not tracked)."""
+    events = np.flatnonzero(candidate | free)
+    order = events[np.lexsort((events, address[events]))]
+    addr = address[order]
+    pair = np.flatnonzero((addr[1:] == addr[:-1]) & candidate[order[:-1]] & free[order[1:]])
+    return order[pair], order[pair + 1]
+
+
+def _last_other_allocation(allocs: np.ndarray, op: np.ndarray, made: np.ndarray,
+                           freed: np.ndarray) -> np.ndarray:
+    """For each (allocation `made`, its free `freed`): the event index of the last
+    allocation before the free by an op other than the one that made it (-1: none).
+    `allocs`: the named allocations' event indices, sorted."""
+    if not allocs.size or not freed.size:
+        return np.full(len(freed), -1, np.int64)
+    ops = op[allocs]
+    run_start = np.flatnonzero(np.r_[True, ops[1:] != ops[:-1]])
+    run_of = np.cumsum(np.r_[True, ops[1:] != ops[:-1]]) - 1
+    k = np.searchsorted(allocs, freed) - 1  # the last allocation before each free
+    prev_run_end = np.r_[-1, run_start[1:] - 1]  # the last event of the run before each run
+    kk = np.maximum(k, 0)
+    same = ops[kk] == op[made]
+    before = np.where(prev_run_end[run_of[kk]] >= 0, allocs[np.maximum(prev_run_end[run_of[kk]], 0)], -1)
+    return np.where(k < 0, -1, np.where(same, before, allocs[kk]))
 
 
 def _static_bytes(row) -> int:
@@ -233,7 +263,7 @@ def _graph_counter(index: ShapeIndex, window_ops, batch: int) -> Optional[Counte
     """(one execution's work, executions in the window) of an executed op, by name."""
     if not index:
         return None
-    runs = collections.Counter(map(_NAME_OF, window_ops))  # C loop: 280k ops in ~10 ms
+    runs = OpTable.from_records(window_ops).name_counts()
     cache: Dict[Tuple[str, str], Optional[work.OpWork]] = {}
 
     def count(name: str, op_type: str) -> Optional[Tuple[work.OpWork, float]]:

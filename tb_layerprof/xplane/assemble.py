@@ -14,10 +14,11 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from tb_layerprof.xplane import columns, kinds, wire
+from tb_layerprof.xplane import columns, kinds, tables, wire
 from tb_layerprof.xplane.columns import (STAT_BYTES, STAT_DOUBLE, STAT_INT64, STAT_REF, STAT_STR,
                                          STAT_UINT64)
-from tb_layerprof.xplane.records import DeviceOp, Memory, Op, Span, Step
+from tb_layerprof.xplane.records import DeviceOp, Span, Step
+from tb_layerprof.xplane.tables import MemoryTable, OpTable
 
 _HIGH_BIT = np.uint64(1 << 63)
 
@@ -27,7 +28,7 @@ def _maker(cls):
     return functools.partial(tuple.__new__, cls)
 
 
-_MEMORY, _STEP, _SPAN, _OP = _maker(Memory), _maker(Step), _maker(Span), _maker(Op)
+_STEP, _SPAN = _maker(Step), _maker(Span)
 
 
 def int_column(stats: columns.Stats, rows: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -129,16 +130,58 @@ def _shared(stats: columns.Stats, rows: np.ndarray, ints: Dict[int, int]) -> Lis
     return objects[inverse.reshape(-1)].tolist()
 
 
+class TableParts:
+    """Each host line's op and allocation columns, joined into one OpTable and one
+    MemoryTable (sorted by time) when the whole file has been read."""
+
+    def __init__(self):
+        self.ops: List[tuple] = []  # (line key, base ps, start, duration, self, names, types)
+        self.memory: List[tuple] = []  # (base ps, offset, sign, bytes, address, negative, ops, allocators)
+
+    def op_table(self) -> OpTable:
+        if not self.ops:
+            return OpTable.from_records([])
+        base = min(part[1] for part in self.ops)
+        start = np.concatenate([part[2] + (part[1] - base) for part in self.ops])
+        end = start + np.concatenate([part[3] for part in self.ops])
+        line = np.concatenate([np.full(len(part[2]), part[0], np.int64) for part in self.ops])
+        selfs = np.concatenate([part[4] for part in self.ops])
+        names, types = {}, {}
+        name = tables.ids(np.concatenate([part[5] for part in self.ops]).tolist(), names)
+        op_type = tables.ids(np.concatenate([part[6] for part in self.ops]).tolist(), types)
+        order = np.argsort(start, kind="stable")
+        return OpTable(base, line[order], start[order], end[order], selfs[order], name[order],
+                       op_type[order], list(names), list(types))
+
+    def memory_table(self) -> MemoryTable:
+        if not self.memory:
+            return MemoryTable.from_records([])
+        parts = self.memory
+        base = min(part[0] for part in parts)
+        time = np.concatenate([part[1] + (part[0] - base) for part in parts])
+        negative = np.concatenate([part[5] for part in parts])
+        ops, allocators = {}, {}
+        tf_op = tables.ids([v for part in parts for v in part[6]], ops)
+        allocator = tables.ids([v for part in parts for v in part[7]], allocators)
+        order = np.argsort(time, kind="stable")
+        return MemoryTable(base, time[order], np.concatenate([p[2] for p in parts])[order],
+                           np.concatenate([p[3] for p in parts])[order],
+                           np.concatenate([p[4] for p in parts])[order], tf_op[order],
+                           allocator[order], list(ops), list(allocators),
+                           negative[order] if negative.any() else None)
+
+
 class HostLine:
     """One host line: records go to `out` as chunks arrive; ops wait for `finish` (their
     self time needs the line's nesting)."""
 
-    def __init__(self, plane, out, key: int, base_ps: int):
+    def __init__(self, plane, out, key: int, base_ps: int, tables: "TableParts"):
         self.plane, self.out, self.key, self.base_ps = plane, out, key, base_ps
-        self.op_start: List[int] = []
-        self.op_dur: List[int] = []
-        self.op_name: List[str] = []
-        self.op_type: List[str] = []
+        self.tables = tables
+        self.op_start: List[np.ndarray] = []
+        self.op_dur: List[np.ndarray] = []
+        self.op_name: List[np.ndarray] = []
+        self.op_type: List[np.ndarray] = []
 
     def add(self, data: np.ndarray, buf, events: columns.Events) -> None:
         plane, stats = self.plane, events.stats
@@ -151,10 +194,10 @@ class HostLine:
         self._eager_ops(kind, stats, is_op, names, types, buf, n)
         self._xla_ops(kind, stats, is_op, names, types, buf, n)
         ops = np.flatnonzero(is_op)
-        self.op_start += events.offset_ps[ops].tolist()
-        self.op_dur += events.duration_ps[ops].tolist()
-        self.op_name += names[ops].tolist()
-        self.op_type += types[ops].tolist()
+        self.op_start.append(events.offset_ps[ops])
+        self.op_dur.append(events.duration_ps[ops])
+        self.op_name.append(names[ops])
+        self.op_type.append(types[ops])
         mem = np.flatnonzero((kind == kinds.ALLOC) | (kind == kinds.FREE))
         if mem.size:
             self._memory(events, mem, kind, buf)
@@ -184,16 +227,15 @@ class HostLine:
 
     def _memory(self, events: columns.Events, mem: np.ndarray, kind: np.ndarray, buf) -> None:
         stats, sid, n = events.stats, self.plane.sid, len(kind)
-        ints = self.plane.ints
-        nbytes = _shared(stats, columns.last_rows(stats, sid["bytes"], n)[mem], ints)
-        addr = _shared(stats, columns.last_rows(stats, sid["addr"], n)[mem], ints)
+        nbytes, _ = int_column(stats, columns.last_rows(stats, sid["bytes"], n)[mem])
+        addr, negative = int_column(stats, columns.last_rows(stats, sid["addr"], n)[mem])
         tf_op = any_values(stats, columns.last_rows(stats, sid["tf_op"], n)[mem], buf,
                            self.plane.ref_names)
         allocator = any_values(stats, columns.last_rows(stats, sid["allocator"], n)[mem], buf,
                                self.plane.ref_names)
-        sign = np.where(kind[mem] == kinds.ALLOC, 1, -1).tolist()
-        times = self._times(events, mem)[0]
-        self.out.memory += map(_MEMORY, zip(times, sign, nbytes, addr, tf_op, allocator))
+        sign = np.where(kind[mem] == kinds.ALLOC, 1, -1).astype(np.int8)
+        self.tables.memory.append((self.base_ps, events.offset_ps[mem], sign, nbytes.view(np.int64),
+                                   addr, negative, tf_op, allocator))
 
     def _eager_ops(self, kind, stats, is_op, names, types, buf, n: int) -> None:
         """EagerExecute events of single ops become ops named "eager/<Type>"."""
@@ -228,32 +270,37 @@ class HostLine:
                 names[i], types[i] = kinds.xla_placeholder(program, hlo_op), ""
 
     def finish(self) -> None:
-        selfs = nested_self_times(self.op_start, self.op_dur)
-        starts = list(map(self.base_ps.__add__, self.op_start))
-        ends = list(map(operator.add, starts, self.op_dur))
-        self.out.ops += map(_OP, zip([self.key] * len(starts), starts, ends, selfs,
-                                     self.op_name, self.op_type))
+        if not self.op_start:
+            return
+        start = np.concatenate(self.op_start)
+        dur = np.concatenate(self.op_dur)
+        self.tables.ops.append((self.key, self.base_ps, start, dur, nested_self_times(start, dur),
+                                np.concatenate(self.op_name), np.concatenate(self.op_type)))
 
 
-def nested_self_times(starts: List[int], durations: List[int]) -> List[int]:
-    """Self time of each op of a line: its duration minus those of the ops directly inside.
+def nested_self_times(starts, durations) -> np.ndarray:
+    """Self time of each op of a line (int64 arrays or lists, by start): its duration
+    minus those of the ops directly inside.
 
     An op that starts after every earlier op ended leaves nothing open: the line splits
     there into independent runs, found with array operations. Only runs of overlapping
     ops (none at all in a typical graph-mode capture) go through the stack walk.
     """
-    selfs = list(durations)
-    if len(starts) < 2:
+    start = np.asarray(starts, dtype=np.int64)
+    durs = np.asarray(durations, dtype=np.int64)
+    selfs = durs.copy()
+    if len(start) < 2:
         return selfs
-    start = np.array(starts, dtype=np.int64)
-    end = start + np.array(durations, dtype=np.int64)
+    end = start + durs
     fresh = np.ones(len(start), dtype=bool)  # nothing open when this op starts
     fresh[1:] = start[1:] >= np.maximum.accumulate(end)[:-1]
     run_starts = np.flatnonzero(fresh)
     run_stops = np.append(run_starts[1:], len(start))
     for a, b in zip(run_starts.tolist(), run_stops.tolist()):
         if b - a > 1:
-            _stack_walk(starts, durations, selfs, a, b)
+            run = durs[a:b].tolist()
+            _stack_walk(start[a:b].tolist(), durs[a:b].tolist(), run, 0, b - a)
+            selfs[a:b] = run
     return selfs
 
 

@@ -21,6 +21,7 @@ import numpy as np
 from tb_layerprof.layermap import LAYERS_LINE
 from tb_layerprof.xplane import assemble, columns, hlo, kinds, wire
 from tb_layerprof.xplane.records import ProfileError, ProfileEvents
+from tb_layerprof.xplane.tables import OpTable
 
 _NO_EVENTS = np.zeros(0, dtype=np.int64)
 CHUNK_EVENTS = 1 << 14  # events decoded together: bounds the columns' memory (~10 MB)
@@ -96,6 +97,7 @@ def _read(mapped: wire.Mapped, host: str, path: str) -> ProfileEvents:
             out.hlo_ops.update(hlo.index_programs(buf, header))
     data = np.frombuffer(buf, dtype=np.uint8)
     xla = [False]  # set when an event got an XLA placeholder name
+    parts = assemble.TableParts()
     try:
         for name, header, lines in ([lay for lay in layouts if lay[0] == wire.HOST_PLANE]
                                     + [lay for lay in layouts if _is_device(lay[0])]):
@@ -108,22 +110,22 @@ def _read(mapped: wire.Mapped, host: str, path: str) -> ProfileEvents:
                     out.input_lines.add(line_id)
                 out.event_count += len(records)
                 starts = np.frombuffer(records, dtype=np.int64) if records else _NO_EVENTS
-                _read_line(mapped, data, plane, out, line_id, timestamp_ns * 1000, starts)
+                _read_line(mapped, data, plane, out, parts, line_id, timestamp_ns * 1000, starts)
                 del starts, records
     finally:
         del data  # the mapping cannot close while an array views it
+    out.ops = parts.op_table()
+    out.memory = parts.memory_table()
     if xla[0]:
-        out.ops = hlo.resolve_xla(out.ops, out.hlo_ops, out.xla_splits)
+        out.ops = OpTable.from_records(sorted(hlo.resolve_xla(list(out.ops), out.hlo_ops, out.xla_splits),
+                                              key=_start))
         out.device_ops = hlo.resolve_xla(out.device_ops, out.hlo_ops, out.xla_splits)
-    out.ops.sort(key=_start)
     out.steps.sort(key=_start)
-    out.memory.sort(key=_time)
     out.spans.sort(key=_start)
     return out
 
 
 _start = operator.itemgetter(1)
-_time = operator.itemgetter(0)
 
 
 def _is_device(name: Optional[str]) -> bool:
@@ -182,9 +184,9 @@ class _Plane:
 
 
 def _read_line(mapped: wire.Mapped, data: np.ndarray, plane: _Plane, out: ProfileEvents,
-               key: int, base_ps: int, records: np.ndarray) -> None:
+               parts: assemble.TableParts, key: int, base_ps: int, records: np.ndarray) -> None:
     """Decode one line's events (given by their record starts) a chunk at a time."""
-    line = assemble.HostLine(plane, out, key, base_ps) if plane.host else assemble.DeviceLine(
+    line = assemble.HostLine(plane, out, key, base_ps, parts) if plane.host else assemble.DeviceLine(
         plane, out, key, base_ps)
     for at in range(0, len(records), CHUNK_EVENTS):
         chunk = records[at:at + CHUNK_EVENTS]

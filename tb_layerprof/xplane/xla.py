@@ -88,7 +88,7 @@ class _Plane:
             ops.sort(key=lambda op: (op[0], -op[1]))
             selfs = assemble.nested_self_times([op[0] for op in ops], [op[1] - op[0] for op in ops])
             self.out.thunks += [XlaOp(key, s, e, max(0, own), *rest)
-                                for (s, e, *rest), own in zip(ops, selfs)]
+                                for (s, e, *rest), own in zip(ops, selfs.tolist())]
 
     def _events(self, events: columns.Events, base_ps: int) -> List[tuple]:
         """(start, end, program id, hlo_op, module, run id, device) of the chunk's XLA ops;
