@@ -24,7 +24,7 @@ from tb_layerprof.xplane.records import ProfileError, ProfileEvents
 from tb_layerprof.xplane.tables import OpTable
 
 _NO_EVENTS = np.zeros(0, dtype=np.int64)
-CHUNK_EVENTS = 1 << 14  # events decoded together: bounds the columns' memory (~10 MB)
+CHUNK_EVENTS = 1 << 15  # events decoded together: bounds the columns' memory (~20 MB)
 
 
 def host_from_path(path: str) -> str:
