@@ -1,9 +1,10 @@
 """The roofs a layer's achieved rates are compared with: peak FLOP/s and bytes/s.
 
 GPU: from the device capability stats TensorFlow's profiler writes on each device plane
-(SM clock, SM count, compute capability, memory bandwidth). CPU: a short calibration, a
-numpy float32 matmul and a large copy (well under a second), cached per machine in
-`~/.cache/tb_layerprof/peaks.json` (or `$TB_LAYERPROF_CACHE_DIR`); set
+(SM clock, SM count, compute capability, memory bandwidth), read from the plane headers by
+the xplane package's wire reader (no TensorFlow, no generated protos). CPU: a short
+calibration, a numpy float32 matmul and a large copy (well under a second), cached per
+machine in `~/.cache/tb_layerprof/peaks.json` (or `$TB_LAYERPROF_CACHE_DIR`); set
 `TB_LAYERPROF_NO_CALIBRATION=1` to skip it (the window's peaks are then null).
 """
 
@@ -15,6 +16,9 @@ import os
 import platform
 import time
 from typing import Dict, NamedTuple, Optional
+
+from tb_layerprof.xplane import wire
+from tb_layerprof.xplane.read import read_mapped
 
 logger = logging.getLogger("tb_layerprof")
 
@@ -28,6 +32,9 @@ REPEATS = 3  # best of: a background process slows one run, not all
 # guide, "arithmetic instructions" table); 2 FLOPs per FMA.
 _FP32_LANES = {(6, 0): 64, (7, 0): 64, (7, 5): 64, (8, 0): 64, (8, 6): 128, (8, 7): 128,
                (8, 9): 128, (9, 0): 128, (10, 0): 128, (12, 0): 128}
+
+
+_NUMERIC = (wire.STAT_DOUBLE, wire.STAT_UINT64, wire.STAT_INT64)  # XStat value fields of a number
 
 
 class Peaks(NamedTuple):
@@ -118,22 +125,29 @@ def device_caps(xplane_path: str) -> Dict[str, Dict[str, float]]:
     """Device plane name -> its capability stats ({} without GPU planes, or on any error:
     the peaks are context, never a reason to lose the window)."""
     try:
-        from tb_layerprof.xla_work import plane_headers
-        from tb_layerprof.xplane import GPU_PLANE_PREFIX
-
-        planes = plane_headers(xplane_path, lambda name: name.startswith(GPU_PLANE_PREFIX))
-        return {name: _plane_stats(plane) for name, plane in planes.items()}
+        return read_mapped(xplane_path, _device_caps)
     except Exception as e:  # noqa: BLE001
         logger.info("layerprof: no device capabilities read from %s: %s", xplane_path, e)
         return {}
 
 
-def _plane_stats(plane) -> Dict[str, float]:
-    names = {k: v.name for k, v in plane.stat_metadata.items()}
+def _device_caps(mapped: wire.Mapped, _host: str, _path: str) -> Dict[str, Dict[str, float]]:
+    """The GPU planes' own stats (`XPlane.stats`) by name; only plane headers are walked."""
+    out: Dict[str, Dict[str, float]] = {}
+    for span in wire.space_layout(mapped.buf, mapped.size)[0]:
+        name, header, _ = wire.plane_layout(mapped.buf, span)
+        if name and name.startswith(wire.GPU_PLANE_PREFIX):
+            out[name] = _plane_stats(mapped.buf, header)
+    return out
+
+
+def _plane_stats(buf, header) -> Dict[str, float]:
+    names = wire.metadata_names(buf, header, wire.PLANE_STAT_METADATA)
     stats: Dict[str, float] = {}
-    for st in plane.stats:
-        value = st.double_value or st.uint64_value or st.int64_value
-        stats[names.get(st.metadata_id, "")] = float(value)
+    for sid, kind, value in wire.plane_stats(buf, header):
+        # A text or reference stat (device_vendor, ...) reads as 0, as protobuf's unset
+        # numeric fields did: the caps are numbers.
+        stats[names.get(sid, "")] = float(value) if kind in _NUMERIC else 0.0
     return stats
 
 

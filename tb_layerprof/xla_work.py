@@ -10,17 +10,22 @@ FLOPs; other instructions (custom calls, collectives) are bytes only.
 Each executed computation (the entry, while bodies, conditional branches) is counted once
 per program execution, and a program as running once per profiled step.
 
-`program_work(xplane_path)` reads the file's `/host:metadata` plane (the xplane package's
-`hlo_index` names the TF ops of each instruction); `tb_layerprof.work_ledger` books it.
+`program_work(xplane_path)` reads the file's `/host:metadata` plane with the xplane
+package's HLO reader (`xplane.hlo`: the instructions' shapes and attributes, and the TF ops
+each came from), with no TensorFlow and no generated protos; `tb_layerprof.work_ledger`
+books it.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, Iterable, List, Optional
 
 from tb_layerprof import work
+from tb_layerprof.xplane import hlo
+from tb_layerprof.xplane.hlo import HloIndex, HloModule, HloProgram, Instruction, Shape
+from tb_layerprof.xplane.records import ProfileError
 
 logger = logging.getLogger("tb_layerprof")
 
@@ -47,35 +52,25 @@ _NO_FLOPS = {
 _CONTROL = {"while", "conditional", "call"}
 
 
-def _elements(shape) -> int:
+def _elements(shape: Shape) -> int:
     return math.prod(shape.dimensions) if shape.dimensions else 1
 
 
-def _shape_bytes(shape) -> float:
+def _shape_bytes(shape: Shape) -> float:
     if shape.tuple_shapes:
         return float(sum(_shape_bytes(s) for s in shape.tuple_shapes))
     return float(_elements(shape) * _ITEMSIZE.get(shape.element_type, 0))
 
 
-def instruction_flops(instr, operand: Callable[[int], Optional[object]],
-                      computations: Dict[int, object], depth: int = 0) -> Optional[float]:
+def instruction_flops(instr: Instruction, operand: Callable[[int], Optional[Instruction]],
+                      computations: Dict[int, List[Instruction]], depth: int = 0) -> Optional[float]:
     """FLOPs of one HLO instruction (fusions: of their fused instructions); None when it
-    has no formula (a custom call, a collective)."""
+    has no formula (a custom call, a collective). `operand`: instruction id -> the
+    instruction in the same computation; `computations`: the module's, by id."""
     op = instr.opcode
     out = _elements(instr.shape) if not instr.shape.tuple_shapes else 0
     if op == "fusion":
-        total = 0.0
-        for cid in instr.called_computation_ids:
-            comp = computations.get(cid)
-            if comp is None or depth > 8:
-                return None
-            by_id = {i.id: i for i in comp.instructions}
-            for inner in comp.instructions:
-                f = instruction_flops(inner, by_id.get, computations, depth + 1)
-                if f is None:
-                    return None
-                total += f
-        return total
+        return _fusion_flops(instr, computations, depth)
     if op == "dot":
         lhs = operand(instr.operand_ids[0]) if instr.operand_ids else None
         if lhs is None:
@@ -100,31 +95,57 @@ def instruction_flops(instr, operand: Callable[[int], Optional[object]],
     return None
 
 
-def _executed_computations(module) -> List[object]:
-    """The entry computation and those it runs as control flow (not fused bodies)."""
-    computations = {c.id: c for c in module.computations}
-    todo, seen, out = [module.entry_computation_id], set(), []
+def _fusion_flops(instr: Instruction, computations: Dict[int, List[Instruction]],
+                  depth: int) -> Optional[float]:
+    total = 0.0
+    for cid in instr.called_ids:
+        comp = computations.get(cid)
+        if comp is None or depth > 8:
+            return None
+        by_id = {i.id: i for i in comp}
+        for inner in comp:
+            f = instruction_flops(inner, by_id.get, computations, depth + 1)
+            if f is None:
+                return None
+            total += f
+    return total
+
+
+def _executed_computations(module: HloModule) -> List[List[Instruction]]:
+    """The entry computation and those it runs as control flow (not fused bodies), in the
+    order they are booked (the order decides how the float sums round)."""
+    computations = module.computations
+    todo, seen, out = [_entry_id(module)], set(), []
     while todo:
         cid = todo.pop()
         if cid in seen or cid not in computations:
             continue
         seen.add(cid)
         out.append(computations[cid])
-        for instr in computations[cid].instructions:
+        for instr in computations[cid]:
             if instr.opcode in _CONTROL:
-                todo.extend(instr.called_computation_ids)
+                todo.extend(instr.called_ids)
     return out
 
 
-def module_work(module, program_id: int, sources) -> ProgramWork:
+def _entry_id(module: HloModule) -> int:
+    """entry_computation_id; XLA always writes it, older protos name the entry "main..."."""
+    if module.entry_id in module.computations:
+        return module.entry_id
+    return next((cid for cid, name in module.computation_names.items()
+                 if name.startswith("main")), module.entry_id)
+
+
+def module_work(module: HloModule, program_id: int, sources: HloIndex) -> ProgramWork:
     """Work per TF op of one compiled program, split by each instruction's source shares
     (`sources`: the xplane package's hlo_index)."""
-    computations = {c.id: c for c in module.computations}
+    computations = module.computations
+    skip = work_skip()
     book: ProgramWork = {}
     for comp in _executed_computations(module):
-        by_id = {i.id: i for i in comp.instructions}
-        for instr in comp.instructions:
-            if instr.opcode in work_skip():
+        by_id = {i.id: i for i in comp}
+        for instr in comp:
+            if instr.opcode in skip:
                 continue
             found = sources.get((program_id, instr.name))
             if not found:
@@ -146,51 +167,30 @@ def work_skip() -> set:
     return {"parameter", "constant", "tuple", "get-tuple-element", "bitcast"} | _CONTROL
 
 
+def programs_work(found: Iterable[HloProgram]) -> Dict[int, ProgramWork]:
+    """Program id -> its work per TF op, for HLO programs already read; each module is
+    parsed once, for the TF ops of its instructions and for their shapes. A module that
+    does not parse is left out (logged), the others still count."""
+    out: Dict[int, ProgramWork] = {}
+    for program in found:
+        pid = program.id
+        try:
+            module = hlo.parse_module(program.blob)
+        except ProfileError as e:
+            logger.info("layerprof: no XLA work counts for program %s: %s", pid, e)
+            continue
+        out[pid] = module_work(module, pid, hlo.index_module(module, pid))
+    return out
+
+
 def program_work(xplane_path: str) -> Dict[int, ProgramWork]:
     """Program id -> its work per TF op; {} without HLO protos or on any error (counts are
     context, never a reason to lose the window)."""
     try:
-        from tensorflow.compiler.xla.service import hlo_pb2
-
-        from tb_layerprof.xplane import METADATA_PLANE, hlo_index
-        planes = plane_headers(xplane_path, lambda name: name == METADATA_PLANE)
-        out: Dict[int, ProgramWork] = {}
-        for plane in planes.values():
-            sources = hlo_index(plane)
-            names = {k: v.name for k, v in plane.stat_metadata.items()}
-            for mid, md in plane.event_metadata.items():
-                blob = next((st.bytes_value for st in md.stats
-                             if names.get(st.metadata_id) == "Hlo Proto"), None)
-                pid = next((st.int64_value or st.uint64_value for st in md.stats
-                            if names.get(st.metadata_id) == "program_id"), mid)
-                if blob:
-                    proto = hlo_pb2.HloProto.FromString(blob)
-                    out[pid] = module_work(proto.hlo_module, pid, sources)
-        return out
+        return programs_work(hlo.read_programs(xplane_path))
     except Exception as e:  # noqa: BLE001
         logger.info("layerprof: no XLA work counts from %s: %s", xplane_path, e)
         return {}
-
-
-def plane_headers(xplane_path: str, wanted: Callable[[str], bool]) -> Dict[str, object]:
-    """Plane name -> the plane without its lines (TF's XPlane proto), for wanted names."""
-    from tensorflow.tsl.profiler.protobuf import xplane_pb2
-
-    from tb_layerprof.xplane import wire
-
-    out: Dict[str, object] = {}
-    with open(xplane_path, "rb") as f:
-        mapped = wire.Mapped(f)
-        try:
-            planes, _ = wire.space_layout(mapped.buf, mapped.size)
-            for span in planes:
-                name, header, _ = wire.plane_layout(mapped.buf, span)
-                if name and wanted(name):
-                    out[name] = xplane_pb2.XPlane.FromString(
-                        b"".join(mapped.buf[a:b] for a, b in header))
-        finally:
-            mapped.close()
-    return out
 
 
 def executed_programs(programs: Dict[int, ProgramWork], executed: set) -> ProgramWork:
