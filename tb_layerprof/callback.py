@@ -8,22 +8,20 @@ analysis) are logged as warnings and never stop or change training.
 
 from __future__ import annotations
 
-import concurrent.futures
 import logging
 import os
 import threading
-import time
 from typing import List, Optional, Sequence, Union
 
 import tensorflow as tf
 
-from tb_layerprof import analysis, figures, work
+from tb_layerprof import analysis, work
 from tb_layerprof.capture import Capture, worker_identity
-from tb_layerprof.schedule import DEFAULT_PROFILE_BATCH, first_window, one_line, parse_profile_batch  # noqa: F401 (parse_profile_batch: public here too)
+from tb_layerprof.schedule import (  # noqa: F401 (parse_profile_batch: public here too)
+    DEFAULT_PROFILE_BATCH, Analyses, WindowSink, first_window, one_line, parse_profile_batch)
 from tb_layerprof.instrument import Instrumenter
 from tb_layerprof.report import WindowReport
 from tb_layerprof.summary import ReportWriter
-from tb_layerprof.xplane import ProfileError
 
 logger = logging.getLogger("tb_layerprof")
 
@@ -120,10 +118,10 @@ class LayerProfiler(_callback_base()):
         self._instrumenter: Optional[Instrumenter] = None
         self._mode = "graph"
         self._writer = ReportWriter(self.run_dir)
-        self._executor: Optional[concurrent.futures.ThreadPoolExecutor] = None
-        self._pending: List[concurrent.futures.Future] = []
+        self._analyses = Analyses(background)
         self._graph_cache: dict = {}
         self.reports: List[WindowReport] = []  # windows analysed by this callback
+        self._sink = WindowSink(self.run_dir, self._writer, self.reports, verbose)
 
     # -- schedule ----------------------------------------------------------------------
 
@@ -313,16 +311,8 @@ class LayerProfiler(_callback_base()):
             # Layers ran eagerly during the window: a custom loop without tf.function.
             mode = "eager"
             layer_map.calls = [c for c in layer_map.calls if c.graph_id == 0]
-        job = (new[-1], layer_map, dict(self._instrumenter.graphs), first, last, mode,
-               self._window_batches)
-        if self.background:
-            if self._executor is None:
-                self._executor = concurrent.futures.ThreadPoolExecutor(
-                    max_workers=1, thread_name_prefix="layerprof-analysis"
-                )
-            self._pending.append(self._executor.submit(self._analyse_safely, *job))
-        else:
-            self._analyse_safely(*job)
+        self._analyses.run(self._sink.analyse, self._analyse, new[-1], first, last, layer_map,
+                           dict(self._instrumenter.graphs), first, last, mode, self._window_batches)
 
     # -- analysis ----------------------------------------------------------------------
 
@@ -348,37 +338,14 @@ class LayerProfiler(_callback_base()):
             tables[gid] = self._graph_cache[gid]
         return tables
 
-    def _analyse_safely(self, path, layer_map, graphs, first, last, mode,
-                        batches=0) -> Optional[WindowReport]:
-        try:
-            return self._analyse(path, layer_map, graphs, first, last, mode, batches)
-        except ProfileError as e:
-            logger.warning("layerprof: window steps %d-%d not analysed: %s (raw profile kept)",
-                           first, last, e)
-        except Exception as e:  # a bug of ours must not cost the user their training
-            logger.warning("layerprof: window steps %d-%d not analysed: %s: %s (raw profile kept at %s)",
-                           first, last, type(e).__name__, one_line(e), path)
-        return None
-
     def _analyse(self, path, layer_map, graphs, first, last, mode, batches=0) -> WindowReport:
         window, _ = analysis.analyse_window(path, layer_map, self._graph_tables(graphs), first,
                                             last, mode=mode, batches=batches, trace_line=True)
-        window.profile_dir = os.path.relpath(os.path.dirname(path), self.run_dir).replace(os.sep, "/")
-        window.wall_time = time.time()
-        self._writer.write(window)
-        self.reports.append(window)
-        if self.verbose:
-            print(figures.summary_line(window, first, last), flush=True)
         return window
 
     def flush(self) -> None:
         """Wait for pending window analyses and write their reports."""
-        for future in self._pending:
-            try:
-                future.result()
-            except Exception as e:
-                logger.warning("layerprof: analysis failed: %s", one_line(e))
-        self._pending = []
+        self._analyses.flush()
 
     def _disable(self, why: str) -> None:
         logger.warning("layerprof: profiling disabled for this run: %s (training continues)", why)

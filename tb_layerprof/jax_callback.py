@@ -23,11 +23,11 @@ import jax
 import keras
 import numpy as np
 
-from tb_layerprof import figures, jax_analysis, tracelayer, xplane
+from tb_layerprof import jax_analysis, tracelayer, xplane
 from tb_layerprof.layermap import STEP_EVENT_NAME
 from tb_layerprof.jax_analysis import LayerInfo, Scopes
 from tb_layerprof.report import WindowReport
-from tb_layerprof.schedule import DEFAULT_PROFILE_BATCH, Analyses, first_window, one_line
+from tb_layerprof.schedule import DEFAULT_PROFILE_BATCH, Analyses, WindowSink, first_window, one_line
 from tb_layerprof.summary import ReportWriter
 
 logger = logging.getLogger("tb_layerprof")
@@ -211,6 +211,7 @@ class LayerProfiler(keras.callbacks.Callback):
         self._analyses = Analyses(background)
         self._layers: Optional[List[LayerInfo]] = None
         self.reports: List[WindowReport] = []
+        self._sink = WindowSink(self.run_dir, self._writer, self.reports, verbose, backend="JAX")
 
     # -- Keras hooks (all on the training thread) ---------------------------------------
 
@@ -306,8 +307,8 @@ class LayerProfiler(keras.callbacks.Callback):
                            first, last, self.run_dir)
             return
         spe = int(getattr(self.model, "steps_per_execution", 1) or 1)
-        job = (path, list(self._layers or ()), scopes_of(self.model), first, last, spe)
-        self._analyses.run(self._analyse_safely, *job)
+        self._analyses.run(self._sink.analyse, self._analyse, path, first, last,
+                           list(self._layers or ()), scopes_of(self.model), first, last, spe)
 
     def _newest_capture(self) -> Optional[str]:
         found = glob.glob(os.path.join(self.run_dir, "plugins", "profile", "*", "*.xplane.pb"))
@@ -316,25 +317,14 @@ class LayerProfiler(keras.callbacks.Callback):
 
     # -- analysis (training thread or background thread; never fatal) -----------------------
 
-    def _analyse_safely(self, path, layers, scopes, first, last, spe) -> Optional[WindowReport]:
-        try:
-            capture = xplane.read_xla(path)
-            window = jax_analysis.analyse(capture, layers, first, last, scopes=scopes,
-                                          batches=(last - first + 1) * spe)
-            add_trace_line(path, capture, layers, scopes, window, first, last)
-            if self.worker:
-                window.host = self.worker
-            window.profile_dir = os.path.relpath(os.path.dirname(path), self.run_dir).replace(os.sep, "/")
-            window.wall_time = time.time()
-            self._writer.write(window)
-            self.reports.append(window)
-            if self.verbose:
-                print(figures.summary_line(window, first, last, backend="JAX"), flush=True)
-            return window
-        except Exception as e:  # a bug of ours must not cost the user their training
-            logger.warning("layerprof: window steps %d-%d not analysed: %s: %s (raw profile kept at %s)",
-                           first, last, type(e).__name__, one_line(e), path)
-        return None
+    def _analyse(self, path, layers, scopes, first, last, spe) -> WindowReport:
+        capture = xplane.read_xla(path)
+        window = jax_analysis.analyse(capture, layers, first, last, scopes=scopes,
+                                      batches=(last - first + 1) * spe)
+        add_trace_line(path, capture, layers, scopes, window, first, last)
+        if self.worker:
+            window.host = self.worker
+        return window
 
     def flush(self) -> None:
         """Wait for pending window analyses and write their reports."""

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import itertools
-import operator
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np

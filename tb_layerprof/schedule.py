@@ -1,12 +1,19 @@
 """When a callback profiles and analyses, as both backends' `LayerProfiler`s need it: Keras
-`TensorBoard`'s `profile_batch` and `every_n_steps`, and the analyses' background thread.
+`TensorBoard`'s `profile_batch` and `every_n_steps`, the analyses' background thread, and
+what happens to an analysed window (recorded, logged) or a failed one (a warning).
 Plain Python: no Keras, TensorFlow or JAX.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Optional, Sequence, Tuple, Union
+import os
+import time
+from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
+
+from tb_layerprof import figures
+from tb_layerprof.report import WindowReport
+from tb_layerprof.xplane.records import ProfileError
 
 logger = logging.getLogger("tb_layerprof")
 
@@ -82,3 +89,35 @@ class Analyses:
             except Exception as e:
                 logger.warning("layerprof: analysis failed: %s", one_line(e))
         self._pending = []
+
+
+class WindowSink:
+    """Where a callback's analysed windows go: the run's event file, the callback's
+    `reports` list and (verbose) one log line each."""
+
+    def __init__(self, run_dir: str, writer: Any, reports: List[WindowReport], verbose: int,
+                 backend: str = ""):
+        self.run_dir, self.writer, self.reports = run_dir, writer, reports
+        self.verbose, self.backend = verbose, backend
+
+    def analyse(self, analyse: Callable[..., WindowReport], path: str, first: int, last: int,
+                *args) -> Optional[WindowReport]:
+        """`analyse(path, *args)` of the window of steps first..last captured at `path`,
+        then recorded; any failure is a warning that keeps the raw profile, never raised."""
+        try:
+            window = analyse(path, *args)
+        except ProfileError as e:
+            logger.warning("layerprof: window steps %d-%d not analysed: %s (raw profile kept)",
+                           first, last, e)
+            return None
+        except Exception as e:  # a bug of ours must not cost the user their training
+            logger.warning("layerprof: window steps %d-%d not analysed: %s: %s (raw profile kept at %s)",
+                           first, last, type(e).__name__, one_line(e), path)
+            return None
+        window.profile_dir = os.path.relpath(os.path.dirname(path), self.run_dir).replace(os.sep, "/")
+        window.wall_time = time.time()
+        self.writer.write(window)
+        self.reports.append(window)
+        if self.verbose:
+            print(figures.summary_line(window, first, last, backend=self.backend), flush=True)
+        return window

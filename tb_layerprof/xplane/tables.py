@@ -12,7 +12,7 @@ from __future__ import annotations
 import collections.abc
 import functools
 import operator
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
