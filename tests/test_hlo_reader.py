@@ -172,6 +172,13 @@ def test_records_match_tensorflows_parse_of_a_real_capture():
     assert {"dot", "fusion", "reduce", "broadcast"} <= seen
 
 
+def test_the_index_reads_no_shapes_and_loses_nothing_by_it():
+    (program,) = hlo.read_programs(JAX_CAPTURE)
+    full, light = hlo.parse_module(program.blob), hlo.parse_module(program.blob, shapes=False)
+    assert all(i.shape == hlo.NO_SHAPE for c in light.computations.values() for i in c)
+    assert hlo.index_module(light, 18) == hlo.index_module(full, 18) != {}
+
+
 @pytest.mark.parametrize("blob", [
     b"\x0a\x05\x1a\x03\x12",  # an instruction cut short
     b"\x0a\x02\x00\x00",  # field number 0

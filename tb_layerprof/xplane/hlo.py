@@ -46,7 +46,7 @@ def _index(blobs) -> HloIndex:
     index: HloIndex = {}
     for program_id, blob in blobs:
         try:
-            module = parse_module(blob)
+            module = parse_module(blob, shapes=False)  # the index reads names and edges only
         except ProfileError:
             continue
         index_module(module, program_id, index)
@@ -429,7 +429,7 @@ def _window(buf, span) -> Tuple[WindowDimension, ...]:
     return tuple(out)
 
 
-def _instruction(buf, a: int, b: int) -> Instruction:
+def _instruction(buf, a: int, b: int, shapes: bool) -> Instruction:
     ins = Instruction(name="", opcode="", id=0)
     for number, wt, value in _fields(buf, a, b):
         if wt == 2:
@@ -438,7 +438,8 @@ def _instruction(buf, a: int, b: int) -> Instruction:
             elif number == _INSTR_OPCODE:
                 ins.opcode = _text(buf, value)
             elif number == _INSTR_SHAPE:
-                ins.shape = _shape(buf, *value)
+                if shapes:
+                    ins.shape = _shape(buf, *value)
             elif number == _INSTR_METADATA:
                 for n2, w2, v2 in _fields(buf, value[0], value[1]):
                     if n2 == _META_OP_NAME and w2 == 2:
@@ -470,8 +471,12 @@ def _instruction(buf, a: int, b: int) -> Instruction:
     return ins
 
 
-def parse_module(blob: bytes) -> HloModule:
-    """The module of a serialized `xla.HloProto` (ProfileError if malformed)."""
+def parse_module(blob: bytes, shapes: bool = True) -> HloModule:
+    """The module of a serialized `xla.HloProto` (ProfileError if malformed).
+
+    shapes=False leaves every instruction's result `shape` unset (NO_SHAPE): the TF-op
+    index needs none, and decoding them is a fifth of the parse.
+    """
     # The cyclic GC is paused while the records are built, as `read.read_mapped` does for
     # the events: a module is ~10 objects an instruction, none in a cycle, and the
     # collector would walk them all again and again (measured: a 17k-instruction module
@@ -479,7 +484,7 @@ def parse_module(blob: bytes) -> HloModule:
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _parse_module(blob)
+        return _parse_module(blob, shapes)
     except (IndexError, RecursionError):  # truncated, or tuple shapes nested without end
         raise ProfileError("truncated or malformed HloProto") from None
     finally:
@@ -487,7 +492,7 @@ def parse_module(blob: bytes) -> HloModule:
             gc.enable()
 
 
-def _parse_module(blob: bytes) -> HloModule:
+def _parse_module(blob: bytes, shapes: bool) -> HloModule:
     span = next((v for n, w, v in _fields(blob, 0, len(blob))
                  if n == _PROTO_MODULE and w == 2), None)
     if span is None:
@@ -502,7 +507,7 @@ def _parse_module(blob: bytes) -> HloModule:
             cid, cname, instrs = 0, "", []
             for n2, w2, v2 in _fields(blob, value[0], value[1]):
                 if n2 == _COMP_INSTRUCTIONS and w2 == 2:
-                    instrs.append(_instruction(blob, *v2))
+                    instrs.append(_instruction(blob, v2[0], v2[1], shapes))
                 elif n2 == _COMP_ID and w2 == 0:
                     cid = wire.signed(v2)
                 elif n2 == _COMP_NAME and w2 == 2:
