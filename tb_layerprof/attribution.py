@@ -24,7 +24,7 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 import numpy as np
 
 from tb_layerprof.eager import EagerSpans, eager_spans
-from tb_layerprof.ledger import Clocks, coarsen, device_ledger, host_ledger, layer_busy
+from tb_layerprof.ledger import Clocks, busy_fields, device_ledger, host_ledger, layer_busy
 from tb_layerprof.layermap import CallRecord, LayerInfo, LayerMap
 from tb_layerprof.memory import MemoryFigures, executed_batch, memory_figures
 from tb_layerprof.owners import (  # noqa: F401  owner names re-exported for callers
@@ -38,7 +38,6 @@ from tb_layerprof.xplane.tables import MemoryTable, OpTable
 
 TOP_OPS = 5
 TIMELINE_MAX_SPANS = 5000
-TIMELINE_MAX_BUSY = 64  # intervals a span keeps: more cannot be told apart at a chart's width
 COVERAGE_MAX_UNATTRIBUTED = 0.02  # of op time, before the report warns
 COVERAGE_MAX_FRAMEWORK = 0.03
 UNOWNED_LISTED = 10
@@ -55,6 +54,7 @@ class LayerSpan:
     start_ps: int
     end_ps: int
     device: str = ""  # "" for host ops, else the device plane ("/device:GPU:0")
+    busy: List[Tuple[int, int]] = dataclasses.field(default_factory=list)  # where its ops ran, merged
 
 
 class Attributed(NamedTuple):
@@ -413,14 +413,8 @@ def _timeline(spans: List[LayerSpan], steps, layers: Dict[str, LayerStats],
     def rel(t: int) -> float:
         return round((t - t0) / 1e6, 3)
 
-    out = []
-    for sp in picked:
-        span = {"path": sp.path, "phase": sp.phase, "start_us": rel(sp.start_ps), "end_us": rel(sp.end_ps)}
-        intervals = ran.get((sp.path, sp.phase))
-        if intervals:
-            span["busy"] = [[rel(s), rel(e)] for s, e in coarsen(intervals, TIMELINE_MAX_BUSY)]
-            span["busy_us"] = round(sum(e - s for s, e in intervals) / 1e6, 3)
-        out.append(span)
+    out = [{"path": sp.path, "phase": sp.phase, "start_us": rel(sp.start_ps), "end_us": rel(sp.end_ps),
+            **busy_fields(ran.get((sp.path, sp.phase), []), t0)} for sp in picked]
     return {
         "step": step,
         "step_time_us": round((steps[-1][2] - steps[-1][1]) / 1e6, 3) if steps else 0.0,

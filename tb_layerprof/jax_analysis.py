@@ -27,6 +27,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from tb_layerprof import diagnosis, jax_sources
 from tb_layerprof.attribution import LayerSpan
+from tb_layerprof.ledger import busy_fields, merge_intervals
 from tb_layerprof.xplane.hlo import HloModule, parse_module
 from tb_layerprof.xplane.records import ProfileError, XlaEvents, XlaOp
 from tb_layerprof.report import OTHER_KEYS, TIMELINE_MAX_SPANS, Hint, LayerStats, WindowReport
@@ -351,6 +352,7 @@ def layer_spans(capture: XlaEvents, layers: Sequence[LayerInfo], first: int, las
     step_of = [s[0] for s in steps] if len(ordered) == len(steps) else None
     parent = {info.path: info.parent for info in layers}
     spans: Dict[Tuple[int, str, str, str], List[int]] = {}
+    ran: Dict[Tuple[int, str, str, str], List[Tuple[int, int]]] = {}
     for i, run in enumerate(ordered):
         start = min(t.start_ps for t in run)
         step = step_of[i] if step_of else next((s[0] for s in steps if s[1] <= start < s[2]), steps[0][0])
@@ -364,10 +366,11 @@ def layer_spans(capture: XlaEvents, layers: Sequence[LayerInfo], first: int, las
                 key = (step, path, phase, "/device" if t.device else "")
                 box = spans.setdefault(key, [t.start_ps, t.end_ps])
                 box[0], box[1] = min(box[0], t.start_ps), max(box[1], t.end_ps)
+                ran.setdefault(key, []).append((t.start_ps, t.end_ps))
                 path, hops = parent.get(path), hops + 1
-    return [LayerSpan(path=p, phase=ph, step=st, start_ps=a, end_ps=b,
-                      device=_device_plane(capture) if dev else "")
-            for (st, p, ph, dev), (a, b) in sorted(spans.items(), key=lambda kv: kv[1][0])]
+    return [LayerSpan(path=k[1], phase=k[2], step=k[0], start_ps=a, end_ps=b,
+                      device=_device_plane(capture) if k[3] else "", busy=merge_intervals(ran[k]))
+            for k, (a, b) in sorted(spans.items(), key=lambda kv: kv[1][0])]
 
 
 def _device_plane(capture: XlaEvents) -> str:
@@ -384,7 +387,8 @@ def timeline(spans: List[LayerSpan], layer_paths: set) -> Dict[str, object]:
     t1 = max(sp.end_ps for sp in picked)
     return {"step": step, "step_time_us": round((t1 - t0) / 1e6, 3),
             "spans": [{"path": sp.path, "phase": sp.phase, "start_us": round((sp.start_ps - t0) / 1e6, 3),
-                       "end_us": round((sp.end_ps - t0) / 1e6, 3)} for sp in picked]}
+                       "end_us": round((sp.end_ps - t0) / 1e6, 3), **busy_fields(sp.busy, t0)}
+                      for sp in picked]}
 
 
 @functools.lru_cache(maxsize=32)

@@ -274,3 +274,16 @@ def layer_busy(busy: Dict[Tuple[str, str], List[Interval]], parents: Dict[str, O
             gathered[(node, phase)].extend(intervals)
             node = parents[node]
     return {k: merge_intervals(v) for k, v in gathered.items()}
+
+
+TIMELINE_MAX_BUSY = 64  # intervals a timeline span keeps: more cannot be told apart at a chart's width
+
+
+def busy_fields(intervals: List[Interval], t0: int) -> Dict[str, object]:
+    """A timeline span's `busy` (µs after `t0`, at most TIMELINE_MAX_BUSY) and `busy_us`
+    (the exact total) from merged intervals in ps; {} when there are none."""
+    if not intervals:
+        return {}
+    return {"busy": [[round((s - t0) / 1e6, 3), round((e - t0) / 1e6, 3)]
+                     for s, e in coarsen(intervals, TIMELINE_MAX_BUSY)],
+            "busy_us": round(sum(e - s for s, e in intervals) / 1e6, 3)}

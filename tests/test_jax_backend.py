@@ -175,6 +175,12 @@ def test_the_capture_is_where_tensorboard_finds_it_with_the_layers_line(seed_run
     # ...and the tab's timeline of the last step.
     assert window.timeline["step"] == 6
     assert {sp["path"] for sp in window.timeline["spans"]} >= {"slow", "dense_in"}
+    # bars are where each layer's thunks ran: inside its extent, and no longer than it
+    for sp in window.timeline["spans"]:
+        busy = sp["busy"]
+        assert sp["start_us"] <= busy[0][0] and busy[-1][1] <= sp["end_us"], sp
+        assert all(a[1] < b[0] for a, b in zip(busy, busy[1:])), sp
+        assert 0 < sp["busy_us"] <= sp["end_us"] - sp["start_us"] + 1e-3, sp
 
 
 def _line_event_names(path, line_name):
