@@ -91,9 +91,8 @@ def _module_bytes() -> bytes:
     cd = conv.convolution_dimension_numbers
     cd.input_feature_dimension, cd.kernel_output_feature_dimension = 3, 3
     cd.input_spatial_dimensions[:], cd.kernel_spatial_dimensions[:] = [1, 2], [0, 1]
-    w = conv.window.dimensions.add(size=3, stride=2, padding_low=-1, padding_high=1,
-                                   window_dilation=1, base_dilation=1, window_reversal=True)
-    del w
+    conv.window.dimensions.add(size=3, stride=2, padding_low=-1, padding_high=1, window_dilation=1,
+                               base_dilation=1, window_reversal=True)
     dot = entry.instructions.add(name="dot", opcode="dot", id=22)
     dot.operand_ids.extend([20, 21])
     dd = dot.dot_dimension_numbers
@@ -234,8 +233,8 @@ def test_module_work_books_instructions_by_their_sources():
              _ins("loop", "while", 4, (), (3,), called_ids=[11]),
              _ins("cc", "custom-call", 5, (4,), (3,), op_name="m/c/Op", op_type="Op")]
     body = [_ins("p", "parameter", 20, (4, 2)), _ins("n", "negate", 21, (4, 2), (20,), op_name="m/n/Neg")]
-    module = hlo.HloModule("m", 10, {10: entry, 11: body, 12: [_ins("dead", "negate", 30, (9,), op_name="m/x")]},
-                           {10: "main", 11: "body", 12: "unused"})
+    dead = [_ins("dead", "negate", 30, (9,), op_name="m/x")]
+    module = hlo.HloModule("m", 10, {10: entry, 11: body, 12: dead}, {10: "main", 11: "body", 12: "unused"})
     book = xla_work.module_work(module, 7, hlo.index_module(module, 7))
     assert book["m/d/MatMul"] == [2 * 4 * 2 * 8, 4 * (8 + 32 + 16), 1.0]
     assert book["m/n/Neg"] == [8.0, 64.0, 1.0]  # the loop body runs (once per execution)
