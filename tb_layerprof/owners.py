@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 import re
 from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
@@ -459,10 +460,12 @@ _BODY_PARTS = {"body", "cond", "then", "else"}
 _CALL_RE = re.compile(r"^(Stateful)?PartitionedCall(_\d+)?$|^.*_inlined$")
 
 
-def control_flow_cuts(name: str) -> List[Tuple[str, str]]:
+@functools.lru_cache(maxsize=1 << 16)
+def control_flow_cuts(name: str) -> Tuple[Tuple[str, str], ...]:
     """(enclosing op, name inside it) at each function-call or control-flow boundary of an
-    executed name, outermost first: `a/while/body/_3/a/while/mul` -> [("a/while",
-    "a/while/mul")]; `StatefulPartitionedCall/x/y` -> [("StatefulPartitionedCall", "x/y")]."""
+    executed name, outermost first: `a/while/body/_3/a/while/mul` -> (("a/while",
+    "a/while/mul"),); `StatefulPartitionedCall/x/y` -> (("StatefulPartitionedCall", "x/y"),).
+    Cached: the owner lookup, the shape index and the batch vote ask about the same names."""
     parts = name.split("/")
     cuts: List[Tuple[str, str]] = []
     i = 0
@@ -475,7 +478,7 @@ def control_flow_cuts(name: str) -> List[Tuple[str, str]]:
         if _CALL_RE.match(p):
             cuts.append(("/".join(parts[:i + 1]), "/".join(parts[i + 1:])))
         i += 1
-    return cuts
+    return tuple(cuts)
 
 
 def _forward_names(rest: str) -> List[str]:

@@ -176,7 +176,27 @@ def op_work(op_type: str, shapes: OpShapes, batch: int = 0) -> Optional[OpWork]:
 
     `op_type` is the executed type: it may differ from the traced one (Grappler fuses
     MatMul + BiasAdd into _FusedMatMul under the BiasAdd's name); `count_fused` handles it.
+    Ops of one type and shapes count alike: a Python loop's hundreds of slices are counted
+    once (cached per signature).
     """
+    try:
+        signature = (op_type, shapes.outputs, shapes.inputs, tuple(sorted(shapes.attrs.items())), batch)
+        hash(signature)
+    except TypeError:  # an attribute value that cannot be a key
+        return _op_work(op_type, shapes, batch)
+    found = _WORK_CACHE.get(signature)
+    if found is None:
+        if len(_WORK_CACHE) > _WORK_CACHE_SIZE:
+            _WORK_CACHE.clear()
+        found = _WORK_CACHE[signature] = (_op_work(op_type, shapes, batch),)
+    return found[0]
+
+
+_WORK_CACHE: Dict[tuple, Tuple[Optional[OpWork]]] = {}
+_WORK_CACHE_SIZE = 1 << 16
+
+
+def _op_work(op_type: str, shapes: OpShapes, batch: int) -> Optional[OpWork]:
     op_type = canonical_type(op_type)
     moved = _bytes(shapes.inputs, batch)
     out_bytes = _bytes(shapes.outputs, batch)

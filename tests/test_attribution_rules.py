@@ -155,7 +155,7 @@ def test_control_flow_cuts():
     assert cuts[0] == ("while", "while/cond/then/_7/while/cond/StatefulPartitionedCall/" + BODY
                        + "model_1/lstm_1/while/add")
     # A user's scope named "body" is not a loop body unless an inlining index follows.
-    assert owners.control_flow_cuts("model/body/dense/MatMul") == []
+    assert owners.control_flow_cuts("model/body/dense/MatMul") == ()
 
 
 def test_trace_counts_are_distinct_signatures_per_trace():
