@@ -14,7 +14,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from tb_layerprof.xplane import columns, kinds, tables, wire
+from tb_layerprof.xplane import columns, kinds, wire
 from tb_layerprof.xplane.columns import (STAT_BYTES, STAT_DOUBLE, STAT_INT64, STAT_REF, STAT_STR,
                                          STAT_UINT64)
 from tb_layerprof.xplane.records import DeviceOp, Span, Step
@@ -65,6 +65,18 @@ class RefNames:
         self.table = np.full(size + 1, "", dtype=object)  # the last entry: unknown ids
         for key, name in names.items() if dense else ():
             self.table[key] = name
+        self._indices: Dict[int, np.ndarray] = {}  # id(value table) -> ref id -> its index
+
+    def indices(self, ids: np.ndarray, values: Dict) -> np.ndarray:
+        """Index in `values` (name -> index, extended) of the names of `ids` (uint64)."""
+        if len(self.table) == 1 and self.names:  # sparse ids: one lookup each
+            return np.array([values.setdefault(n, len(values)) for n in self.many(ids).tolist()],
+                            dtype=np.int64)
+        index = self._indices.get(id(values))
+        if index is None:
+            index = self._indices[id(values)] = np.array(
+                [values.setdefault(n, len(values)) for n in self.table.tolist()], dtype=np.int64)
+        return index[np.minimum(ids, np.uint64(len(self.table) - 1)).astype(np.intp)]
 
     def many(self, ids: np.ndarray) -> np.ndarray:
         """Names of `ids` (uint64), "" for unknown ones, as an object array."""
@@ -94,6 +106,26 @@ def any_values(stats: columns.Stats, rows: np.ndarray, buf, names: RefNames) -> 
         value = _python_value(stats, row, buf, strings)
         out[ok[i]] = value or ""
     return out.tolist()
+
+
+def value_indices(stats: columns.Stats, rows: np.ndarray, buf, names: RefNames,
+                  values: Dict) -> np.ndarray:
+    """`any_values`, as indices into `values` (value -> index, extended): references
+    through one table per plane, other stat types (rare) one at a time."""
+    out = np.full(len(rows), values.setdefault("", len(values)), np.int64)
+    ok = np.flatnonzero(rows >= 0)
+    if not ok.size:
+        return out
+    r = rows[ok]
+    kind = stats.kind[r]
+    refs = np.flatnonzero(kind == STAT_REF)
+    if refs.size:
+        out[ok[refs]] = names.indices(stats.value[r[refs]], values)
+    strings: Dict[bytes, str] = {}
+    for i in np.flatnonzero(kind != STAT_REF).tolist():
+        value = _python_value(stats, int(r[i]), buf, strings) or ""
+        out[ok[i]] = values.setdefault(value, len(values))
+    return out
 
 
 def _python_value(stats: columns.Stats, row: int, buf, strings: Dict[bytes, str]):
@@ -135,8 +167,13 @@ class TableParts:
     MemoryTable (sorted by time) when the whole file has been read."""
 
     def __init__(self):
-        self.ops: List[tuple] = []  # (line key, base ps, start, duration, self, names, types)
-        self.memory: List[tuple] = []  # (base ps, offset, sign, bytes, address, negative, ops, allocators)
+        self.ops: List[tuple] = []  # (line key, base ps, start, duration, self, name ids, type ids)
+        self.memory: List[tuple] = []  # (base ps, offset, sign, bytes, address, negative, op ids, allocator ids)
+        # value -> index tables the ids point into (the host plane's, for op names and types)
+        self.op_names: Dict[str, int] = {}
+        self.op_types: Dict[str, int] = {}
+        self.memory_ops: Dict = {}
+        self.allocators: Dict = {}
 
     def op_table(self) -> OpTable:
         if not self.ops:
@@ -146,12 +183,11 @@ class TableParts:
         end = start + np.concatenate([part[3] for part in self.ops])
         line = np.concatenate([np.full(len(part[2]), part[0], np.int64) for part in self.ops])
         selfs = np.concatenate([part[4] for part in self.ops])
-        names, types = {}, {}
-        name = tables.ids(np.concatenate([part[5] for part in self.ops]).tolist(), names)
-        op_type = tables.ids(np.concatenate([part[6] for part in self.ops]).tolist(), types)
+        name = np.concatenate([part[5] for part in self.ops])
+        op_type = np.concatenate([part[6] for part in self.ops])
         order = np.argsort(start, kind="stable")
         return OpTable(base, line[order], start[order], end[order], selfs[order], name[order],
-                       op_type[order], list(names), list(types))
+                       op_type[order], list(self.op_names), list(self.op_types))
 
     def memory_table(self) -> MemoryTable:
         if not self.memory:
@@ -160,14 +196,13 @@ class TableParts:
         base = min(part[0] for part in parts)
         time = np.concatenate([part[1] + (part[0] - base) for part in parts])
         negative = np.concatenate([part[5] for part in parts])
-        ops, allocators = {}, {}
-        tf_op = tables.ids([v for part in parts for v in part[6]], ops)
-        allocator = tables.ids([v for part in parts for v in part[7]], allocators)
         order = np.argsort(time, kind="stable")
-        return MemoryTable(base, time[order], np.concatenate([p[2] for p in parts])[order],
-                           np.concatenate([p[3] for p in parts])[order],
-                           np.concatenate([p[4] for p in parts])[order], tf_op[order],
-                           allocator[order], list(ops), list(allocators),
+
+        def column(k: int) -> np.ndarray:
+            return np.concatenate([part[k] for part in parts])[order]
+
+        return MemoryTable(base, time[order], column(2), column(3), column(4), column(6), column(7),
+                           list(self.memory_ops), list(self.allocators),
                            negative[order] if negative.any() else None)
 
 
@@ -191,13 +226,17 @@ class HostLine:
         sid = plane.sid
         is_op = kind == kinds.OP
         names, types = plane.a[at], plane.b[at]
+        name_ids, type_ids = plane.a_id[at], plane.b_id[at]
         self._eager_ops(kind, stats, is_op, names, types, buf, n)
         self._xla_ops(kind, stats, is_op, names, types, buf, n)
+        for i in np.flatnonzero(is_op & (kind != kinds.OP)).tolist():  # renamed above
+            name_ids[i] = plane.op_names.setdefault(names[i], len(plane.op_names))
+            type_ids[i] = plane.op_types.setdefault(types[i], len(plane.op_types))
         ops = np.flatnonzero(is_op)
         self.op_start.append(events.offset_ps[ops])
         self.op_dur.append(events.duration_ps[ops])
-        self.op_name.append(names[ops])
-        self.op_type.append(types[ops])
+        self.op_name.append(name_ids[ops])
+        self.op_type.append(type_ids[ops])
         mem = np.flatnonzero((kind == kinds.ALLOC) | (kind == kinds.FREE))
         if mem.size:
             self._memory(events, mem, kind, buf)
@@ -229,10 +268,11 @@ class HostLine:
         stats, sid, n = events.stats, self.plane.sid, len(kind)
         nbytes, _ = int_column(stats, columns.last_rows(stats, sid["bytes"], n)[mem])
         addr, negative = int_column(stats, columns.last_rows(stats, sid["addr"], n)[mem])
-        tf_op = any_values(stats, columns.last_rows(stats, sid["tf_op"], n)[mem], buf,
-                           self.plane.ref_names)
-        allocator = any_values(stats, columns.last_rows(stats, sid["allocator"], n)[mem], buf,
-                               self.plane.ref_names)
+        tables, refs = self.tables, self.plane.ref_names
+        tf_op = value_indices(stats, columns.last_rows(stats, sid["tf_op"], n)[mem], buf, refs,
+                              tables.memory_ops)
+        allocator = value_indices(stats, columns.last_rows(stats, sid["allocator"], n)[mem], buf,
+                                  refs, tables.allocators)
         sign = np.where(kind[mem] == kinds.ALLOC, 1, -1).astype(np.int8)
         self.tables.memory.append((self.base_ps, events.offset_ps[mem], sign, nbytes.view(np.int64),
                                    addr, negative, tf_op, allocator))
@@ -276,6 +316,7 @@ class HostLine:
         dur = np.concatenate(self.op_dur)
         self.tables.ops.append((self.key, self.base_ps, start, dur, nested_self_times(start, dur),
                                 np.concatenate(self.op_name), np.concatenate(self.op_type)))
+        self.tables.op_names, self.tables.op_types = self.plane.op_names, self.plane.op_types
 
 
 def nested_self_times(starts, durations) -> np.ndarray:

@@ -159,6 +159,13 @@ class _Plane:
         self.kind = np.array([by_id[k][0] for k in keys] + [kinds.OTHER], dtype=np.int64)
         self.a = np.array([by_id[k][1] for k in keys] + [""], dtype=object)
         self.b = np.array([by_id[k][2] for k in keys] + [""], dtype=object)
+        # op names and types as indices into the tables the OpTable keeps (one per name)
+        self.op_names: Dict[str, int] = {}
+        self.op_types: Dict[str, int] = {}
+        self.a_id = np.array([self.op_names.setdefault(x, len(self.op_names)) for x in self.a.tolist()],
+                             dtype=np.int64)
+        self.b_id = np.array([self.op_types.setdefault(x, len(self.op_types)) for x in self.b.tolist()],
+                             dtype=np.int64)
         wants = np.zeros(kinds.LAUNCH + 1, dtype=bool)
         wants[[kinds.ALLOC, kinds.FREE, kinds.STEP, kinds.LAUNCH, kinds.EAGER_EXEC]] = True
         # Any event of another kind may be an XLA op, known by its `hlo_op` stat.
