@@ -24,6 +24,7 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 import numpy as np
 
 from tb_layerprof.eager import EagerSpans, eager_spans
+from tb_layerprof.gcpause import no_cyclic_gc
 from tb_layerprof.ledger import Clocks, busy_fields, device_ledger, host_ledger, layer_busy
 from tb_layerprof.layermap import CallRecord, LayerInfo, LayerMap
 from tb_layerprof.memory import MemoryFigures, executed_batch, memory_figures
@@ -78,6 +79,12 @@ def attribute_window(events: ProfileEvents, layer_map: LayerMap, graphs: GraphTa
     `batches` is how many batches the window ran: with steps_per_execution > 1 one
     profiled step (one execution) runs several, and every figure becomes per batch.
     """
+    with no_cyclic_gc():
+        return _attribute_window(events, layer_map, graphs, mode, batches)
+
+
+def _attribute_window(events: ProfileEvents, layer_map: LayerMap, graphs: GraphTables,
+                      mode: str, batches: int) -> Attributed:
     steps = _select_steps(events, batches)
     active = choose_active_graph(graphs, steps.ops.name_set(), graph_roots(layer_map))
     index = OwnerIndex(layer_map, graphs, active)

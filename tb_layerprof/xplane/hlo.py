@@ -8,9 +8,9 @@ read HLO through this module."""
 from __future__ import annotations
 
 import dataclasses
-import gc
 from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple
 
+from tb_layerprof.gcpause import no_cyclic_gc
 from tb_layerprof.xplane import wire
 from tb_layerprof.xplane.kinds import XLA_MARK
 from tb_layerprof.xplane.records import HloSource, ProfileError, XlaSplit
@@ -477,19 +477,11 @@ def parse_module(blob: bytes, shapes: bool = True) -> HloModule:
     shapes=False leaves every instruction's result `shape` unset (NO_SHAPE): the TF-op
     index needs none, and decoding them is a fifth of the parse.
     """
-    # The cyclic GC is paused while the records are built, as `read.read_mapped` does for
-    # the events: a module is ~10 objects an instruction, none in a cycle, and the
-    # collector would walk them all again and again (measured: a 17k-instruction module
-    # parses 20% faster without it). Reference counting still frees everything.
-    was_enabled = gc.isenabled()
-    gc.disable()
     try:
-        return _parse_module(blob, shapes)
+        with no_cyclic_gc():  # ~10 objects an instruction, none in a cycle
+            return _parse_module(blob, shapes)
     except (IndexError, RecursionError):  # truncated, or tuple shapes nested without end
         raise ProfileError("truncated or malformed HloProto") from None
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _parse_module(blob: bytes, shapes: bool) -> HloModule:
