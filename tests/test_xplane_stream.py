@@ -262,3 +262,27 @@ def test_corrupt_event_bodies_raise_profile_error(tmp_path, body):
     path.write_bytes(_record(1, plane))
     with pytest.raises(xplane.ProfileError, match="profile "):
         xplane.read_profile(str(path))
+
+
+def test_metadata_names_fast_layout_and_the_general_one_agree():
+    """A metadata map entry as serializers write it takes the fast path; any other layout
+    (fields out of order, a second name, which protobuf lets win) the general one."""
+    v = wire.encode_varint
+
+    def field(number, payload):
+        return v((number << 3) | 2) + v(len(payload)) + payload
+
+    def entry(key, *meta_fields):
+        meta = b"".join(meta_fields)
+        return field(4, b"\x08" + v(key) + field(2, meta))
+
+    usual = entry(7, b"\x08" + v(7), field(2, b"model/d/MatMul:MatMul"), field(4, b"MatMul"))
+    second = entry(8, b"\x08" + v(8), field(2, b"first"), field(4, b"x"), field(2, b"last"))
+    reordered = entry(9, field(2, b"name first"), b"\x08" + v(9))
+    buf = usual + second + reordered
+    records, pos = [], 0
+    for _, _, record, _, nxt in wire.fields(buf, 0, len(buf)):
+        records.append((record, nxt))
+    assert wire._usual_entry(buf, 2, len(usual)) == (7, "model/d/MatMul:MatMul")
+    assert wire.metadata_names(buf, records, 4) == {7: "model/d/MatMul:MatMul", 8: "last",
+                                                    9: "name first"}

@@ -201,14 +201,44 @@ def metadata_names(buf, records: List[Range], field: int) -> Dict[int, str]:
     field among a plane's header `records` (the last entry of a key wins, as in protobuf).
     """
     names: Dict[int, str] = {}
+    want = (field << 3) | 2
     for record, stop in records:
-        key_byte = buf[record]
-        if key_byte != (field << 3) | 2:
+        if buf[record] != want:
             continue
         n, body = varint(buf, record + 1)
-        key, value = _entry(buf, body, body + n)
+        end = body + n
+        found = _usual_entry(buf, body, end)
+        if found is not None:
+            names[found[0]] = found[1]
+            continue
+        key, value = _entry(buf, body, end)
         names[key] = _name(buf, value) if value is not None else ""
     return names
+
+
+def _usual_entry(buf, body: int, end: int) -> Optional[Tuple[int, str]]:
+    """(key, name) of a map entry laid out as serializers write it (key, then the value
+    metadata: its id, then its name, then fields other than a name), or None for any other
+    layout (the general path reads it)."""
+    if buf[body] != 0x08:
+        return None
+    key, pos = varint(buf, body + 1)
+    if pos >= end or buf[pos] != 0x12:
+        return None
+    n, value = varint(buf, pos + 1)
+    if value + n != end or value >= end or buf[value] != 0x08:
+        return None
+    _, pos = varint(buf, value + 1)
+    if pos >= end or buf[pos] != 0x12:
+        return None
+    length, start = varint(buf, pos + 1)
+    stop = start + length
+    if stop > end:
+        return None
+    for f, _, _, _, _ in fields(buf, stop, end):  # display_name, stats...: but a later name wins
+        if f == 2:
+            return None
+    return signed(key), bytes(buf[start:stop]).decode("utf-8", "replace")
 
 
 def _entry(buf, start: int, stop: int) -> Tuple[int, Optional[Range]]:
