@@ -14,7 +14,6 @@ if _os.environ.get("TB_LAYERPROF_CPU_BFC", "1") != "0":
     _os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 
 from tb_layerprof.report import Hint, LayerStats, RunReport, WindowReport  # noqa: E402
-from tb_layerprof.summary import PLUGIN_NAME, load_reports  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -30,6 +29,12 @@ __all__ = [
 
 
 def __getattr__(name):
+    # The event-file reader loads TensorBoard's generated protos: only when asked for, so
+    # reading and analysing captures loads no generated proto at all.
+    if name in ("load_reports", "PLUGIN_NAME"):
+        from tb_layerprof import summary
+
+        return getattr(summary, name)
     # LayerProfiler needs its backend's framework; load it only when asked for, so the
     # TensorBoard plugin and the CLI's reading path stay framework-free. Which one follows
     # Keras' backend (tb_layerprof.backends): TensorFlow, JAX, else a no-op that warns.

@@ -278,10 +278,9 @@ def test_device_caps_from_gpu_plane_stats(tmp_path):
 
 # -- the analysis path loads neither TensorFlow nor generated protos -------------------------
 
-# Runs in a fresh interpreter. `import tb_layerprof` itself loads TensorBoard's event-file
-# protos (summary.py writes the reports' summaries): those are the baseline; reading and
-# analysing captures must add no generated proto module, and load no TensorFlow, XProf or
-# Keras at all.
+# Runs in a fresh interpreter. `import tb_layerprof` loads no generated proto (the event
+# files' reader, summary.py, is imported on first use); reading and analysing captures
+# must add none, and load no TensorFlow, XProf or Keras at all.
 _ANALYSE = """
 import json, pickle, sys
 import tb_layerprof
@@ -317,8 +316,7 @@ def test_analysis_reads_xla_and_gpu_captures_without_tensorflow_or_generated_pro
     assert out.returncode == 0, out.stderr[-3000:]
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert got["after_import"] == [] and got["imported"] == []
-    assert all(m.startswith(("tensorboard.compat.proto.", "tensorboard.plugins.", "google.protobuf."))
-               for m in got["baseline"]), got["baseline"]  # no XLA, XPlane or TF proto among them
+    assert got["baseline"] == []
     # It really read what the generated protos used to read: HLO programs and device caps.
     assert got["mode"] == "xla" and got["peak"] == "gpu-device-caps" and got["programs"] == 1
     assert got["caps"]["/device:GPU:0"]["core_count"] == 108.0
