@@ -1397,9 +1397,15 @@ def test_work_columns_show_the_backend_rates(tb_work, page):
     # The backend's total rate (figures.layer_rates), formatted: the loop layer in MFLOP/s,
     # dense in GFLOP/s; dense_1 has no count.
     slow = work["block/slow"]["total"]["flops_per_s"]
-    assert frame.inner_text(rate.format("block/slow")) == f"{slow / 1e6:.3g} MFLOP/s"
+    assert frame.inner_text(rate.format("block/slow")) == f"{slow / 1e6:.3g} M"  # the header: FLOP/s
     dense = work["dense"]["total"]
-    assert frame.inner_text(rate.format("dense")) == f"{dense['flops_per_s'] / 1e9:.3g} GFLOP/s"
+    assert frame.inner_text(rate.format("dense")) == f"{dense['flops_per_s'] / 1e9:.3g} G"
+    # % peak (the nearer roof) is a click away in Columns.
+    assert frame.query_selector("[role=columnheader][data-key=peak_fraction]") is None
+    frame.click("[data-testid=column-chooser] summary")
+    frame.check("[data-testid=column-chooser] input[data-key=peak_fraction]")
+    frame.wait_for_selector("[role=columnheader][data-key=peak_fraction]")
+    frame.click("[data-testid=column-chooser] summary")  # closes the menu
     assert frame.inner_text(roof.format("dense")) == f"{100 * dense['peak_fraction']:.0f}%"
     assert frame.inner_text(rate.format("dense_1")) == "—"
     assert frame.inner_text(roof.format("dense_1")) == "—"
@@ -1509,4 +1515,25 @@ def test_real_training_longest_forward_bar_is_the_layer_with_most_forward_work(b
             assert "busy time" in frame.inner_text("[data-testid=timeline-meaning]")
         finally:
             p.close()
+    assert not p.errors and not p.dialogs, p.errors
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_work_view_fits_1280_with_the_detail_open(tb_work, browser, scheme):
+    p = Page(browser, width=1280, color_scheme=scheme)
+    try:
+        frame = p.open_iframe(tb_work.url, "#run=work&sel=block%2Fslow")
+        frame.wait_for_selector("[data-testid=layer-detail]")
+        keys = frame.eval_on_selector_all("[data-testid=layer-table] [role=columnheader]", "els => els.map(e => e.dataset.key)")
+        assert "flops_per_s" in keys and keys[-1] == "hints", keys
+        assert table_fits(frame) and no_sideways_scroll(frame)
+        # The detail says the layer's work too.
+        detail = frame.inner_text("[data-testid=layer-detail]")
+        assert "FLOP/s" in detail and "exact counts" in detail
+        chart_drawn(frame, "roofline-chart")
+        chart_drawn(frame, "timeline-chart")
+        wait_finished(frame, "roofline-chart")
+        p.screenshot(f"layer-profile-work-1280-{scheme}.png")
+    finally:
+        p.close()
     assert not p.errors and not p.dialogs, p.errors

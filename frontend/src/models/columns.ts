@@ -3,7 +3,7 @@
 import type { Layer, Window } from "../api/types";
 import { fmtBytes, fmtCount, fmtPct, fmtTime, num } from "./format";
 import { layerSelf, layerTotal, pctOfStep } from "./layer";
-import { fmtFlopRate, fmtRoof, hasWork } from "./work";
+import { fmtFlopRateCell, fmtRoof, hasWork } from "./work";
 
 export type ColumnKey =
   | "path"
@@ -54,7 +54,7 @@ export const COLUMNS: Column[] = [
   { key: "param_bytes", label: "Params", title: "Parameter bytes", numeric: true, kind: "bytes" },
   { key: "calls", label: "Calls", title: "Calls per step", numeric: true, kind: "count" },
   { key: "ops_per_call", label: "Ops/call", title: "TensorFlow ops created per call", numeric: true, kind: "count" },
-  { key: "flops_per_s", label: "FLOP/s", title: "Achieved FLOP/s: forward + gradient FLOPs over their time, sublayers included (— without counts)", numeric: true, kind: "rate" },
+  { key: "flops_per_s", label: "FLOP/s", title: "Achieved FLOP/s (k, M, G = thousand, million, billion): forward + gradient FLOPs over their time, sublayers included (— without counts)", numeric: true, kind: "rate" },
   { key: "peak_fraction", label: "% peak", title: "Share of the nearer roof (peak FLOP/s or peak bytes/s, whichever the layer is closer to), as the CLI's % roof", numeric: true, kind: "roof" },
   { key: "custom", label: "Custom", title: "Defined outside keras/tensorflow", numeric: false, kind: "flag" },
   { key: "hints", label: "Hints", title: "Diagnoses: why this layer may be slow", numeric: true, kind: "hints" },
@@ -89,6 +89,7 @@ export const DEFAULT_HIDDEN: ColumnKey[] = [
   "param_bytes",
   "calls",
   "ops_per_call",
+  "peak_fraction",
 ];
 
 /** The columns shown: the user's choice (`chosen`, keys; null = the default), in the
@@ -148,7 +149,7 @@ export function formatCell(layer: Layer, col: Column, stepUs: number): string {
     case "hints":
       return (v as number) > 0 ? String(v) : "";
     case "rate":
-      return (v as number) < 0 ? "—" : fmtFlopRate(v as number);
+      return (v as number) < 0 ? "—" : fmtFlopRateCell(v as number);
     case "roof":
       return (v as number) < 0 ? "—" : fmtRoof(v as number);
     default:

@@ -33,3 +33,26 @@ test("messages: figures formatted, backticks as code", () => {
   ]);
   assert.ok(!messageParts("a `b").some((p) => p.text.includes("`")));
 });
+
+test("efficiency evidence: rates with their units, shares of the peaks as shares", () => {
+  // As diagnosis._rate_evidence writes them for the seed loop layer.
+  const rows = evidenceRows({
+    achieved_flops_per_s: 1641964468,
+    achieved_bytes_per_s: 13381560595,
+    flops_per_byte: 0.123,
+    share_of_peak_flops: 0.00924,
+    share_of_peak_bytes: 0.95653,
+    ridge_flops_per_byte: 12.7,
+  });
+  assert.deepEqual(
+    rows.map((r) => [r.label, r.value]),
+    [
+      ["Achieved FLOP/s", "1.64 GFLOP/s"],
+      ["Achieved bytes/s", "13.4 GB/s"],
+      ["FLOPs per byte", "0.123 FLOP/B"],
+      ["Share of peak FLOP/s", "0.9%"],
+      ["Share of peak bytes/s", "95.7%"],
+      ["Ridge FLOPs per byte", "12.7 FLOP/B"],
+    ],
+  );
+});

@@ -2,6 +2,7 @@
 // backend writes "67077 KiB", "14648 µs", share 0.5), `code` spans as code rather than
 // literal backticks, evidence as rows of a small table rather than JSON.
 import { fmtBytes, fmtCount, fmtPct, fmtTime, num, shortName } from "./format";
+import { fmtByteRate, fmtFlopRate, fmtIntensity } from "./work";
 
 export interface EvidenceRow {
   key: string;
@@ -9,20 +10,36 @@ export interface EvidenceRow {
   value: string;
 }
 
-/** "alloc_bytes_per_step" -> "alloc per step", "forward_us" -> "forward", "ops_per_call" -> "ops per call". */
+/** "alloc_bytes_per_step" -> "alloc per step", "forward_us" -> "forward", "ops_per_call" ->
+ * "ops per call"; rates keep what they count: "achieved_bytes_per_s" -> "achieved bytes/s",
+ * "share_of_peak_flops" -> "share of peak FLOP/s", "flops_per_byte" -> "FLOPs per byte". */
 export function evidenceLabel(key: string): string {
+  const named = key
+    .replace(/(^|_)flops_per_s$/, "$1FLOP/s")
+    .replace(/(^|_)bytes_per_s$/, "$1bytes/s")
+    .replace(/(^|_)flops_per_byte$/, "$1FLOPs per byte")
+    .replace(/(^|_)peak_flops$/, "$1peak FLOP/s")
+    .replace(/(^|_)peak_bytes$/, "$1peak bytes/s");
+  if (named !== key) {
+    const s = named.replace(/_/g, " ");
+    return s[0].toUpperCase() + s.slice(1);
+  }
   const words = key.split("_").filter((w) => w && w !== "us" && w !== "bytes");
   const s = words.join(" ");
   return s ? s[0].toUpperCase() + s.slice(1) : key;
 }
 
-type Unit = "time" | "bytes" | "share" | "ratio" | "count";
+type Unit = "time" | "bytes" | "share" | "ratio" | "count" | "flop-rate" | "byte-rate" | "intensity";
 
 function unitOf(key: string): Unit {
   const k = key.toLowerCase();
+  // Shares first: "share_of_peak_bytes" is a share, not a size.
+  if (/(^|_)(share|fraction)($|_)/.test(k)) return "share";
+  if (/(^|_)flops_per_s$/.test(k)) return "flop-rate";
+  if (/(^|_)bytes_per_s$/.test(k)) return "byte-rate";
+  if (/(^|_)flops_per_byte$/.test(k)) return "intensity";
   if (/(^|_)us($|_)/.test(k)) return "time";
   if (/(^|_)bytes($|_)/.test(k)) return "bytes";
-  if (/(^|_)(share|fraction)($|_)/.test(k)) return "share";
   if (/(^|_)ratio($|_)/.test(k)) return "ratio";
   return "count";
 }
@@ -37,6 +54,12 @@ function fmtNumber(v: number, unit: Unit): string {
       return fmtPct(v * 100);
     case "ratio":
       return `${v < 10 ? v.toFixed(1) : Math.round(v)}×`;
+    case "flop-rate":
+      return fmtFlopRate(v);
+    case "byte-rate":
+      return fmtByteRate(v);
+    case "intensity":
+      return `${fmtIntensity(v)} FLOP/B`;
     default:
       return fmtCount(Math.abs(v) >= 100 ? Math.round(v) : v);
   }

@@ -60,7 +60,7 @@ test("columns: the default set fits, the user's choice in the URL", async () => 
   const { COLUMNS, shownColumns, toggleColumn } = await import("./columns");
   const base = COLUMNS.filter((c) => !c.key.includes("device") && !c.key.includes("host"));
   const def = shownColumns(base, null).map((c) => c.key);
-  assert.deepEqual(def, ["path", "class_name", "forward_us", "backward_us", "total_us", "self_us", "pct", "flops_per_s", "peak_fraction", "custom", "hints"]);
+  assert.deepEqual(def, ["path", "class_name", "forward_us", "backward_us", "total_us", "self_us", "pct", "flops_per_s", "custom", "hints"]);
   const withParams = toggleColumn(shownColumns(base, null), "param_bytes", base);
   assert.ok(withParams.includes("param_bytes"));
   assert.deepEqual(shownColumns(base, ["hints"]).map((c) => c.key), ["path", "hints"]);

@@ -26,7 +26,8 @@ export interface RooflineModel {
   /** Phases with counts that cannot be drawn on log axes (no FLOPs, no bytes, no time). */
   undrawn: { path: string; phase: Phase }[];
   peaks: ReturnType<typeof windowPeaks>;
-  /** Axis ranges (powers of ten around the points and the roofs' corner). */
+  /** Axis ranges: powers of ten around the points and the roofs' corner, at least a factor
+   * 2 beyond the outermost. */
   x: [number, number];
   y: [number, number];
   /** The roof as a polyline on those axes: min(peak bytes/s × intensity, peak FLOP/s);
@@ -76,10 +77,9 @@ export function rooflineModel(layers: Layer[], w: Parameters<typeof windowPeaks>
   const ridge = peaks.flops && peaks.bytes ? peaks.flops / peaks.bytes : null;
   const xs = points.map((p) => p.intensity).concat(ridge ? [ridge] : []);
   const ys = points.map((p) => p.flops_per_s).concat(peaks.flops ? [peaks.flops] : []);
-  const x: [number, number] = xs.length ? [decadeBelow(Math.min(...xs)), decadeAbove(Math.max(...xs) * 1.0001)] : [0.01, 100];
-  if (x[0] === x[1]) x[1] *= 10;
-  const y: [number, number] = ys.length ? [decadeBelow(Math.min(...ys)), decadeAbove(Math.max(...ys) * 1.0001)] : [1e6, 1e12];
-  if (y[0] === y[1]) y[1] *= 10;
+  // A factor 2 of room on each side, so that no point sits on the chart's edge.
+  const x: [number, number] = xs.length ? [decadeBelow(Math.min(...xs) / 2), decadeAbove(Math.max(...xs) * 2)] : [0.01, 100];
+  const y: [number, number] = ys.length ? [decadeBelow(Math.min(...ys) / 2), decadeAbove(Math.max(...ys) * 2)] : [1e6, 1e12];
   return { points, undrawn, peaks, x, y, roof: roofLine(peaks.flops, peaks.bytes, x) };
 }
 

@@ -44,6 +44,8 @@ test("rates are formatted with SI prefixes and the CLI's % roof rule", () => {
   assert.equal(fmtSI(999.7, "B/s"), "1.00 kB/s");
   assert.equal(fmtSI(0.5, "FLOP/s"), "0.5 FLOP/s");
   assert.equal(fmtSI(null, "FLOP"), "—");
+  assert.equal(fmtSI(1e12, "FLOP/s", true), "1 TFLOP/s"); // axis ticks: no trailing zeros
+  assert.equal(fmtSI(1e10, "FLOP/s", true), "10 GFLOP/s");
   assert.equal(fmtRoof(0.39), "39%");
   assert.equal(fmtRoof(0.094), "9.4%");
   assert.equal(fmtRoof(0.00031), "0.031%");
@@ -55,9 +57,9 @@ test("rate columns: the backend's total rate and nearer-roof share, — without 
   const rate = COLUMNS.find((c) => c.key === "flops_per_s")!;
   const roof = COLUMNS.find((c) => c.key === "peak_fraction")!;
   const [slow, dense, dense1] = layers;
-  assert.equal(formatCell(dense, rate, 1e4), "92.0 GFLOP/s");
+  assert.equal(formatCell(dense, rate, 1e4), "92.0 G"); // the header carries the unit
   assert.equal(formatCell(dense, roof, 1e4), "51%");
-  assert.equal(formatCell(slow, rate, 1e4), "40.0 MFLOP/s");
+  assert.equal(formatCell(slow, rate, 1e4), "40.0 M");
   assert.equal(formatCell(dense1, rate, 1e4), "—");
   assert.equal(formatCell(dense1, roof, 1e4), "—");
   const sorted = layers.slice().sort((a, b) => compareLayers(a, b, { key: "flops_per_s", desc: true }, 1e4));
@@ -89,11 +91,12 @@ test("roofline: one point per layer and phase with counts, the backend's coordin
   assert.equal(fwd.peak_fraction, 0.07);
   // dense's gradient has counts (FLOPs) but no rates from the backend: said, not drawn.
   assert.deepEqual(m.undrawn, [{ path: "dense", phase: "backward" }]);
-  // Axes: whole decades around the points and the roofs' corner (1.8e11 / 1.4e10 = 12.9).
-  assert.deepEqual(m.x, [0.01, 100]);
+  // Axes: whole decades around the points and the roofs' corner (1.8e11 / 1.4e10 = 12.9),
+  // a factor 2 of room beyond the outermost (the gradient's 0.01 FLOP/B, the peak).
+  assert.deepEqual(m.x, [0.001, 100]);
   assert.deepEqual(m.y, [1e7, 1e12]);
   assert.deepEqual(m.peaks, { flops: 1.8e11, bytes: 1.4e10, source: "calibrated-cpu" });
-  assert.deepEqual(m.roof, [[0.01, 1.4e8], [1.8e11 / 1.4e10, 1.8e11], [100, 1.8e11]]);
+  assert.deepEqual(m.roof, [[0.001, 1.4e7], [1.8e11 / 1.4e10, 1.8e11], [100, 1.8e11]]);
 });
 
 test("roofline: none without counts; no roofs without peaks; one roof with one peak", () => {

@@ -55,8 +55,9 @@ export function windowPeaks(w: Pick<Window, "peak_flops_per_s" | "peak_bytes_per
 
 const PREFIXES = ["", "k", "M", "G", "T", "P", "E"];
 
-/** A count with an SI prefix and 3 significant digits: "54.8 MFLOP/s", "1.64 GFLOP", "0". */
-export function fmtSI(v: number | null | undefined, unit: string): string {
+/** A count with an SI prefix and 3 significant digits: "54.8 MFLOP/s", "1.64 GFLOP", "0";
+ * `trim`: without trailing zeros ("1 TFLOP/s", for axis ticks). */
+export function fmtSI(v: number | null | undefined, unit: string, trim = false): string {
   if (v == null || !Number.isFinite(v)) return "—";
   if (v === 0) return `0 ${unit}`;
   let x = Math.abs(v);
@@ -66,11 +67,13 @@ export function fmtSI(v: number | null | undefined, unit: string): string {
     i++;
   }
   // 3 significant digits; below 1 (no prefix left to take) without trailing zeros.
-  const s = x >= 1 || i > 0 ? x.toPrecision(3) : String(Number(x.toPrecision(3)));
-  return `${v < 0 ? "-" : ""}${s} ${PREFIXES[i]}${unit}`;
+  const s = (x >= 1 || i > 0) && !trim ? x.toPrecision(3) : String(Number(x.toPrecision(3)));
+  return `${v < 0 ? "-" : ""}${s} ${PREFIXES[i]}${unit}`.trimEnd();
 }
 
 export const fmtFlopRate = (v: number | null | undefined) => fmtSI(v, "FLOP/s");
+/** The table's FLOP/s cell ("1.64 G": the header carries the unit). */
+export const fmtFlopRateCell = (v: number | null | undefined) => fmtSI(v, "");
 export const fmtByteRate = (v: number | null | undefined) => fmtSI(v, "B/s");
 
 /** A roof fraction as the CLI's "% roof" prints it: "39%", "9.4%", "0.031%"; "—" unknown. */
@@ -104,19 +107,27 @@ export function countsLabel(counts: string | null | undefined): string {
   }
 }
 
+/** "forward 82.6 GFLOP/s · gradient 63.3 GFLOP/s" ("—" for a phase without a rate). */
+export function phaseRatesText(lw: LayerWork): string {
+  const phase = (name: string, r: Rates | null) => `${name} ${r ? fmtFlopRate(r.flops_per_s) : "—"}`;
+  return `${phase("forward", lw.forward)} · ${phase("gradient", lw.backward)}`;
+}
+
+/** "39% of the nearer roof (FLOP/s 35%, bytes/s 39%)", or why there is no share. */
+export function roofText(t: Rates): string {
+  return t.peak_fraction == null
+    ? "% of peak unknown: no peaks known for this window"
+    : `${fmtRoof(t.peak_fraction)} of the nearer roof (FLOP/s ${fmtRoof(t.flops_fraction)}, bytes/s ${fmtRoof(t.bytes_fraction)})`;
+}
+
 /** The rate columns' tooltip: rates by phase, the roofs' shares and where the counts come from. */
 export function workTitle(l: Layer): string {
   const lw = l.work;
   if (!lw) return "No FLOP or byte count for this layer's ops";
-  const t = lw.total;
-  const lines = [`${fmtFlopRate(t.flops_per_s)} achieved (forward + gradient, sublayers included)`];
-  lines.push(
-    t.peak_fraction == null
-      ? "% of peak unknown: no peaks known for this window"
-      : `${fmtRoof(t.peak_fraction)} of the nearer roof (FLOP/s ${fmtRoof(t.flops_fraction)}, bytes/s ${fmtRoof(t.bytes_fraction)})`,
-  );
-  const phase = (name: string, r: Rates | null) => (r ? `${name} ${fmtFlopRate(r.flops_per_s)}` : `${name} —`);
-  lines.push(`${phase("forward", lw.forward)} · ${phase("gradient", lw.backward)}`);
-  lines.push(countsLabel(lw.counts));
-  return lines.join("\n");
+  return [
+    `${fmtFlopRate(lw.total.flops_per_s)} achieved (forward + gradient, sublayers included)`,
+    roofText(lw.total),
+    phaseRatesText(lw),
+    countsLabel(lw.counts),
+  ].join("\n");
 }

@@ -3,6 +3,7 @@ import type { Layer, Replica, Window } from "../api/types";
 import { hasDeviceTime } from "../models/columns";
 import { fmtBytes, fmtCount, fmtPct, fmtTime, num as n, shortName } from "../models/format";
 import { layerSelf, layerTotal, pctOfStep } from "../models/layer";
+import { countsLabel, fmtFlopRate, fmtSI, phaseRatesText, roofText } from "../models/work";
 import { HintNote } from "./Diagnoses";
 import { OpDrillDown } from "./OpDrillDown";
 
@@ -28,6 +29,16 @@ export function LayerDetail(props: { layer: Layer; w: Window; stepUs: number; on
     ["Calls per step", fmtCount(l.calls)],
     ["Ops per call", fmtCount(l.ops_per_call)],
   );
+  // Work (the backend's counts and rates), when the layer has counts.
+  if (l.work) {
+    facts.push(["FLOPs", `${fmtSI(l.forward_flops, "FLOP")} forward · ${fmtSI(l.backward_flops, "FLOP")} gradient`]);
+    facts.push(["Bytes moved", `${l.forward_bytes == null ? "—" : fmtBytes(l.forward_bytes)} forward · ${l.backward_bytes == null ? "—" : fmtBytes(l.backward_bytes)} gradient`]);
+    facts.push(
+      ["Achieved", `${fmtFlopRate(l.work.total.flops_per_s)} (${phaseRatesText(l.work)})`],
+      ["Of peak", roofText(l.work.total)],
+      ["Counts", countsLabel(l.work.counts)],
+    );
+  }
   const replicas = Array.isArray(l.replicas) ? l.replicas.filter((r) => r && typeof r === "object") : [];
   return (
     <section class="lp-card" data-testid="layer-detail">

@@ -9,8 +9,8 @@ import { TableColumn, VirtualTable } from "./VirtualTable";
 const MAX_BODY = 560;
 
 const WIDTHS: Record<ColumnKey, string> = {
-  path: "minmax(200px, 3fr)",
-  class_name: "minmax(90px, 1fr)",
+  path: "minmax(190px, 3fr)",
+  class_name: "minmax(80px, 1fr)",
   forward_us: "78px",
   backward_us: "78px",
   total_us: "78px",
@@ -22,9 +22,9 @@ const WIDTHS: Record<ColumnKey, string> = {
   param_bytes: "78px",
   calls: "52px",
   ops_per_call: "64px",
-  flops_per_s: "96px",
+  flops_per_s: "60px",
   peak_fraction: "60px",
-  custom: "68px",
+  custom: "62px",
   hints: "50px",
   forward_device_us: "82px",
   backward_device_us: "82px",

@@ -9,7 +9,7 @@ import { RoofPoint, RooflineModel, peakSourceText, rooflineModel } from "../mode
 import { PHASE_LABEL } from "../models/timeline";
 import { countsLabel, fmtByteRate, fmtFlopRate, fmtIntensity, fmtRoof, fmtSI } from "../models/work";
 import { EChart, besidePointer } from "./EChart";
-import { GREY, ORANGE, SELECTED, SLATE } from "./colors";
+import { CARD_BG, GREY, ORANGE, SELECTED, SELECTED_TEXT, SLATE } from "./colors";
 
 const COLORS = { forward: ORANGE, backward: SLATE };
 const SYMBOLS = { forward: "circle", backward: "diamond" };
@@ -37,33 +37,44 @@ function rooflineOption(m: RooflineModel, selected: string | null): any {
       .filter(([p]) => p.phase === phase)
       .map(([p, i]) => ({
         value: [p.intensity, p.flops_per_s, i],
-        ...(p.path === selected ? { symbolSize: 15, itemStyle: { color: SELECTED, borderColor: "#fff", borderWidth: 1.5 }, z: 5 } : {}),
+        // The selected layer's points: red, larger, named.
+        ...(p.path === selected
+          ? { symbolSize: 15, itemStyle: { color: SELECTED, borderColor: CARD_BG, borderWidth: 1.5 }, label: { show: true, formatter: shortName(p.path, 40), position: "right", color: SELECTED_TEXT, fontSize: 11 } }
+          : {}),
       })),
     symbolSize: 10,
-    itemStyle: { color: COLORS[phase], opacity: 0.9, borderColor: "#fff", borderWidth: 0.5 },
+    itemStyle: { color: COLORS[phase], opacity: 0.9, borderColor: CARD_BG, borderWidth: 0.5 },
     emphasis: { scale: 1.4 },
   }));
   const { roof, peaks } = m;
   if (roof.length) {
-    // Above the point, ending at it: clear of the line, which lies below-left of a roof point.
-    const label = (text: string) => ({ show: true, formatter: text, position: "top", align: "right", color: GREY, fontSize: 11 });
-    const data: any[] = roof.map((pt) => ({ value: pt }));
-    // The peaks, said on the roof: FLOP/s at the flat part's right end, bytes/s halfway up the slope.
-    if (peaks.flops && roof[roof.length - 1][1] === peaks.flops) data[data.length - 1].label = label(`peak ${fmtFlopRate(peaks.flops)}`);
+    series.push({
+      type: "line",
+      name: "Roof",
+      data: roof,
+      silent: true,
+      symbol: "none",
+      lineStyle: { color: GREY, type: "dashed", width: 1.5 },
+      z: 1,
+    });
+    // The peaks, said on the roof (a line series shows no labels without symbols): FLOP/s
+    // above the flat part's right end, bytes/s above the middle of the visible slope.
+    const labels: any[] = [];
+    const last = roof[roof.length - 1];
+    if (peaks.flops && last[1] === peaks.flops) labels.push({ value: last, label: { formatter: `peak ${fmtFlopRate(peaks.flops)}`, align: "right" } });
     if (peaks.bytes && roof[0][1] !== peaks.flops) {
       const end = roof[1][0]; // the corner, or the right edge when the slope never meets the flat roof
       const start = Math.max(roof[0][0], m.y[0] / peaks.bytes);
       const xm = Math.sqrt(start * end);
-      data.splice(1, 0, { value: [xm, peaks.bytes * xm], label: label(`peak ${fmtByteRate(peaks.bytes)}`) });
+      labels.push({ value: [xm, peaks.bytes * xm], label: { formatter: `peak ${fmtByteRate(peaks.bytes)}`, align: "right" } });
     }
     series.push({
-      type: "line",
-      name: "Roof",
-      data,
+      type: "scatter",
+      name: "Roof labels",
+      data: labels,
+      symbolSize: 0,
       silent: true,
-      symbol: "none",
-      lineStyle: { color: GREY, type: "dashed", width: 1.5 },
-      label: { show: false },
+      label: { show: true, position: "top", color: GREY, fontSize: 11, distance: 4 },
       z: 1,
     });
   }
@@ -91,7 +102,7 @@ function rooflineOption(m: RooflineModel, selected: string | null): any {
       name: "achieved FLOP/s",
       nameLocation: "end",
       nameTextStyle: { align: "left" },
-      axisLabel: { formatter: (v: number) => fmtFlopRate(v), hideOverlap: true },
+      axisLabel: { formatter: (v: number) => fmtSI(v, "FLOP/s", true), hideOverlap: true },
       splitLine: { show: true, lineStyle: { opacity: 0.4 } },
     },
     series,

@@ -8,7 +8,7 @@ import type { Timeline, Window } from "../api/types";
 import { fmtPct, fmtTime, shortName } from "../models/format";
 import { PHASE_LABEL, TimelineModel, busyOf, clipRect, hasTimeline, stepSpanPath, timelineModel } from "../models/timeline";
 import { EChart, besidePointer } from "./EChart";
-import { ORANGE, SELECTED, SLATE } from "./colors";
+import { CARD_BG, ORANGE, SELECTED, SLATE } from "./colors";
 
 const COLORS: Record<string, string> = { forward: ORANGE, backward: SLATE };
 const ROW_PX = 22;
@@ -20,11 +20,15 @@ const MAX_VISIBLE_ROWS = 24;
 function timelineOption(model: TimelineModel, selected: string | null): any {
   const { rows, items, spans, segments } = model;
   const zoomRows = rows.length > MAX_VISIBLE_ROWS;
-  // The path is written on each span's widest segment (when it is wide enough).
+  // The path is written on each span's widest segment when it is wide enough, else in the
+  // widest gap of its first-to-last line (see renderExtent).
   const widest = new Map<number, number>();
+  const bySpan = new Map<number, [number, number][]>();
   segments.forEach((sg, j) => {
     const k = widest.get(sg[3]);
     if (k === undefined || sg[1] - sg[0] > segments[k][1] - segments[k][0]) widest.set(sg[3], j);
+    const list = bySpan.get(sg[3]);
+    list ? list.push([sg[0], sg[1]]) : bySpan.set(sg[3], [[sg[0], sg[1]]]);
   });
   const box = (params: any, api: any, start: number, end: number, frac: number) => {
     const row = api.value(2);
@@ -46,7 +50,7 @@ function timelineOption(model: TimelineModel, selected: string | null): any {
     return {
       type: "rect",
       shape,
-      style: { fill: isSel ? SELECTED : COLORS[sp.phase], stroke: "#fff", lineWidth: shape.width > 3 ? 0.5 : 0 },
+      style: { fill: isSel ? SELECTED : COLORS[sp.phase], stroke: CARD_BG, lineWidth: shape.width > 3 ? 0.5 : 0 },
       textContent: label ? { style: { text: sp.path, fill: "#fff", fontSize: 11, overflow: "truncate", width: shape.width - 4 } } : undefined,
       textConfig: { position: "inside" },
     };
@@ -57,14 +61,27 @@ function timelineOption(model: TimelineModel, selected: string | null): any {
     const sp = spans[api.value(3)];
     const color = selected !== null && sp.path === selected ? SELECTED : COLORS[sp.phase];
     const y = hit.y + hit.height / 2;
-    return {
-      type: "group",
-      children: [
-        // Transparent, full height: a click between two segments still selects the layer.
-        { type: "rect", shape: hit, style: { fill: "rgba(0,0,0,0)" } },
-        { type: "line", shape: { x1: hit.x, y1: y, x2: hit.x + hit.width, y2: y }, style: { stroke: color, lineWidth: 1.5, opacity: 0.45 } },
-      ],
-    };
+    const children: any[] = [
+      // Transparent, full height: a click between two segments still selects the layer.
+      { type: "rect", shape: hit, style: { fill: "rgba(0,0,0,0)" } },
+      { type: "line", shape: { x1: hit.x, y1: y, x2: hit.x + hit.width, y2: y }, style: { stroke: color, lineWidth: 1.5, opacity: 0.45 } },
+    ];
+    const gap = widestGap(bySpan.get(api.value(3)) || [], (t) => api.coord([t, api.value(2)])[0], hit);
+    const segLabelled = (() => {
+      const j = widest.get(api.value(3));
+      return j !== undefined && api.coord([segments[j][1], 0])[0] - api.coord([segments[j][0], 0])[0] > 40;
+    })();
+    if (!segLabelled && gap && gap[1] - gap[0] >= 64) {
+      children.push({
+        type: "text",
+        z2: 10,
+        style: {
+          text: sp.path, x: (gap[0] + gap[1]) / 2, y, align: "center", verticalAlign: "middle", fill: color, fontSize: 11,
+          width: gap[1] - gap[0] - 10, overflow: "truncate", backgroundColor: CARD_BG, padding: [0, 3],
+        },
+      });
+    }
+    return { type: "group", children };
   };
   return {
     grid: { left: 8, right: zoomRows ? 40 : 16, top: 8, bottom: 44, containLabel: true },
@@ -101,6 +118,17 @@ function timelineOption(model: TimelineModel, selected: string | null): any {
         : []),
     ],
   };
+}
+
+/** The widest gap in pixels between a span's segments, inside the visible `clip`; null if none. */
+function widestGap(segs: [number, number][], px: (t: number) => number, clip: { x: number; width: number }): [number, number] | null {
+  let best: [number, number] | null = null;
+  for (let k = 1; k < segs.length; k++) {
+    const a = Math.max(clip.x, px(segs[k - 1][1]));
+    const b = Math.min(clip.x + clip.width, px(segs[k][0]));
+    if (b > a && (!best || b - a > best[1] - best[0])) best = [a, b];
+  }
+  return best;
 }
 
 /** A span in words: phase, busy time (of its extent), when. */

@@ -4,8 +4,12 @@ const dark = typeof window !== "undefined" && typeof window.matchMedia === "func
 export const ORANGE = "#f57c00";
 export const SLATE = dark ? "#8a9ab5" : "#425066";
 export const GREY = "#9e9e9e";
+/** A card's background (styles.ts): borders and label backgrounds drawn "in the page colour". */
+export const CARD_BG = dark ? "#3a3a3a" : "#ffffff";
 /** The selected layer, in every chart that draws layers (the table's row has the same mark). */
 export const SELECTED = "#d50000";
+/** Text in the selected colour, readable on the page (lighter on a dark one). */
+export const SELECTED_TEXT = dark ? "#ff6e6e" : SELECTED;
 /** Compare mode's base and run: neither orange nor slate, which mean forward and gradient elsewhere. */
 export const BASE_COLOR = GREY;
 export const RUN_COLOR = dark ? "#7986cb" : "#3f51b5";

@@ -123,7 +123,7 @@ a.lp-button { text-decoration: none; }
 .lp-detail-path { word-break: break-all; }
 .lp-replicas h3 { font-size: 13px; font-weight: 500; color: #425066; margin: 10px 0 4px; }
 .lp-split { display: grid; grid-template-columns: minmax(0, 1fr); gap: 14px; align-items: start; }
-.lp-split-open { grid-template-columns: minmax(0, 1fr) minmax(300px, 400px); }
+.lp-split-open { grid-template-columns: minmax(0, 1fr) minmax(300px, 380px); }
 .lp-split > .lp-card { margin-bottom: 14px; min-width: 0; }
 .lp-split-open > [data-testid=layer-detail] { position: sticky; top: 8px; max-height: calc(100vh - 16px); overflow: auto; }
 @media (max-width: 900px) { .lp-split-open { grid-template-columns: minmax(0, 1fr); } .lp-split-open > [data-testid=layer-detail] { position: static; max-height: none; } }
@@ -172,7 +172,7 @@ a.lp-button { text-decoration: none; }
   .lp-row.lp-selected, .lp-row.lp-selected:hover, .lp-small-table tr.lp-selected { background: #5c4120; }
   .lp-small-table td { border-bottom-color: #474747; }
   .lp-expander, .lp-split { display: grid; grid-template-columns: minmax(0, 1fr); gap: 14px; align-items: start; }
-.lp-split-open { grid-template-columns: minmax(0, 1fr) minmax(300px, 400px); }
+.lp-split-open { grid-template-columns: minmax(0, 1fr) minmax(300px, 380px); }
 .lp-split > .lp-card { margin-bottom: 14px; min-width: 0; }
 .lp-split-open > [data-testid=layer-detail] { position: sticky; top: 8px; max-height: calc(100vh - 16px); overflow: auto; }
 @media (max-width: 900px) { .lp-split-open { grid-template-columns: minmax(0, 1fr); } .lp-split-open > [data-testid=layer-detail] { position: static; max-height: none; } }
