@@ -143,34 +143,8 @@ def compare_hosts(windows: Sequence[WindowReport]) -> Dict[str, Any]:
     for row in rows:
         row["excess_us"] = row["compute_us"] - compute[fastest]
 
-    # Per layer, every host that reported it; layers in first-seen order, then sorted.
-    layer_info: Dict[str, LayerStats] = {}
-    times: Dict[str, Dict[str, Dict[str, float]]] = {}
-    for host in hosts:
-        for layer in by_host[host].layers:
-            path = str(layer.path)
-            layer_info.setdefault(path, layer)
-            times.setdefault(path, {})[host] = _layer_times(layer)
-    layers = []
-    for path, per_host in times.items():
-        totals = {h: t["total_us"] for h, t in per_host.items()}
-        hi, lo = _extreme(totals, largest=True), _extreme(totals, largest=False)
-        spread = totals[hi] - totals[lo]
-        info = layer_info[path]
-        layers.append({
-            "path": path,
-            "class_name": info.class_name,
-            "custom": bool(info.custom),
-            "parent": info.parent,
-            "by_host": {h: per_host[h] for h in sorted(per_host, key=host_sort_key)},
-            "missing_on": [h for h in hosts if h not in per_host],
-            "slowest_host": hi,
-            "fastest_host": lo,
-            "spread_us": spread,
-            "ratio": totals[hi] / totals[lo] if len(totals) > 1 and totals[lo] > 0 else None,
-        })
-    layers.sort(key=lambda x: (-x["spread_us"], x["path"]))
-
+    times = _layer_times_by_host(by_host, hosts)
+    layers = _layer_rows(by_host, hosts, times)
     return {
         "step": next(iter(steps)),
         "steps": max(int(finite(w.steps)) for w in by_host.values()),
@@ -180,6 +154,46 @@ def compare_hosts(windows: Sequence[WindowReport]) -> Dict[str, Any]:
         "layers": layers,
         "straggler": _straggler(rows, times, slowest, fastest),
     }
+
+
+def _layer_times_by_host(by_host: Dict[str, WindowReport], hosts: List[str]
+                         ) -> Dict[str, Dict[str, Dict[str, float]]]:
+    """path -> host -> the layer's times there, for every host that reported the layer
+    (layers in first-seen order)."""
+    times: Dict[str, Dict[str, Dict[str, float]]] = {}
+    for host in hosts:
+        for layer in by_host[host].layers:
+            times.setdefault(str(layer.path), {})[host] = _layer_times(layer)
+    return times
+
+
+def _layer_rows(by_host: Dict[str, WindowReport], hosts: List[str],
+                times: Dict[str, Dict[str, Dict[str, float]]]) -> List[Dict[str, Any]]:
+    """One row per layer: its times on each host, the slowest and fastest host and the
+    spread between them; the widest spreads first."""
+    info_of: Dict[str, LayerStats] = {}
+    for host in hosts:
+        for layer in by_host[host].layers:
+            info_of.setdefault(str(layer.path), layer)
+    layers = []
+    for path, per_host in times.items():
+        totals = {h: t["total_us"] for h, t in per_host.items()}
+        hi, lo = _extreme(totals, largest=True), _extreme(totals, largest=False)
+        info = info_of[path]
+        layers.append({
+            "path": path,
+            "class_name": info.class_name,
+            "custom": bool(info.custom),
+            "parent": info.parent,
+            "by_host": {h: per_host[h] for h in sorted(per_host, key=host_sort_key)},
+            "missing_on": [h for h in hosts if h not in per_host],
+            "slowest_host": hi,
+            "fastest_host": lo,
+            "spread_us": totals[hi] - totals[lo],
+            "ratio": totals[hi] / totals[lo] if len(totals) > 1 and totals[lo] > 0 else None,
+        })
+    layers.sort(key=lambda x: (-x["spread_us"], x["path"]))
+    return layers
 
 
 def _straggler(
