@@ -107,13 +107,21 @@ def layer_rates(layer: LayerStats, window: WindowReport, own: bool = True) -> Di
     arithmetic intensity (FLOPs per byte) and the fraction of each roof; {} when the layer
     has no counts. Fractions are None where the window has no peaks."""
     if own:
-        flops = _sum_known(layer.self_forward_flops, layer.self_backward_flops)
-        moved = _sum_known(layer.self_forward_bytes, layer.self_backward_bytes)
-        us = layer_self_total(layer)
-    else:
-        flops = _sum_known(layer.forward_flops, layer.backward_flops)
-        moved = _sum_known(layer.forward_bytes, layer.backward_bytes)
-        us = layer_total(layer)
+        return _rates(_sum_known(layer.self_forward_flops, layer.self_backward_flops),
+                      _sum_known(layer.self_forward_bytes, layer.self_backward_bytes),
+                      layer_self_total(layer), window)
+    return _rates(_sum_known(layer.forward_flops, layer.backward_flops),
+                  _sum_known(layer.forward_bytes, layer.backward_bytes), layer_total(layer), window)
+
+
+def phase_rates(layer: LayerStats, window: WindowReport, phase: str) -> Dict[str, Any]:
+    """`layer_rates` (sublayers included) of one phase alone, "forward" or "backward"."""
+    return _rates(getattr(layer, f"{phase}_flops"), getattr(layer, f"{phase}_bytes"),
+                  finite(getattr(layer, f"{phase}_us")), window)
+
+
+def _rates(flops: Optional[float], moved: Optional[float], us: float,
+           window: WindowReport) -> Dict[str, Any]:
     flops_per_s, bytes_per_s = rate(flops, us), rate(moved, us)
     if flops_per_s is None:
         return {}
@@ -137,6 +145,26 @@ def peak_fraction(rates: Dict[str, Any]) -> Optional[float]:
     """How close a layer runs to the nearer roof: the larger of its two roof fractions."""
     known = [f for f in (rates.get("flops_fraction"), rates.get("bytes_fraction")) if f is not None]
     return max(known) if known else None
+
+
+def layer_work(window: WindowReport) -> Dict[str, Dict[str, Any]]:
+    """The work figures of each layer that has counts, as the tab's rate column and
+    roofline show them: `layer_rates` with sublayers (the CLI table's GFLOP/s and % roof)
+    and its `peak_fraction`, for both phases (`total`) and each alone (`forward`,
+    `backward`; null without a count or time there). {path: {"counts", "total", "forward",
+    "backward"}}."""
+    out: Dict[str, Dict[str, Any]] = {}
+    for layer in window.layers:
+        total = layer_rates(layer, window, own=False)
+        if total:
+            out[layer.path] = {"counts": layer.work_counts, "total": _with_peak_fraction(total),
+                               **{phase: _with_peak_fraction(phase_rates(layer, window, phase))
+                                  for phase in ("forward", "backward")}}
+    return out
+
+
+def _with_peak_fraction(rates: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    return {**rates, "peak_fraction": peak_fraction(rates)} if rates else None
 
 
 def healthy_stock_layer(layer: LayerStats, window: WindowReport) -> bool:

@@ -27,7 +27,7 @@ from tensorboard import plugin_util
 from tb_layerprof import csv_export, figures
 from tb_layerprof import diff as layer_diff
 from tb_layerprof import workers as layer_workers
-from tb_layerprof.plugin_store import TREND_FIELDS, Entry, layer_work, tag_windows
+from tb_layerprof.plugin_store import TREND_FIELDS, Entry, tag_windows
 from tb_layerprof.report import SCHEMA, RunReport, WindowReport
 from tb_layerprof.summary import (
     PLUGIN_NAME,
@@ -293,7 +293,7 @@ class LayerProfPlugin(base_plugin.TBPlugin):
             raise ApiError(404, f"run {run!r} has no readable window for that step/host")
         window = windows[-1]
         return {"schema": SCHEMA, "run": run, "window": window.to_json(), "hosts": hosts,
-                "figures": figures.window_figures(window), "layer_work": layer_work(window)}
+                "figures": figures.window_figures(window), "layer_work": figures.layer_work(window)}
 
     def diff_impl(
         self,
