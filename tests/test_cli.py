@@ -614,3 +614,16 @@ def test_console_script(logdir):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("run,step,steps,host,")
+
+
+def test_evidence_rates_and_roof_shares_read_in_their_units():
+    from tb_layerprof.render.window_table import format_evidence
+    from tb_layerprof.units import Units
+
+    text = format_evidence({"achieved_flops_per_s": 3.2e7, "achieved_bytes_per_s": 2.0 * 2**30,
+                            "share_of_peak_flops": 0.00031, "share_of_peak_bytes": 0.5,
+                            "alloc_bytes": 4096}, Units(), limit=9)
+    assert "achieved_flops_per_s=0.032 GFLOP/s" in text
+    assert "achieved_bytes_per_s=2.0 GiB/s" in text or "achieved_bytes_per_s=2.00 GiB/s" in text, text
+    assert "share_of_peak_flops=0.03%" in text and "share_of_peak_bytes=50.00%" in text
+    assert "alloc_bytes=4.0 KiB" in text or "alloc_bytes=4.00 KiB" in text, text

@@ -64,7 +64,13 @@ def format_evidence(evidence: Dict[str, object], units: Units, limit: int = 5) -
     """A hint's evidence as 'key=value, ...': times and sizes in units, long values cut."""
     parts = []
     for k, v in list(evidence.items())[:limit]:
-        if isinstance(v, float):
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and k.startswith("share_of_"):
+            v = f"{v:.2%}"  # a fraction of a roof (share_of_peak_bytes is not a size)
+        elif isinstance(v, (int, float)) and not isinstance(v, bool) and k.endswith("_flops_per_s"):
+            v = f"{v / 1e9:.3g} GFLOP/s"
+        elif isinstance(v, (int, float)) and not isinstance(v, bool) and k.endswith("_bytes_per_s"):
+            v = units.size(v) + "/s"
+        elif isinstance(v, float):
             if k.endswith("_us"):
                 v = units.time(v)
             elif k.endswith("_bytes"):
