@@ -56,6 +56,7 @@ class LayerSpan:
     end_ps: int
     device: str = ""  # "" for host ops, else the device plane ("/device:GPU:0")
     busy: List[Tuple[int, int]] = dataclasses.field(default_factory=list)  # where its ops ran, merged
+    self_busy: List[Tuple[int, int]] = dataclasses.field(default_factory=list)  # its own, no sublayers
 
 
 class Attributed(NamedTuple):
@@ -421,7 +422,8 @@ def _timeline(spans: List[LayerSpan], steps, layers: Dict[str, LayerStats],
         return round((t - t0) / 1e6, 3)
 
     out = [{"path": sp.path, "phase": sp.phase, "start_us": rel(sp.start_ps), "end_us": rel(sp.end_ps),
-            **busy_fields(ran.get((sp.path, sp.phase), []), t0)} for sp in picked]
+            **busy_fields(ran.get((sp.path, sp.phase), []), t0, busy.get((sp.path, sp.phase), []))}
+           for sp in picked]
     return {
         "step": step,
         "step_time_us": round((steps[-1][2] - steps[-1][1]) / 1e6, 3) if steps else 0.0,

@@ -353,6 +353,7 @@ def layer_spans(capture: XlaEvents, layers: Sequence[LayerInfo], first: int, las
     parent = {info.path: info.parent for info in layers}
     spans: Dict[Tuple[int, str, str, str], List[int]] = {}
     ran: Dict[Tuple[int, str, str, str], List[Tuple[int, int]]] = {}
+    own: Dict[Tuple[int, str, str, str], List[Tuple[int, int]]] = {}  # without sublayers
     for i, run in enumerate(ordered):
         start = min(t.start_ps for t in run)
         step = step_of[i] if step_of else next((s[0] for s in steps if s[1] <= start < s[2]), steps[0][0])
@@ -367,9 +368,12 @@ def layer_spans(capture: XlaEvents, layers: Sequence[LayerInfo], first: int, las
                 box = spans.setdefault(key, [t.start_ps, t.end_ps])
                 box[0], box[1] = min(box[0], t.start_ps), max(box[1], t.end_ps)
                 ran.setdefault(key, []).append((t.start_ps, t.end_ps))
+                if not hops:
+                    own.setdefault(key, []).append((t.start_ps, t.end_ps))
                 path, hops = parent.get(path), hops + 1
     return [LayerSpan(path=k[1], phase=k[2], step=k[0], start_ps=a, end_ps=b,
-                      device=_device_plane(capture) if k[3] else "", busy=merge_intervals(ran[k]))
+                      device=_device_plane(capture) if k[3] else "", busy=merge_intervals(ran[k]),
+                      self_busy=merge_intervals(own.get(k, [])))
             for k, (a, b) in sorted(spans.items(), key=lambda kv: kv[1][0])]
 
 
@@ -387,7 +391,7 @@ def timeline(spans: List[LayerSpan], layer_paths: set) -> Dict[str, object]:
     t1 = max(sp.end_ps for sp in picked)
     return {"step": step, "step_time_us": round((t1 - t0) / 1e6, 3),
             "spans": [{"path": sp.path, "phase": sp.phase, "start_us": round((sp.start_ps - t0) / 1e6, 3),
-                       "end_us": round((sp.end_ps - t0) / 1e6, 3), **busy_fields(sp.busy, t0)}
+                       "end_us": round((sp.end_ps - t0) / 1e6, 3), **busy_fields(sp.busy, t0, sp.self_busy)}
                       for sp in picked]}
 
 

@@ -279,11 +279,21 @@ def layer_busy(busy: Dict[Tuple[str, str], List[Interval]], parents: Dict[str, O
 TIMELINE_MAX_BUSY = 64  # intervals a timeline span keeps: more cannot be told apart at a chart's width
 
 
-def busy_fields(intervals: List[Interval], t0: int) -> Dict[str, object]:
+def busy_fields(intervals: List[Interval], t0: int, own: Optional[List[Interval]] = None
+                ) -> Dict[str, object]:
     """A timeline span's `busy` (µs after `t0`, at most TIMELINE_MAX_BUSY) and `busy_us`
-    (the exact total) from merged intervals in ps; {} when there are none."""
+    (the exact total) from merged intervals in ps; {} when there are none. A layer with
+    sublayers also gets `self_busy` / `self_busy_us`: where its own ops ran (`own`), for
+    the tab to shade inside the bars."""
     if not intervals:
         return {}
-    return {"busy": [[round((s - t0) / 1e6, 3), round((e - t0) / 1e6, 3)]
-                     for s, e in coarsen(intervals, TIMELINE_MAX_BUSY)],
-            "busy_us": round(sum(e - s for s, e in intervals) / 1e6, 3)}
+    out = _busy(intervals, t0, "")
+    if own is not None and own != intervals:
+        out.update(_busy(own, t0, "self_"))
+    return out
+
+
+def _busy(intervals: List[Interval], t0: int, prefix: str) -> Dict[str, object]:
+    return {f"{prefix}busy": [[round((s - t0) / 1e6, 3), round((e - t0) / 1e6, 3)]
+                              for s, e in coarsen(intervals, TIMELINE_MAX_BUSY)],
+            f"{prefix}busy_us": round(sum(e - s for s, e in intervals) / 1e6, 3)}

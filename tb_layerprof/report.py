@@ -219,13 +219,15 @@ def _timeline(raw: Any) -> Dict[str, Any]:
         if not (math.isfinite(start) and math.isfinite(end)) or end < start:
             continue
         span = {**_plain(sp), "phase": str(sp.get("phase", ""))}
-        span.pop("busy", None)
-        span.pop("busy_us", None)
-        busy = _busy(sp.get("busy"), start, end)
-        if busy:
-            span["busy"] = busy
-            span["busy_us"] = round(sum(e - s for s, e in busy), 3) if not _finite(
-                sp.get("busy_us")) else sp["busy_us"]
+        for prefix in ("", "self_"):
+            key = prefix + "busy"
+            span.pop(key, None)
+            span.pop(key + "_us", None)
+            busy = _busy(sp.get(key), start, end)
+            if busy and (not prefix or "busy" in span):
+                span[key] = busy
+                total = sp.get(key + "_us")
+                span[key + "_us"] = total if _finite(total) else round(sum(e - s for s, e in busy), 3)
         spans.append(span)
     step, step_time = raw.get("step"), raw.get("step_time_us")
     return {

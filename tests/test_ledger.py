@@ -73,6 +73,10 @@ def test_timeline_bars_are_where_a_layers_ops_ran_not_first_to_last(timeline):
     assert longest["path"] in ("block", "block/body")  # the layer with the most work
     # a block ran while its sublayer did: its own ReLU and body's MatMul, merged
     assert spans[("block", "forward")]["busy"] == [[30, 4030], [4100, 4200]]
+    # ...of which its own ops (shaded in the tab): the ReLU
+    assert spans[("block", "forward")]["self_busy"] == [[4100, 4200]]
+    assert spans[("block", "forward")]["self_busy_us"] == pytest.approx(100)
+    assert "self_busy" not in head and "self_busy" not in body  # no sublayers: all their own
     assert timeline["step"] == 5
 
 
@@ -169,8 +173,11 @@ def test_stored_busy_intervals_are_checked_and_bad_ones_dropped():
            {**good, "path": "c", "busy": [[0, 20]]},  # outside the span
            {**good, "path": "d", "busy": [["x", 1]]},
            {**good, "path": "e", "busy": "nope"}]
+    bad.append({**good, "path": "f", "self_busy": [[0, 2]], "busy": None})  # own without busy
+    good = {**good, "self_busy": [[5, 6]], "self_busy_us": 1}
     window = WindowReport.from_json({"step": 1, "steps": 1, "timeline": {"step": 1, "spans": [good] + bad}})
     spans = {sp["path"]: sp for sp in window.timeline["spans"]}
     assert spans["a"]["busy"] == [[0, 2], [5, 10]] and spans["a"]["busy_us"] == 7
-    for path in "bcde":  # kept, drawn first to last
-        assert "busy" not in spans[path] and "busy_us" not in spans[path]
+    assert spans["a"]["self_busy"] == [[5, 6]] and spans["a"]["self_busy_us"] == 1
+    for path in "bcdef":  # kept, drawn first to last
+        assert not {"busy", "busy_us", "self_busy", "self_busy_us"} & set(spans[path]), spans[path]
