@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
-from tb_layerprof.figures import layer_rates, peak_fraction
+from tb_layerprof.figures import layer_rates, peak_fraction, phase_rates
 from tb_layerprof.report import Hint, LayerStats, WindowReport
 
 # Python loop unrolled at trace time: a layer's own call creates many ops, most of them
@@ -192,33 +192,64 @@ def _rate_evidence(rates: Dict[str, Any]) -> Dict[str, Any]:
     return out
 
 
-def _overhead_hint(layer: LayerStats, rates: Dict[str, Any], op_time_us: float) -> List[Hint]:
+def _overhead_hint(layer: LayerStats, rates: Dict[str, Any], window: WindowReport) -> List[Hint]:
+    """Many tiny ops far below both roofs: in the whole layer, else in one of its phases
+    (the seed's loop: its forward is 500 slices of a few µs; its gradient sums their
+    gradients in dense AddNs that do move bytes, so the layer as a whole is not)."""
     own_us = layer.self_forward_us + layer.self_backward_us
-    events = layer.forward_op_events + layer.backward_op_events
-    if not layer.custom or not rates or events < OVERHEAD_MIN_OP_EVENTS or own_us <= 0:
-        return []
-    if op_time_us <= 0 or own_us / op_time_us < OVERHEAD_MIN_SHARE:
-        return []
-    per_op = own_us / events
-    f_frac, b_frac = rates.get("flops_fraction"), rates.get("bytes_fraction")
-    if per_op > OVERHEAD_MAX_US_PER_OP or f_frac is None or b_frac is None:
+    op_time_us = window.op_time_us
+    if not layer.custom or own_us <= 0 or op_time_us <= 0 or own_us / op_time_us < OVERHEAD_MIN_SHARE:
         return []
     moved = (layer.self_forward_bytes or 0.0) + (layer.self_backward_bytes or 0.0)
+    events = layer.forward_op_events + layer.backward_op_events
+    found = _overheads(events, own_us, moved, rates)
+    if found is not None:
+        return [_overhead_message("", found, rates)]
+    for phase in ("forward", "backward"):
+        if getattr(layer, f"self_{phase}_us") / op_time_us < OVERHEAD_MIN_SHARE:
+            continue
+        phase_rate = phase_rates(layer, window, phase, own=True)
+        found = _overheads(getattr(layer, f"{phase}_op_events"), getattr(layer, f"self_{phase}_us"),
+                           getattr(layer, f"self_{phase}_bytes") or 0.0, phase_rate)
+        if found is not None:
+            return [_overhead_message("forward" if phase == "forward" else "gradient", found,
+                                      phase_rate)]
+    return []
+
+
+def _overheads(events: float, us: float, moved: float, rates: Dict[str, Any]) -> Optional[Dict[str, float]]:
+    """The overhead figures when `events` ops taking `us` and moving `moved` bytes per
+    step are many, tiny and far below both roofs; None otherwise."""
+    if not rates or events < OVERHEAD_MIN_OP_EVENTS or us <= 0:
+        return None
+    per_op = us / events
+    f_frac, b_frac = rates.get("flops_fraction"), rates.get("bytes_fraction")
+    if per_op > OVERHEAD_MAX_US_PER_OP or f_frac is None or b_frac is None:
+        return None
     if moved / events > OVERHEAD_MAX_BYTES_PER_OP:
-        return []
+        return None
     if f_frac > OVERHEAD_MAX_FLOPS_FRACTION or b_frac > OVERHEAD_MAX_BYTES_FRACTION:
-        return []
-    return [Hint(
+        return None
+    return {"events": events, "per_op": per_op, "f_frac": f_frac, "b_frac": b_frac,
+            "bytes_per_op": moved / events}
+
+
+def _overhead_message(phase: str, f: Dict[str, float], rates: Dict[str, Any]) -> Hint:
+    who = f"its {phase} runs" if phase else "runs"
+    evidence = {"op_events_per_step": round(f["events"], 1), "us_per_op": round(f["per_op"], 2),
+                "bytes_per_op": round(f["bytes_per_op"]), **_rate_evidence(rates)}
+    if phase:
+        evidence = {"phase": phase, **evidence}
+    return Hint(
         code="overhead-bound",
         message=(
-            f"runs {events:.0f} ops per step of {per_op:.1f} µs each on average, at "
-            f"{f_frac:.2%} of the FLOP roof and {b_frac:.1%} of the bandwidth roof: its time "
-            "is per-op overhead (dispatch, small kernels), not work. Fewer, larger ops on "
+            f"{who} {f['events']:.0f} ops per step of {f['per_op']:.1f} µs each on average, at "
+            f"{f['f_frac']:.2%} of the FLOP roof and {f['b_frac']:.1%} of the bandwidth roof: its "
+            "time is per-op overhead (dispatch, small kernels), not work. Fewer, larger ops on "
             "whole tensors (vectorize) remove it."
         ),
-        evidence={"op_events_per_step": round(events, 1), "us_per_op": round(per_op, 2),
-                  "bytes_per_op": round(moved / events), **_rate_evidence(rates)},
-    )]
+        evidence=evidence,
+    )
 
 
 def _memory_hint(layer: LayerStats, rates: Dict[str, Any], window: WindowReport) -> List[Hint]:
@@ -269,7 +300,7 @@ def diagnose_layer(layer: LayerStats, op_time_us: float,
     for hint in hints:
         for key, value in extra.items():
             hint.evidence.setdefault(key, value)
-    overhead = _overhead_hint(layer, rates, op_time_us)
+    overhead = _overhead_hint(layer, rates, window)
     return hints + overhead + ([] if overhead else _memory_hint(layer, rates, window))
 
 

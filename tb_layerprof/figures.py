@@ -114,10 +114,13 @@ def layer_rates(layer: LayerStats, window: WindowReport, own: bool = True) -> Di
                   _sum_known(layer.forward_bytes, layer.backward_bytes), layer_total(layer), window)
 
 
-def phase_rates(layer: LayerStats, window: WindowReport, phase: str) -> Dict[str, Any]:
-    """`layer_rates` (sublayers included) of one phase alone, "forward" or "backward"."""
-    return _rates(getattr(layer, f"{phase}_flops"), getattr(layer, f"{phase}_bytes"),
-                  finite(getattr(layer, f"{phase}_us")), window)
+def phase_rates(layer: LayerStats, window: WindowReport, phase: str,
+                own: bool = False) -> Dict[str, Any]:
+    """`layer_rates` of one phase alone, "forward" or "backward" (sublayers included, or
+    with `own` the layer's own ops only)."""
+    own_ = "self_" if own else ""
+    return _rates(getattr(layer, f"{own_}{phase}_flops"), getattr(layer, f"{own_}{phase}_bytes"),
+                  finite(getattr(layer, f"{own_}{phase}_us")), window)
 
 
 def _rates(flops: Optional[float], moved: Optional[float], us: float,

@@ -3,6 +3,7 @@ FLOPs of known-cost layers, a convolution, attention, the seed layers and their 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 
 from tb_layerprof import diagnosis, figures, peaks, work
+from tb_layerprof.figures import layer_rates
 from tb_layerprof.report import LayerStats, WindowReport, window_from_bytes, window_to_bytes
 from tb_layerprof.work import OpShapes, TensorSpec, op_work
 
@@ -114,8 +116,34 @@ def test_overhead_bound_needs_many_tiny_ops_far_below_the_roofs():
     assert "overhead-bound" in {h.code for h in w.layers[0].hints}
     hint = next(h for h in w.layers[0].hints if h.code == "overhead-bound")
     assert hint.evidence["share_of_peak_flops"] < 0.01
-    for layer in (_loopy(events=4), _loopy(custom=False), _loopy(flops=1e9)):
+    busy = dataclasses.replace(_loopy(flops=1e9), self_backward_flops=2e9)  # both phases work
+    for layer in (_loopy(events=4), _loopy(custom=False), busy):
         assert "overhead-bound" not in {h.code for h in diagnosis.diagnose(_window(layer)).layers[0].hints}
+
+
+def test_a_loop_whose_gradient_moves_bytes_is_overhead_bound_in_its_forward():
+    """The seed's loop at full size: a forward of 513 slices and multiplies of ~2 µs, a
+    gradient whose AddNs sum 256 dense slice gradients (65 MB per step near the bandwidth
+    roof). The layer as a whole is not far below the roofs; its forward is."""
+    doubler = LayerStats(path="doubler", custom=True, self_forward_us=1170.0, forward_us=1170.0,
+                         self_backward_us=10630.0, backward_us=10630.0,
+                         self_forward_flops=65536.0, forward_flops=65536.0,
+                         self_backward_flops=16.7e6, backward_flops=16.7e6,
+                         self_forward_bytes=600e3, forward_bytes=600e3,
+                         self_backward_bytes=130e6, backward_bytes=130e6,
+                         forward_op_events=513.0, backward_op_events=514.0)
+    window = WindowReport(step=1, steps=1, layers=[doubler], op_time_us=19660.0,
+                          peak_flops_per_s=1.78e11, peak_bytes_per_s=1.4e10)
+    assert diagnosis._overheads(1027.0, 11800.0, 130.6e6, layer_rates(doubler, window)) is None
+    hints = {h.code: h for h in diagnosis.diagnose(window).layers[0].hints}
+    assert "overhead-bound" in hints and "memory-bound" not in hints
+    assert hints["overhead-bound"].evidence["phase"] == "forward"
+    assert hints["overhead-bound"].message.startswith("its forward runs 513 ops per step")
+    # a loop whose every phase moves bytes at the roof is not overhead-bound
+    heavy = dataclasses.replace(doubler, self_forward_bytes=1.4e7, forward_bytes=1.4e7)
+    heavy_hints = {h.code for h in diagnosis.diagnose(dataclasses.replace(
+        window, layers=[heavy])).layers[0].hints}
+    assert "overhead-bound" not in heavy_hints
 
 
 def test_memory_bound_low_intensity_near_the_bandwidth_roof():
