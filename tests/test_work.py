@@ -282,6 +282,26 @@ def test_seed_loop_layer_is_overhead_bound_and_its_twin_is_not(tmp_path):
 
 
 @pytest.mark.slow
+def test_seed_loop_at_the_articles_size_is_overhead_bound_far_below_dense(tmp_path):
+    """65,536 numbers doubled per step (batch 256 x 256 features, the demo's size): the
+    loop's gradient AddNs move 130 MB near the bandwidth roof, yet the layer is
+    overhead-bound (its forward), and its forward rate is under 1% of the Dense layer's."""
+    from tests import models
+
+    model = models.seed_model(features=256)
+    x, y = models.data(n=256 * 8, features=256)
+    window, layers = _train(tmp_path, model, x, y, 256, profile_batch=(3, 6))
+    slow, dense = layers["slow"], layers["dense_in"]
+    assert slow.forward_flops == 256 * 256
+    hint = next((h for h in slow.hints if h.code == "overhead-bound"), None)
+    assert hint is not None, [h.code for h in slow.hints]
+    assert "memory-bound" not in {h.code for h in slow.hints}
+    assert slow.forward_flops_per_s < 0.01 * dense.forward_flops_per_s
+    for path in ("fast", "dense_in", "sigsin", "sigsin_cg", "head"):
+        assert "overhead-bound" not in {h.code for h in layers[path].hints}, path
+
+
+@pytest.mark.slow
 def test_xla_counts_come_from_hlo_shapes(tmp_path):
     import keras
     from tests import models
