@@ -1348,7 +1348,8 @@ def tb_work(tmp_path_factory):
 
 def busy_window():
     """Graph mode's parallel ops: `dense_1` (a tiny layer) spans most of the forward pass
-    from its first to its last op but is busy 60 µs; `block/slow` has the most forward work."""
+    from its first to its last op but is busy 60 µs; `block/slow` has the most forward work.
+    `block` ran its own ops 100-150 µs (`self_busy`), its sublayers the rest of its bars."""
     w = synthetic_window(10)
     busy = {
         ("block", "forward"): [[100.0, 1650.0], [1700.0, 1800.0]],
@@ -1364,6 +1365,8 @@ def busy_window():
         if key in busy:
             sp["busy"] = busy[key]
             sp["busy_us"] = sum(e - s for s, e in busy[key])
+        if key == ("block", "forward"):
+            sp["self_busy"], sp["self_busy_us"] = [[100.0, 150.0]], 50.0
     return w
 
 
@@ -1491,6 +1494,62 @@ def test_timeline_bars_are_busy_time_not_first_to_last_op(tb_work, page):
     click_chart_item(page, frame, "timeline-chart", 1, (sp["start_us"] + sp["end_us"]) / 2 + 300, item[2])
     frame.wait_for_function("() => document.querySelector('[role=row].lp-selected')?.dataset.path === 'dense_1'")
     assert "busy 60 µs" in frame.inner_text("[data-testid=timeline-selection]")
+
+
+def bar_pixel(frame, t, row):
+    """The colour [r, g, b] the timeline chart shows at time `t` (µs) in the middle of `row`:
+    its canvas pixel (transparent background) over the card's background colour."""
+    return frame.evaluate(
+        """([t, row]) => { const el = document.querySelector('[data-testid=timeline-chart]');
+                  const p = el.lpChart.convertToPixel({gridIndex: 0}, [t, row]);
+                  const c = el.querySelector('canvas'); const k = c.width / c.getBoundingClientRect().width;
+                  const [r, g, b, a] = c.getContext('2d').getImageData(Math.round(p[0] * k), Math.round(p[1] * k), 1, 1).data;
+                  const bg = getComputedStyle(el.closest('.lp-card')).backgroundColor.match(/\\d+/g).map(Number);
+                  return [r, g, b].map((v, i) => Math.round(v * a / 255 + bg[i] * (1 - a / 255))); }""",
+        [t, row],
+    )
+
+
+def test_timeline_shades_a_layers_own_time_inside_its_bars(tb_work, page):
+    frame = page.open_iframe(tb_work.url, "#run=busy")
+    rows(frame)
+    timeline_drawn(frame, spans=10)
+    spans = served_spans(tb_work, "busy")
+    block = next(i for i, s in enumerate(spans) if s["path"] == "block" and s["phase"] == "forward")
+    slow = next(i for i, s in enumerate(spans) if s["path"] == "block/slow" and s["phase"] == "forward")
+    assert spans[block]["self_busy"] == [[100.0, 150.0]]  # served as stored
+    data = frame.evaluate("() => document.querySelector('[data-testid=timeline-chart]').lpChart.getOption().series[0].data")
+    row = {int(d[3]): d[2] for d in data}
+    orange = [245, 124, 0]
+    # block's own ops (100-150 µs) solid orange; 1400 µs, when only block/slow ran, lighter.
+    own, sub = bar_pixel(frame, 125, row[block]), bar_pixel(frame, 1400, row[block])
+    assert all(abs(a - b) <= 12 for a, b in zip(own, orange)), own
+    assert sub[1] > own[1] + 30 and sub[2] > own[2] + 30, (own, sub)  # lighter
+    # block/slow has no sublayers: its bar is its own time, solid throughout.
+    solid = bar_pixel(frame, 1400, row[slow])
+    assert all(abs(a - b) <= 12 for a, b in zip(solid, orange)), solid
+    legend = frame.inner_text("[data-testid=timeline-own-legend]")
+    assert "own ops" in legend and "sublayers only" in legend
+    meaning = frame.inner_text("[data-testid=timeline-meaning]")
+    assert "Solid: the layer's own ops ran; lighter: only its sublayers' ops ran" in meaning
+    # The tooltip says busy, own and extent (the chart's formatter, as ECharts calls it).
+    tip = frame.evaluate(
+        """i => document.querySelector('[data-testid=timeline-chart]').lpChart.getOption()
+                  .tooltip[0].formatter({seriesType: 'custom', value: [0, 0, 0, i]})""",
+        block,
+    )
+    assert "busy 1.65 ms" in tip and "of 1.80 ms from first to last op" in tip, tip
+    assert "own ops 50 µs (solid)" in tip and "sublayers alone 1.60 ms (light)" in tip, tip
+    tip = frame.evaluate(
+        """i => document.querySelector('[data-testid=timeline-chart]').lpChart.getOption()
+                  .tooltip[0].formatter({seriesType: 'custom', value: [0, 0, 0, i]})""",
+        slow,
+    )
+    assert "own ops 1.50 ms: all of it (no sublayers)" in tip, tip
+    # Selected, block's spans say its own time too.
+    click_span(page, frame, spans, "block")
+    frame.wait_for_function("() => document.querySelector('[role=row].lp-selected')?.dataset.path === 'block'")
+    assert "busy 1.65 ms, own 50 µs of 1.80 ms" in frame.inner_text("[data-testid=timeline-selection]")
 
 
 @pytest.mark.slow

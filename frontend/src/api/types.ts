@@ -124,6 +124,10 @@ export interface TimelineSpan {
   busy?: [number, number][];
   /** Their total. */
   busy_us?: number;
+  /** A layer with sublayers: where its own ops ran (no sublayers), same form; only with `busy`. */
+  self_busy?: [number, number][];
+  /** Their total. */
+  self_busy_us?: number;
 }
 
 export interface Timeline {

@@ -175,3 +175,51 @@ test("timeline: too many segments are merged across their smallest gaps", async 
   assert.ok(m.segments.length <= MAX_SEGMENTS, String(m.segments.length));
   assert.equal(m.busyUs[0], 64); // the busy time is the backend's, merged segments or not
 });
+
+test("timeline: a parent's own time is apart from its sublayers' inside its bars", async () => {
+  const { splitOwn } = await import("./timeline");
+  // block ran 100-1650 (its own ops 100-150 and 1600-1650, block/slow in between) and
+  // 1700-1800 (block/fast alone); slow has no sublayers; dense_1 is a parent of an older report.
+  const layers = [layer("block", null, 1650, 0), layer("block/slow", "block", 1500, 0), layer("block/fast", "block", 100, 0), layer("dense_1", null, 60, 0), layer("dense_1/k", "dense_1", 10, 0)];
+  const t: Timeline = {
+    step: 2,
+    step_time_us: 3000,
+    spans: [
+      { ...span("block", "forward", 100, 1800), busy: [[100, 1650], [1700, 1800]], busy_us: 1650, self_busy: [[100, 150], [1600, 1650]], self_busy_us: 100 },
+      { ...span("block/slow", "forward", 150, 1600), busy: [[150, 1600]], busy_us: 1450 },
+      { ...span("dense_1", "forward", 2000, 2500), busy: [[2000, 2030], [2470, 2500]], busy_us: 60 },
+      span("block", "backward", 2600, 2900),
+      { ...span("block/fast", "backward", 2610, 2700), busy: [[2610, 2700]], self_busy: [] },
+    ],
+  };
+  const m = timelineModel(t, layers);
+  const ownOfSpan = (i: number) => m.segments.map((s, j) => [s, m.own[j]] as const).filter(([s]) => s[3] === i).map(([s, o]) => [[s[0], s[1]], o]);
+  // block: the solid parts are its own ops, the rest of each bar time only its sublayers ran.
+  assert.deepEqual(ownOfSpan(0), [[[100, 1650], [[100, 150], [1600, 1650]]], [[1700, 1800], []]]);
+  assert.equal(m.ownUs[0], 100);
+  // No sublayers: all its own (drawn whole), own time = busy time.
+  assert.deepEqual(ownOfSpan(1), [[[150, 1600], null]]);
+  assert.equal(m.ownUs[1], 1450);
+  // A parent without self_busy (older report): drawn as before, own time not known.
+  assert.deepEqual(ownOfSpan(2), [[[2000, 2030], null], [[2470, 2500], null]]);
+  assert.equal(m.ownUs[2], null);
+  // No busy intervals at all: not known either.
+  assert.deepEqual(ownOfSpan(3), [[[2600, 2900], null]]);
+  assert.equal(m.ownUs[3], null);
+  // An empty self_busy: none of the bar is its own (self_busy_us absent: the sum, 0).
+  assert.deepEqual(ownOfSpan(4), [[[2610, 2700], []]]);
+  assert.equal(m.ownUs[4], 0);
+  assert.equal(m.shaded, 2);
+  assert.equal(m.unsplit, 1); // dense_1
+  assert.equal(m.own.length, m.segments.length);
+  // Unusable self_busy (overlapping, outside the span, not numbers): not known, drawn whole.
+  for (const self_busy of [[[100, 200], [150, 300]], [[0, 50]], [["a", 1]], "x"] as any[]) {
+    const b = timelineModel({ step: 1, step_time_us: 3000, spans: [{ ...t.spans[0], self_busy }] }, layers);
+    assert.deepEqual(b.own, [null, null], JSON.stringify(self_busy));
+    assert.equal(b.ownUs[0], null);
+    assert.equal(b.shaded, 0);
+  }
+  // Own intervals coarsened across a gap of the busy ones are cut at the segments' edges.
+  assert.deepEqual(splitOwn([[0, 10], [20, 30], [40, 50]], [[5, 25], [45, 60]]), [[[5, 10]], [[20, 25]], [[45, 50]]]);
+  assert.deepEqual(splitOwn([[0, 10]], []), [[]]);
+});

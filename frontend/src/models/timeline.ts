@@ -1,6 +1,7 @@
 // The step timeline's layout: spans in lanes (forward above gradient, one per depth), each
 // drawn as its busy segments (where the layer's ops of that phase ran) over the faint
-// extent from its first to its last op.
+// extent from its first to its last op; inside the segments, the layer's own time (its own
+// ops, `self_busy`) apart from the time only its sublayers' ops ran.
 import type { Layer, Timeline, TimelineSpan, Window } from "../api/types";
 import { num } from "./format";
 import { layerDepths } from "./tree";
@@ -30,6 +31,18 @@ export interface TimelineModel {
   /** Busy time of each span (by span index; undefined for dropped spans): the backend's
    * `busy_us`, else the sum of its segments (start to end without busy intervals). */
   busyUs: number[];
+  /** Own time inside each segment (same index as `segments`): the [start_us, end_us] parts
+   * where the layer's own ops ran, the rest of the segment being time only its sublayers
+   * ran; null: the whole segment is drawn as one (all own time, or not known). */
+  own: ([number, number][] | null)[];
+  /** Own busy time of each span (by span index): `self_busy_us`, the busy time of a layer
+   * without sublayers, null when not known (a parent in an older report, no busy intervals). */
+  ownUs: (number | null)[];
+  /** How many drawn spans have their own time apart from their sublayers' (`self_busy`). */
+  shaded: number;
+  /** Drawn spans of layers with sublayers that have busy intervals but no `self_busy`
+   * (older reports): their own time cannot be told apart. */
+  unsplit: number;
   /** How many drawn spans came with busy intervals (0: an older report, bars are extents). */
   measured: number;
   spans: TimelineSpan[];
@@ -49,6 +62,8 @@ export function hasTimeline(w: Pick<Window, "timeline">): boolean {
  * another. Layers missing from the window count as depth 0. */
 export function timelineModel(t: Timeline, layers: Layer[]): TimelineModel {
   const depths = layerDepths(layers);
+  const parents = new Set<string>();
+  for (const l of layers) if (typeof l.parent === "string") parents.add(l.parent);
   const stepUs = num(t.step_time_us);
   const spans = Array.isArray(t.spans) ? t.spans : [];
   // (phase, depth) -> spans, sorted by start.
@@ -77,7 +92,11 @@ export function timelineModel(t: Timeline, layers: Layer[]): TimelineModel {
   const items: [number, number, number, number][] = [];
   const segments: [number, number, number, number][] = [];
   const busyUs: number[] = [];
+  const own: ([number, number][] | null)[] = [];
+  const ownUs: (number | null)[] = [];
   let measured = 0;
+  let shaded = 0;
+  let unsplit = 0;
   // Segments per span at most, so that the chart stays responsive with thousands of spans.
   const drawn = groups.size ? Array.from(groups.values()).reduce((n, g) => n + g.idx.length, 0) : 0;
   const perSpan = Math.max(1, Math.floor(MAX_SEGMENTS / Math.max(1, drawn)));
@@ -104,10 +123,19 @@ export function timelineModel(t: Timeline, layers: Layer[]): TimelineModel {
       const b = busyOf(sp);
       if (b.measured) measured++;
       busyUs[i] = b.busyUs;
-      for (const [s0, s1] of mergeToAtMost(b.segments, perSpan)) segments.push([s0, s1, first + r, i]);
+      const o = ownOf(sp, b, parents.has(sp.path));
+      ownUs[i] = o.ownUs;
+      const segs = mergeToAtMost(b.segments, perSpan);
+      const parts = o.intervals ? splitOwn(segs, mergeToAtMost(o.intervals, perSpan)) : null;
+      if (parts) shaded++;
+      else if (b.measured && o.ownUs === null) unsplit++;
+      segs.forEach(([s0, s1], k) => {
+        segments.push([s0, s1, first + r, i]);
+        own.push(parts ? parts[k] : null);
+      });
     }
   }
-  return { step: num(t.step), stepUs, endUs, rows, items, segments, busyUs, measured, spans, dropped };
+  return { step: num(t.step), stepUs, endUs, rows, items, segments, busyUs, own, ownUs, shaded, unsplit, measured, spans, dropped };
 }
 
 /** Busy segments drawn at most, all spans together (more get their closest segments merged). */
@@ -117,19 +145,57 @@ const TOLERANCE_US = 1e-3; // the report rounds times to the nanosecond
 /** A span's busy segments: its `busy` intervals when usable (finite, sorted, non-overlapping,
  * inside the span), else the whole span; its busy time (`busy_us`, else their sum). */
 export function busyOf(sp: TimelineSpan): { segments: [number, number][]; busyUs: number; measured: boolean } {
-  const whole = { segments: [[sp.start_us, sp.end_us]] as [number, number][], busyUs: sp.end_us - sp.start_us, measured: false };
-  const raw = sp.busy;
-  if (!Array.isArray(raw) || !raw.length) return whole;
+  const segs = readIntervals(sp.busy, sp);
+  if (!segs || !segs.length) return { segments: [[sp.start_us, sp.end_us]], busyUs: sp.end_us - sp.start_us, measured: false };
+  return { segments: segs, busyUs: totalOr(sp.busy_us, segs), measured: true };
+}
+
+/** A span's own time (its own ops, no sublayers): `self_busy` when usable; a layer without
+ * sublayers is all own time; otherwise (a parent without `self_busy`, no busy intervals at
+ * all) not known, `intervals` null and the bars drawn as one. */
+export function ownOf(
+  sp: TimelineSpan,
+  busy: { busyUs: number; measured: boolean },
+  hasSublayers: boolean,
+): { intervals: [number, number][] | null; ownUs: number | null } {
+  if (!busy.measured) return { intervals: null, ownUs: null };
+  const segs = readIntervals(sp.self_busy, sp);
+  if (segs) return { intervals: segs, ownUs: totalOr(sp.self_busy_us, segs) };
+  return { intervals: null, ownUs: hasSublayers ? null : busy.busyUs };
+}
+
+/** Intervals as stored ([[start, end], ...]: finite, sorted, non-overlapping, inside the
+ * span); null when absent or not usable. */
+function readIntervals(raw: unknown, sp: TimelineSpan): [number, number][] | null {
+  if (!Array.isArray(raw)) return null;
   const segs: [number, number][] = [];
   for (const pair of raw) {
-    if (!Array.isArray(pair) || pair.length !== 2 || !Number.isFinite(pair[0]) || !Number.isFinite(pair[1])) return whole;
+    if (!Array.isArray(pair) || pair.length !== 2 || !Number.isFinite(pair[0]) || !Number.isFinite(pair[1])) return null;
     const [a, b] = pair;
-    if (b < a || a < sp.start_us - TOLERANCE_US || b > sp.end_us + TOLERANCE_US || (segs.length && a < segs[segs.length - 1][1])) return whole;
+    if (b < a || a < sp.start_us - TOLERANCE_US || b > sp.end_us + TOLERANCE_US || (segs.length && a < segs[segs.length - 1][1])) return null;
     segs.push([a, b]);
   }
-  const sum = segs.reduce((n, [a, b]) => n + (b - a), 0);
-  const busyUs = typeof sp.busy_us === "number" && Number.isFinite(sp.busy_us) && sp.busy_us >= 0 ? sp.busy_us : sum;
-  return { segments: segs, busyUs, measured: true };
+  return segs;
+}
+
+/** The backend's exact total when it is a usable number, else the intervals' sum. */
+function totalOr(total: unknown, segs: [number, number][]): number {
+  return typeof total === "number" && Number.isFinite(total) && total >= 0 ? total : segs.reduce((n, [a, b]) => n + (b - a), 0);
+}
+
+/** For each (sorted) segment, the parts of the (sorted) own intervals inside it. */
+export function splitOwn(segs: [number, number][], own: [number, number][]): [number, number][][] {
+  let j = 0;
+  return segs.map(([s0, s1]) => {
+    const parts: [number, number][] = [];
+    while (j < own.length && own[j][1] <= s0) j++;
+    for (let k = j; k < own.length && own[k][0] < s1; k++) {
+      const a = Math.max(s0, own[k][0]);
+      const b = Math.min(s1, own[k][1]);
+      if (b > a) parts.push([a, b]);
+    }
+    return parts;
+  });
 }
 
 /** Sorted segments merged across their smallest gaps until at most `k` remain. */

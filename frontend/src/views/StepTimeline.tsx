@@ -8,9 +8,12 @@ import type { Timeline, Window } from "../api/types";
 import { fmtPct, fmtTime, shortName } from "../models/format";
 import { PHASE_LABEL, TimelineModel, busyOf, clipRect, hasTimeline, stepSpanPath, timelineModel } from "../models/timeline";
 import { EChart, besidePointer } from "./EChart";
-import { CARD_BG, ORANGE, SELECTED, SLATE } from "./colors";
+import { CARD_BG, ORANGE, SELECTED, SLATE, mix } from "./colors";
 
 const COLORS: Record<string, string> = { forward: ORANGE, backward: SLATE };
+/** The lighter fill of the time only a layer's sublayers ran (own time is solid): this
+ * share of the phase's colour on the card's. */
+const SUBLAYER_SHARE = 0.4;
 const ROW_PX = 22;
 const MAX_VISIBLE_ROWS = 24;
 
@@ -45,15 +48,28 @@ function timelineOption(model: TimelineModel, selected: string | null): any {
     const shape = box(params, api, api.value(0), api.value(1), 0.72);
     if (!shape) return null;
     const sp = spans[api.value(3)];
-    const isSel = selected !== null && sp.path === selected;
+    const color = selected !== null && sp.path === selected ? SELECTED : COLORS[sp.phase];
     const label = widest.get(api.value(3)) === params.dataIndex && shape.width > 40;
-    return {
-      type: "rect",
-      shape,
-      style: { fill: isSel ? SELECTED : COLORS[sp.phase], stroke: CARD_BG, lineWidth: shape.width > 3 ? 0.5 : 0 },
-      textContent: label ? { style: { text: sp.path, fill: "#fff", fontSize: 11, overflow: "truncate", width: shape.width - 4 } } : undefined,
-      textConfig: { position: "inside" },
-    };
+    const text = label
+      ? { style: { text: sp.path, fill: "#fff", fontSize: 11, overflow: "truncate", width: shape.width - 4 } }
+      : undefined;
+    const stroke = { stroke: CARD_BG, lineWidth: shape.width > 3 ? 0.5 : 0 };
+    const parts = model.own[params.dataIndex];
+    // All own time, or not known: one solid bar, as before self_busy existed.
+    if (!parts) return { type: "rect", shape, style: { fill: color, ...stroke }, textContent: text, textConfig: { position: "inside" } };
+    // Own time solid over the lighter time when only its sublayers' ops ran; the name on top.
+    const children: any[] = [{ type: "rect", shape, style: { fill: mix(color, CARD_BG, SUBLAYER_SHARE), ...stroke } }];
+    for (const [a, b] of parts) {
+      const own = box(params, api, a, b, 0.72);
+      if (own) children.push({ type: "rect", shape: own, style: { fill: color } });
+    }
+    if (text)
+      children.push({
+        type: "text",
+        z2: 10,
+        style: { ...text.style, x: shape.x + shape.width / 2, y: shape.y + shape.height / 2, align: "center", verticalAlign: "middle", stroke: color, lineWidth: 2 },
+      });
+    return { type: "group", children };
   };
   const renderExtent = (params: any, api: any) => {
     const hit = box(params, api, api.value(0), api.value(1), 0.72);
@@ -131,8 +147,8 @@ function widestGap(segs: [number, number][], px: (t: number) => number, clip: { 
   return best;
 }
 
-/** A span in words: phase, busy time (of its extent), when. */
-function spanTooltip(model: TimelineModel, i: number): string {
+/** A span in words: phase, busy time (own and sublayers'), its extent, when. */
+export function spanTooltip(model: TimelineModel, i: number): string {
   const sp = model.spans[i];
   const path = sp.path.length > 90 ? sp.path.slice(0, 44) + "…" + sp.path.slice(-44) : sp.path;
   const extent = sp.end_us - sp.start_us;
@@ -140,7 +156,17 @@ function spanTooltip(model: TimelineModel, i: number): string {
   const when = `${fmtTime(sp.start_us)} → ${fmtTime(sp.end_us)} after the step start`;
   if (!busyOf(sp).measured) return `${path}\n${PHASE_LABEL[sp.phase]} · ${fmtTime(extent)} from first to last op\n${when}`;
   const share = extent > 0 ? ` (${fmtPct((busy / extent) * 100)} of ${fmtTime(extent)} from first to last op)` : "";
-  return `${path}\n${PHASE_LABEL[sp.phase]} · busy ${fmtTime(busy)}${share}\n${when}`;
+  return `${path}\n${PHASE_LABEL[sp.phase]} · busy ${fmtTime(busy)}${share}\n${ownText(model, i)}\n${when}`;
+}
+
+/** The span's own time in words: solid (own ops) and light (sublayers alone). */
+function ownText(model: TimelineModel, i: number): string {
+  const own = model.ownUs[i];
+  const busy = model.busyUs[i];
+  if (own === null) return "own time not known (this report does not tell it from its sublayers')";
+  const hasSplit = model.own.some((p, j) => p !== null && model.segments[j][3] === i);
+  if (!hasSplit) return `own ops ${fmtTime(own)}: all of it (no sublayers)`;
+  return `own ops ${fmtTime(own)} (solid) · sublayers alone ${fmtTime(Math.max(0, busy - own))} (light)`;
 }
 
 /** What a bar means, for the report at hand (busy intervals, or first to last op only). */
@@ -153,10 +179,16 @@ function meaning(model: TimelineModel): string {
       "layer's own work: its time is in the table (Self, Total)."
     );
   const rest = n - model.measured;
+  const own = model.shaded
+    ? " Solid: the layer's own ops ran; lighter: only its sublayers' ops ran (a layer without sublayers is solid throughout)."
+    : "";
+  const unsplit = model.unsplit
+    ? ` ${model.unsplit} bar${model.unsplit === 1 ? "" : "s"} of layers with sublayers ${model.unsplit === 1 ? "is" : "are"} solid throughout: this report does not tell their own ops from their sublayers'.`
+    : "";
   return (
     "A bar shows where the layer's ops of that phase ran in this step (their merged intervals, its sublayers' included): " +
-    "its length is the layer's busy time. The faint line runs from its first op to its last; other layers' ops run in the " +
-    "gaps and in parallel, so the line can be far longer than the bar." +
+    "its length is the layer's busy time." + own + " The faint line runs from its first op to its last; other layers' ops run in the " +
+    "gaps and in parallel, so the line can be far longer than the bar." + unsplit +
     (rest ? ` ${rest} span${rest === 1 ? " has" : "s have"} no busy intervals and ${rest === 1 ? "is" : "are"} drawn from first to last op.` : "")
   );
 }
@@ -177,6 +209,12 @@ export function StepTimeline(props: { w: Window; selected: string | null; onSele
         <span class="lp-legend">
           <i style={{ background: COLORS.forward }} /> forward <i style={{ background: COLORS.backward }} /> gradient{" "}
           <i style={{ background: SELECTED }} /> selected
+          {model && model.shaded ? (
+            <span data-testid="timeline-own-legend">
+              {" · "}
+              <i style={{ background: SLATE }} /> own ops <i style={{ background: mix(SLATE, CARD_BG, SUBLAYER_SHARE) }} /> sublayers only
+            </span>
+          ) : null}
         </span>
         <span class="lp-spacer" />
         {props.traceUrl ? (
@@ -206,7 +244,9 @@ function SelectedSpans(props: { model: TimelineModel; path: string; onClear: () 
         ? sel
             .map((s) => {
               const b = busyOf(s);
-              const time = b.measured ? `busy ${fmtTime(b.busyUs)} of ${fmtTime(s.end_us - s.start_us)}` : fmtTime(s.end_us - s.start_us);
+              const own = props.model.ownUs[props.model.spans.indexOf(s)];
+              const ownPart = own != null && own !== b.busyUs ? `, own ${fmtTime(own)}` : "";
+              const time = b.measured ? `busy ${fmtTime(b.busyUs)}${ownPart} of ${fmtTime(s.end_us - s.start_us)}` : fmtTime(s.end_us - s.start_us);
               return ` · ${PHASE_LABEL[s.phase] || s.phase} ${fmtTime(s.start_us)} → ${fmtTime(s.end_us)} (${time})`;
             })
             .join("")

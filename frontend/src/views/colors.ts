@@ -25,3 +25,9 @@ export const BREAKDOWN_COLORS: Record<string, string> = {
   framework_us: GREY,
   unattributed_us: "#bdbdbd",
 };
+
+/** `a` mixed with `b` ("#rrggbb" both): share `t` of `a` (an opaque tint of a colour on a page). */
+export function mix(a: string, b: string, t: number): string {
+  const ch = (hex: string, i: number) => parseInt(hex.slice(1 + 2 * i, 3 + 2 * i), 16);
+  return "#" + [0, 1, 2].map((i) => Math.round(ch(a, i) * t + ch(b, i) * (1 - t)).toString(16).padStart(2, "0")).join("");
+}
