@@ -1099,6 +1099,100 @@ def test_dark_mode_1280(tb3, browser):
     assert not p.errors and not p.dialogs, p.errors
 
 
+def tab_look(frame):
+    """What the tab looks like now: its card background and text colours, the theme of its
+    hot-layers chart (ECharts' own model) and the colour that chart gives gradient bars."""
+    return frame.evaluate(
+        """() => { const el = document.querySelector('[data-testid=hot-chart]'); const c = el.lpChart;
+                   return {card: getComputedStyle(document.querySelector('.lp-card')).backgroundColor,
+                           text: getComputedStyle(document.body).color,
+                           page: getComputedStyle(document.body).backgroundColor,
+                           chart_theme: el.dataset.theme, chart_dark: !!c.getModel().getTheme().get('darkMode'),
+                           gradient: c.getOption().series[1].itemStyle.color}; }"""
+    )
+
+
+LIGHT_LOOK = {"card": "rgb(255, 255, 255)", "text": "rgb(33, 33, 33)", "page": "rgb(245, 245, 245)",
+              "chart_theme": "default", "chart_dark": False, "gradient": "#425066"}
+DARK_LOOK = {"card": "rgb(58, 58, 58)", "text": "rgb(224, 224, 224)", "page": "rgb(48, 48, 48)",
+             "chart_theme": "dark", "chart_dark": True, "gradient": "#8a9ab5"}
+
+
+def wait_look(frame, look):
+    frame.wait_for_function(
+        """want => { const el = document.querySelector('[data-testid=hot-chart]');
+                     return el && el.lpChart && el.dataset.theme === want.chart_theme &&
+                            getComputedStyle(document.querySelector('.lp-card')).backgroundColor === want.card; }""",
+        arg=look,
+        timeout=10000,
+    )
+    assert tab_look(frame) == look
+
+
+def set_tensorboard_theme(page, which):
+    """TensorBoard's own setting: its header's theme menu, "Light" or "Dark"."""
+    page.click("button[aria-label='Menu for changing light or dark theme']")
+    page.click(f"button[title='Force {which} TensorBoard theme.']")
+
+
+def test_dark_mode_follows_tensorboards_setting_live(tb, browser):
+    p = Page(browser, width=1280, color_scheme="light")
+    try:
+        frame = p.open_tab(tb.url)
+        rows(frame)
+        chart_drawn(frame, "hot-chart")
+        timeline_drawn(frame)
+        wait_look(frame, LIGHT_LOOK)
+        frame.evaluate("window.__notReloaded = true")
+        # TensorBoard's settings -> Dark: its page's <body> gets `dark-mode`, the tab follows.
+        set_tensorboard_theme(p.page, "dark")
+        p.page.wait_for_selector("body.dark-mode")
+        wait_look(frame, DARK_LOOK)
+        assert frame.evaluate("document.documentElement.classList.contains('lp-dark')")
+        # Every chart re-themed, the timeline's colours too (not frozen at load); no reload.
+        for chart in ("hot-chart", "breakdown-chart", "timeline-chart"):
+            frame.wait_for_function(f"() => document.querySelector('[data-testid={chart}]').dataset.theme === 'dark'")
+        wait_finished(frame)
+        assert frame.evaluate(
+            "() => document.querySelector('[data-testid=timeline-chart]').lpChart.getModel().getTheme().get('darkMode')"
+        )
+        assert frame.evaluate("window.__notReloaded") is True
+        p.screenshot("layer-profile-tensorboard-dark.png")
+        # ...and back to Light.
+        set_tensorboard_theme(p.page, "light")
+        p.page.wait_for_selector("body:not(.dark-mode)")
+        wait_look(frame, LIGHT_LOOK)
+        frame.wait_for_function("() => document.querySelector('[data-testid=timeline-chart]').dataset.theme === 'default'")
+        assert frame.evaluate("window.__notReloaded") is True
+        rows(frame)  # the table still answers
+    finally:
+        p.close()
+    assert not p.errors and not p.dialogs, p.errors
+
+
+def test_dark_mode_tensorboard_light_beats_a_dark_system_and_alone_follows_the_system(tb, browser):
+    p = Page(browser, width=1280, color_scheme="dark")
+    try:
+        # Inside TensorBoard, its setting decides: forced Light on a dark system is light.
+        frame = p.open_tab(tb.url)
+        rows(frame)
+        chart_drawn(frame, "hot-chart")
+        p.page.wait_for_selector("body.dark-mode")  # TensorBoard's default follows the system
+        wait_look(frame, DARK_LOOK)
+        set_tensorboard_theme(p.page, "light")
+        wait_look(frame, LIGHT_LOOK)
+        # The iframe URL opened alone: no TensorBoard page, the system's preference, live.
+        frame = p.open_iframe(tb.url, "#run=train")
+        rows(frame)
+        chart_drawn(frame, "hot-chart")
+        wait_look(frame, DARK_LOOK)
+        p.page.emulate_media(color_scheme="light")
+        wait_look(frame, LIGHT_LOOK)
+    finally:
+        p.close()
+    assert not p.errors and not p.dialogs, p.errors
+
+
 def test_compare_table_fits_1280(tb2, browser):
     p = Page(browser, width=1280)
     try:

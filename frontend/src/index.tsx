@@ -2,8 +2,10 @@
 import { render as preactRender } from "preact";
 import { App } from "./views/App";
 import { CSS } from "./views/styles";
+import { startTheme } from "./views/theme";
 
 export function render(): void {
+  startTheme(); // TensorBoard's dark mode (or the system's), followed from now on
   const style = document.createElement("style");
   style.textContent = CSS;
   document.head.appendChild(style);

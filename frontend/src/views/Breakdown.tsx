@@ -6,10 +6,11 @@ import { basisNotes } from "../models/figures";
 import { fmtPct, fmtTime } from "../models/format";
 import { breakdown } from "../models/window";
 import { EChart } from "./EChart";
-import { BREAKDOWN_COLORS, SLATE } from "./colors";
+import { useColors } from "./theme";
 
 export function Breakdown(props: { w: Window; figures: Figures | null; stepUs: number }) {
   const items = useMemo(() => breakdown(props.w), [props.w]);
+  const { BREAKDOWN_COLORS, SLATE } = useColors();
   const notes = basisNotes(props.stepUs, props.figures);
   const opUs = props.figures ? props.figures.op_time_us : 0;
   const text = (us: number) => (opUs > 0 ? `${fmtTime(us)}  ${fmtPct((us / opUs) * 100)}` : fmtTime(us));
@@ -29,7 +30,7 @@ export function Breakdown(props: { w: Window; figures: Figures | null; stepUs: n
         },
       ],
     };
-  }, [items, opUs]);
+  }, [items, opUs, BREAKDOWN_COLORS, SLATE]);
   return (
     <section class="lp-card lp-breakdown" data-testid="breakdown">
       <h2>Step breakdown</h2>

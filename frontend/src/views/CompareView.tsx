@@ -6,7 +6,7 @@ import { diffOther, diffRows, speedupText } from "../models/compare";
 import { fmtDeltaTime, fmtRatio, fmtTime } from "../models/format";
 import { EChart } from "./EChart";
 import { DiffTable, deltaClass } from "./DiffTable";
-import { BASE_COLOR, RUN_COLOR } from "./colors";
+import { useColors } from "./theme";
 
 export function CompareView(props: { doc: DiffDoc }) {
   const d = props.doc;
@@ -122,6 +122,7 @@ function CompareLayers(props: { d: DiffDoc }) {
 }
 
 function ChangesChart(props: { layers: DiffLayer[] }) {
+  const { BASE_COLOR, RUN_COLOR } = useColors();
   const option = useMemo(() => {
     const ls = props.layers.slice().reverse();
     return {
@@ -135,7 +136,7 @@ function ChangesChart(props: { layers: DiffLayer[] }) {
         { name: "Run", type: "bar", data: ls.map((l) => l.run_us), itemStyle: { color: RUN_COLOR } },
       ],
     };
-  }, [props.layers]);
+  }, [props.layers, BASE_COLOR, RUN_COLOR]);
   if (!props.layers.length) return <div class="lp-muted">No layers in either window.</div>;
   return <EChart option={option} height={Math.max(140, 40 + props.layers.length * 30)} label="Largest changes: base vs run time per layer" testId="compare-chart" />;
 }

@@ -3,6 +3,7 @@
 // painted, so the layers table is shown and answers clicks before any chart is drawn.
 import { useEffect, useRef } from "preact/hooks";
 import type { ECharts } from "../echarts_setup";
+import { isDark, useDark } from "./theme";
 
 export const FONT = "Roboto, sans-serif";
 
@@ -15,8 +16,8 @@ export function besidePointer(pt: number[], _p: any, _d: any, _r: any, size: { c
   return [x, Math.max(0, Math.min(vh - h, pt[1] - h / 2))];
 }
 
-/** The system asks for dark colours (the tab's CSS follows it too): ECharts' dark theme. */
-const prefersDark = () => typeof window.matchMedia === "function" && window.matchMedia("(prefers-color-scheme: dark)").matches;
+/** ECharts' theme for the tab's (theme.ts: TensorBoard's dark mode, else the system's). */
+const themeName = (dark: boolean) => (dark ? "dark" : "default");
 
 type Lib = typeof import("../echarts_setup");
 let lib: Promise<Lib> | null = null;
@@ -66,6 +67,7 @@ export function EChart(props: {
   const ref = useRef<HTMLDivElement>(null);
   const chart = useRef<ECharts | null>(null);
   const option = useRef<any>(null);
+  const dark = useDark();
   const onClick = useRef(props.onClick);
   onClick.current = props.onClick;
   option.current = props.option;
@@ -77,8 +79,9 @@ export function EChart(props: {
     // Tooltips drawn on the canvas (richText): layer names are user data, never HTML.
     const o = { textStyle: { fontFamily: FONT }, animation: false, backgroundColor: "transparent", ...option.current };
     o.tooltip = { renderMode: "richText", ...(option.current.tooltip || {}) };
-    c.setOption(o, true);
+    // The option's generation first: ECharts may draw (and say `finished`) inside setOption.
     el.dataset.rendered = String(Number(el.dataset.rendered || 0) + 1);
+    c.setOption(o, true);
   };
 
   useEffect(() => {
@@ -89,7 +92,9 @@ export function EChart(props: {
         schedule(() => {
         const el = ref.current;
         if (!live || !el) return;
-        const c = m.init(el, prefersDark() ? "dark" : undefined, { renderer: "canvas" });
+        // The theme now (it may have changed while ECharts loaded); later changes: setTheme below.
+        const c = m.init(el, themeName(isDark()), { renderer: "canvas" });
+        el.dataset.theme = themeName(isDark());
         chart.current = c;
         // The instance, for the browser tests (convertToPixel to click a given data item).
         (el as any).lpChart = c;
@@ -113,6 +118,15 @@ export function EChart(props: {
       if (ref.current) (ref.current as any).lpChart = null;
     };
   }, []);
+  // TensorBoard's dark mode switched: the same chart re-themed (its option, whose colours
+  // follow the theme too, is applied again by the next effect).
+  useEffect(() => {
+    const c = chart.current;
+    const el = ref.current;
+    if (!c || !el || el.dataset.theme === themeName(dark)) return;
+    c.setTheme(themeName(dark));
+    el.dataset.theme = themeName(dark);
+  }, [dark]);
   useEffect(() => {
     apply();
   }, [props.option]);

@@ -8,7 +8,7 @@ import type { Tree } from "../models/tree";
 import { diagnoses } from "../models/window";
 import { Diagnoses } from "./Diagnoses";
 import { EChart } from "./EChart";
-import { ORANGE, SLATE } from "./colors";
+import { useColors } from "./theme";
 
 export function HotLayers(props: { w: Window; figures: Figures | null; tree: Tree; stepUs: number; onSelect: (path: string) => void }) {
   const { w, figures } = props;
@@ -43,6 +43,7 @@ export function HotLayers(props: { w: Window; figures: Figures | null; tree: Tre
 
 function HotChart(props: { bars: HotBar[]; onSelect: (path: string) => void }) {
   const { bars } = props;
+  const { ORANGE, SLATE } = useColors();
   const option = useMemo(() => {
     const ls = bars.slice().reverse();
     const share = (i: number) => fmtPct(ls[i].share_of_op_time * 100);
@@ -66,7 +67,7 @@ function HotChart(props: { bars: HotBar[]; onSelect: (path: string) => void }) {
         },
       ],
     };
-  }, [bars]);
+  }, [bars, ORANGE, SLATE]);
   return (
     <EChart
       option={option}

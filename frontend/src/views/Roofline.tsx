@@ -9,9 +9,9 @@ import { RoofPoint, RooflineModel, peakSourceText, rooflineModel } from "../mode
 import { PHASE_LABEL } from "../models/timeline";
 import { countsLabel, fmtByteRate, fmtFlopRate, fmtIntensity, fmtRoof, fmtSI } from "../models/work";
 import { EChart, besidePointer } from "./EChart";
-import { CARD_BG, GREY, ORANGE, SELECTED, SELECTED_TEXT, SLATE } from "./colors";
+import type { Palette } from "./colors";
+import { useColors } from "./theme";
 
-const COLORS = { forward: ORANGE, backward: SLATE };
 const SYMBOLS = { forward: "circle", backward: "diamond" };
 
 function pointTooltip(p: RoofPoint): string {
@@ -27,7 +27,9 @@ function pointTooltip(p: RoofPoint): string {
 
 /** The ECharts option: two scatter series (forward, gradient; the selected layer's points
  * red and larger) and the roof as a dashed line with the peaks as labels. */
-function rooflineOption(m: RooflineModel, selected: string | null): any {
+function rooflineOption(m: RooflineModel, selected: string | null, c: Palette): any {
+  const { CARD_BG, GREY, SELECTED, SELECTED_TEXT } = c;
+  const COLORS = { forward: c.ORANGE, backward: c.SLATE };
   const series: any[] = (["forward", "backward"] as const).map((phase) => ({
     type: "scatter",
     name: PHASE_LABEL[phase],
@@ -112,7 +114,8 @@ function rooflineOption(m: RooflineModel, selected: string | null): any {
 export function Roofline(props: { w: Window; selected: string | null; onSelect: (path: string) => void }) {
   const { w, selected } = props;
   const model = useMemo(() => rooflineModel(w.layers, w), [w]);
-  const option = useMemo(() => (model && model.points.length ? rooflineOption(model, selected) : null), [model, selected]);
+  const colors = useColors();
+  const option = useMemo(() => (model && model.points.length ? rooflineOption(model, selected, colors) : null), [model, selected, colors]);
   const coverage = typeof w.work_coverage === "number" && w.work_coverage > 0 ? w.work_coverage : null;
   return (
     <section class="lp-card" data-testid="roofline">
@@ -125,8 +128,8 @@ export function Roofline(props: { w: Window; selected: string | null; onSelect: 
         ) : null}
         {option ? (
           <span class="lp-legend">
-            <i style={{ background: COLORS.forward, borderRadius: "50%" }} /> forward <i style={{ background: COLORS.backward, transform: "rotate(45deg) scale(.85)" }} /> gradient{" "}
-            <i style={{ background: SELECTED, borderRadius: "50%" }} /> selected <i class="lp-legend-roof" /> roofs
+            <i style={{ background: colors.ORANGE, borderRadius: "50%" }} /> forward <i style={{ background: colors.SLATE, transform: "rotate(45deg) scale(.85)" }} /> gradient{" "}
+            <i style={{ background: colors.SELECTED, borderRadius: "50%" }} /> selected <i class="lp-legend-roof" /> roofs
           </span>
         ) : null}
       </div>

@@ -8,9 +8,10 @@ import type { Timeline, Window } from "../api/types";
 import { fmtPct, fmtTime, shortName } from "../models/format";
 import { PHASE_LABEL, TimelineModel, busyOf, clipRect, hasTimeline, stepSpanPath, timelineModel } from "../models/timeline";
 import { EChart, besidePointer } from "./EChart";
-import { CARD_BG, ORANGE, SELECTED, SLATE, mix } from "./colors";
+import { Palette, mix } from "./colors";
+import { useColors } from "./theme";
 
-const COLORS: Record<string, string> = { forward: ORANGE, backward: SLATE };
+const phaseColors = (c: Palette): Record<string, string> => ({ forward: c.ORANGE, backward: c.SLATE });
 /** The lighter fill of the time only a layer's sublayers ran (own time is solid): this
  * share of the phase's colour on the card's. */
 const SUBLAYER_SHARE = 0.4;
@@ -20,7 +21,9 @@ const MAX_VISIBLE_ROWS = 24;
 /** The ECharts option of the timeline: the busy segments (series 0, one rect each; the
  * selected layer's in red) over each span's faint extent line (series 1, also answering
  * clicks in the gaps), zoom on time (and on rows when there are many). */
-function timelineOption(model: TimelineModel, selected: string | null): any {
+function timelineOption(model: TimelineModel, selected: string | null, c: Palette): any {
+  const { CARD_BG, SELECTED } = c;
+  const COLORS = phaseColors(c);
   const { rows, items, spans, segments } = model;
   const zoomRows = rows.length > MAX_VISIBLE_ROWS;
   // The path is written on each span's widest segment when it is wide enough, else in the
@@ -197,7 +200,10 @@ export function StepTimeline(props: { w: Window; selected: string | null; onSele
   const { w, selected } = props;
   const present = hasTimeline(w);
   const model = useMemo(() => (present ? timelineModel(w.timeline as Timeline, w.layers) : null), [w, present]);
-  const option = useMemo(() => (model && model.items.length ? timelineOption(model, selected) : null), [model, selected]);
+  const colors = useColors();
+  const option = useMemo(() => (model && model.items.length ? timelineOption(model, selected, colors) : null), [model, selected, colors]);
+  const { SELECTED, SLATE, CARD_BG } = colors;
+  const COLORS = phaseColors(colors);
 
   return (
     <section class="lp-card" data-testid="timeline">

@@ -9,7 +9,7 @@ import { METRIC_LABELS, isBytesMetric, trendSeries } from "../models/trend";
 import type { ViewState } from "../models/urlstate";
 import { EChart } from "./EChart";
 import { Message } from "./Message";
-import { PALETTE } from "./colors";
+import { useColors } from "./theme";
 
 /** True once the element has been in view (then stays true). */
 function useSeen(el: { current: HTMLElement | null }): boolean {
@@ -103,6 +103,7 @@ function AddLayer(props: { w: Window; onAdd: (path: string) => void }) {
 
 function TrendChart(props: { d: TrendResponse; metric: string }) {
   const { d, metric } = props;
+  const { PALETTE } = useColors();
   const option = useMemo(() => {
     const fmt = isBytesMetric(metric) ? fmtBytes : fmtTime;
     // Several hosts (multi-worker): one line per layer and host, never one saw-tooth line.
@@ -131,6 +132,6 @@ function TrendChart(props: { d: TrendResponse; metric: string }) {
         };
       }),
     };
-  }, [d, metric]);
+  }, [d, metric, PALETTE]);
   return <EChart option={option} height={280} label="Layer time and memory across profile windows" testId="trend-chart" />;
 }

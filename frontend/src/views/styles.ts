@@ -1,5 +1,7 @@
-// TensorBoard's look: Roboto, #f57c00 accent, #425066 slate, compact density.
-export const CSS = `
+// TensorBoard's look: Roboto, #f57c00 accent, #425066 slate, compact density; the dark
+// rules apply under <html class="lp-dark"> (theme.ts: TensorBoard's dark mode, else the
+// system's preference), so the look switches live with TensorBoard's setting.
+const LIGHT_RULES = `
 html, body { margin: 0; padding: 0; background: #f5f5f5; }
 body { font-family: Roboto, sans-serif; font-size: 13px; color: #212121; }
 .lp-app { padding: 12px 16px 32px; }
@@ -152,84 +154,69 @@ a.lp-button { text-decoration: none; }
 .lp-op-name .lp-op-type { color: #757575; font-size: 11px; white-space: nowrap; }
 .lp-op-phase th { color: #757575; font-weight: 500; background: #fafafa; }
 .lp-chip-x { border: 0; background: none; cursor: pointer; color: #616161; font-size: 14px; line-height: 1; }
-/* Dark: when the system asks for it (TensorBoard then starts in its dark mode too). */
-@media (prefers-color-scheme: dark) {
-  html, body { background: #303030; }
-  body { color: #e0e0e0; }
-  .lp-card, .lp-message { background: #3a3a3a; box-shadow: 0 1px 3px rgba(0,0,0,.5); }
-  .lp-card h2, .lp-message-title, .lp-th, .lp-small-table th, .lp-speedup, .lp-replicas h3 { color: #b0bccf; }
-  .lp-basis-note, .lp-muted, .lp-facts, .lp-field, .lp-check, .lp-legend, .lp-hostbar-value, .lp-detail dt, .lp-diag-time, .lp-evidence { color: #a8a8a8; }
-  .lp-message-body, .lp-selected-spans { color: #d0d0d0; }
-  .lp-field select, .lp-filter, .lp-button, .lp-tab { background: #2b2b2b; color: #e0e0e0; border-color: #5a5a5a; }
-  .lp-button, .lp-link, .lp-trace, .lp-trace-window { color: #ffa040; }
-  .lp-button:hover, .lp-row:hover, .lp-small-table tr.lp-clickable:hover { background: #4a3a28; }
-  .lp-tabs, .lp-tab + .lp-tab, .lp-table, .lp-thead, .lp-small-table th { border-color: #555; }
-  .lp-tab.lp-tab-on { color: #fff; background: #f57c00; }
-  .lp-tab:disabled { color: #777; }
-  .lp-thead { background: #444; }
-  .lp-row { background: #3a3a3a; border-bottom-color: #474747; }
-  .lp-row.lp-odd { background: #3e3e3e; }
-  .lp-row.lp-selected, .lp-row.lp-selected:hover, .lp-small-table tr.lp-selected { background: #5c4120; }
-  .lp-small-table td { border-bottom-color: #474747; }
-  .lp-expander, .lp-split { display: grid; grid-template-columns: minmax(0, 1fr); gap: 14px; align-items: start; }
-.lp-split-open { grid-template-columns: minmax(0, 1fr) minmax(300px, 380px); }
-.lp-split > .lp-card { margin-bottom: 14px; min-width: 0; }
-.lp-split-open > [data-testid=layer-detail] { position: sticky; top: 8px; max-height: calc(100vh - 16px); overflow: auto; }
-@media (max-width: 900px) { .lp-split-open { grid-template-columns: minmax(0, 1fr); } .lp-split-open > [data-testid=layer-detail] { position: static; max-height: none; } }
-.lp-snippet { font-family: "Roboto Mono", monospace; font-size: 12px; background: #f5f5f5; border: 1px solid #e0e0e0; border-radius: 3px; padding: 8px 10px; white-space: pre-wrap; overflow-wrap: anywhere; margin: 4px 0; }
-.lp-message-action { margin-left: 8px; }
-.lp-unreadable { background: #fff8e1; border-left: 3px solid #ffa000; padding: 6px 10px; margin: 0 0 10px; color: #5d4037; overflow-wrap: anywhere; border-radius: 2px; }
-.lp-basis-note { color: #757575; font-size: 12px; margin: 6px 0 0; line-height: 1.4; }
-.lp-diag-select { cursor: pointer; }
-.lp-diag-group { margin-bottom: 6px; }
-.lp-diag-group .lp-diag { margin-bottom: 0; }
-.lp-diag-eg { font-size: inherit; max-width: 100%; overflow-wrap: anywhere; text-align: left; }
-.lp-group-toggle { font-size: 12px; margin-left: 11px; }
-.lp-group-list { margin: 2px 0 0 11px; padding: 0 0 0 14px; max-height: 240px; overflow: auto; font-size: 12px; }
-.lp-group-list button { overflow-wrap: anywhere; text-align: left; }
-.lp-row.lp-group-row { background: #eceff1; font-weight: 500; }
-.lp-row.lp-group-row:hover { background: #e3e7ea; }
-.lp-diag-select:hover { background: #ffe9cc; }
-.lp-diag-select:focus-visible { outline: 2px solid #f57c00; outline-offset: 1px; }
-.lp-ops h3 { font-size: 13px; font-weight: 500; color: #425066; margin: 10px 0 4px; }
-.lp-op-table { table-layout: fixed; margin-bottom: 8px; font-size: 12px; }
-.lp-op-table th, .lp-op-table td { padding: 2px 4px; }
-.lp-op-table thead th:nth-child(1) { width: auto; }
-.lp-op-table thead th.lp-num { width: 54px; }
-.lp-op-table td.lp-op-name { white-space: normal; overflow-wrap: anywhere; }
-.lp-op-table td.lp-op-type { overflow: hidden; text-overflow: ellipsis; }
-.lp-op-name .lp-op-type { color: #757575; font-size: 11px; white-space: nowrap; }
-.lp-op-phase th { color: #757575; font-weight: 500; background: #fafafa; }
-.lp-chip-x { color: #bdbdbd; }
-  .lp-diag { background: #45392c; }
-  .lp-diag-select:hover { background: #57452f; }
-  .lp-columns-menu { background: #3a3a3a; border-color: #555; }
-  .lp-row.lp-group-row { background: #454b52; }
-  .lp-row.lp-group-row:hover { background: #4f565e; }
-  .lp-diag.lp-info { background: #3a4048; border-left-color: #8a9ab5; }
-  .lp-ops h3 { color: #b0bccf; }
-  .lp-op-phase th { color: #a8a8a8; background: #444; }
-  .lp-op-name .lp-op-type { color: #a8a8a8; }
-  .lp-diag-message code { background: rgba(255,255,255,.1); }
-  .lp-evidence td { color: #d0d0d0; }
-  .lp-code { background: #2b2b2b; border-color: #5a5a5a; color: #b0bccf; }
-  .lp-custom { color: #b0bccf; border-color: #6a7385; }
-  .lp-message code, .lp-facts code { background: #2b2b2b; }
-  .lp-snippet { background: #2b2b2b; border-color: #555; color: #e0e0e0; }
-  .lp-unreadable { background: #4a3f26; color: #ffe0b2; }
-  .lp-chip { background: #4a4f57; }
-  .lp-warning { color: #ff8a65; }
-  .lp-error .lp-message-title, .lp-worse { color: #ef7070; }
-  .lp-better { color: #81c784; }
-  .lp-status-added { color: #90caf9; border-color: #42709a; }
-  .lp-status-removed { color: #bcaaa4; border-color: #7a6a64; }
-  .lp-status-changed, .lp-class-change { color: #ce93d8; }
-  .lp-status-changed { border-color: #7b5a85; }
-  .lp-status-both { color: #9e9e9e; }
-  .lp-row.lp-diff-removed .lp-cell:first-child { color: #9e9e9e; }
-  .lp-hostbar-track { background: #2b2b2b; }
-  .lp-hostbar .lp-bar, .lp-bar-cell .lp-bar { background: #8a9ab5; }
-  .lp-hostbar .lp-bar.lp-bar-wait { background: #5f6a70; }
-  .lp-hostbar.lp-slowest .lp-hostbar-name { color: #ffa040; }
-}
 `;
+
+const DARK_RULES = `
+html, body { background: #303030; }
+body { color: #e0e0e0; }
+.lp-card, .lp-message { background: #3a3a3a; box-shadow: 0 1px 3px rgba(0,0,0,.5); }
+.lp-card h2, .lp-message-title, .lp-th, .lp-small-table th, .lp-speedup, .lp-replicas h3 { color: #b0bccf; }
+.lp-basis-note, .lp-muted, .lp-facts, .lp-field, .lp-check, .lp-legend, .lp-hostbar-value, .lp-detail dt, .lp-diag-time, .lp-evidence { color: #a8a8a8; }
+.lp-message-body, .lp-selected-spans { color: #d0d0d0; }
+.lp-field select, .lp-filter, .lp-button, .lp-tab { background: #2b2b2b; color: #e0e0e0; border-color: #5a5a5a; }
+.lp-button, .lp-link, .lp-trace, .lp-trace-window { color: #ffa040; }
+.lp-button:hover, .lp-row:hover, .lp-small-table tr.lp-clickable:hover { background: #4a3a28; }
+.lp-tabs, .lp-tab + .lp-tab, .lp-table, .lp-thead, .lp-small-table th { border-color: #555; }
+.lp-tab.lp-tab-on { color: #fff; background: #f57c00; }
+.lp-tab:disabled { color: #777; }
+.lp-thead { background: #444; }
+.lp-row { background: #3a3a3a; border-bottom-color: #474747; }
+.lp-row.lp-odd { background: #3e3e3e; }
+.lp-row.lp-selected, .lp-row.lp-selected:hover, .lp-small-table tr.lp-selected { background: #5c4120; }
+.lp-small-table td { border-bottom-color: #474747; }
+.lp-expander, .lp-chip-x { color: #bdbdbd; }
+.lp-diag { background: #45392c; }
+.lp-diag-select:hover { background: #57452f; }
+.lp-columns-menu { background: #3a3a3a; border-color: #555; }
+.lp-row.lp-group-row { background: #454b52; }
+.lp-row.lp-group-row:hover { background: #4f565e; }
+.lp-diag.lp-info { background: #3a4048; border-left-color: #8a9ab5; }
+.lp-ops h3 { color: #b0bccf; }
+.lp-op-phase th { color: #a8a8a8; background: #444; }
+.lp-op-name .lp-op-type { color: #a8a8a8; }
+.lp-diag-message code { background: rgba(255,255,255,.1); }
+.lp-evidence td { color: #d0d0d0; }
+.lp-code { background: #2b2b2b; border-color: #5a5a5a; color: #b0bccf; }
+.lp-custom { color: #b0bccf; border-color: #6a7385; }
+.lp-message code, .lp-facts code { background: #2b2b2b; }
+.lp-snippet { background: #2b2b2b; border-color: #555; color: #e0e0e0; }
+.lp-unreadable { background: #4a3f26; color: #ffe0b2; }
+.lp-chip { background: #4a4f57; }
+.lp-warning { color: #ff8a65; }
+.lp-error .lp-message-title, .lp-worse { color: #ef7070; }
+.lp-better { color: #81c784; }
+.lp-status-added { color: #90caf9; border-color: #42709a; }
+.lp-status-removed { color: #bcaaa4; border-color: #7a6a64; }
+.lp-status-changed, .lp-class-change { color: #ce93d8; }
+.lp-status-changed { border-color: #7b5a85; }
+.lp-status-both { color: #9e9e9e; }
+.lp-row.lp-diff-removed .lp-cell:first-child { color: #9e9e9e; }
+.lp-hostbar-track { background: #2b2b2b; }
+.lp-hostbar .lp-bar, .lp-bar-cell .lp-bar { background: #8a9ab5; }
+.lp-hostbar .lp-bar.lp-bar-wait { background: #5f6a70; }
+.lp-hostbar.lp-slowest .lp-hostbar-name { color: #ffa040; }
+`;
+
+/** Each rule of `rules` (flat: no at-rules) scoped under <html class="lp-dark">. */
+export function darkScoped(rules: string): string {
+  return rules.replace(/([^{}]+)\{/g, (_, sel: string) => {
+    const scoped = sel
+      .split(",")
+      .map((x) => x.trim())
+      .filter(Boolean)
+      .map((x) => (x === "html" ? "html.lp-dark" : `html.lp-dark ${x}`));
+    return `${scoped.join(", ")} {`;
+  });
+}
+
+export const CSS = LIGHT_RULES + darkScoped(DARK_RULES);
