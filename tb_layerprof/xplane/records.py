@@ -8,7 +8,7 @@ still compares equal to the plain tuple with the same values.
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, List, NamedTuple, Set, Tuple
+from typing import Dict, List, NamedTuple, Sequence, Set, Tuple
 
 
 class ProfileError(Exception):
@@ -88,9 +88,9 @@ class ProfileEvents:
     """Plain records of one capture. Times are picoseconds since the epoch."""
 
     host: str = ""
-    ops: List[Op] = dataclasses.field(default_factory=list)
+    ops: Sequence[Op] = dataclasses.field(default_factory=list)  # an OpTable once read
     steps: List[Step] = dataclasses.field(default_factory=list)
-    memory: List[Memory] = dataclasses.field(default_factory=list)
+    memory: Sequence[Memory] = dataclasses.field(default_factory=list)  # a MemoryTable once read
     spans: List[Span] = dataclasses.field(default_factory=list)
     event_count: int = 0
     # Host line keys of tf.data's threads (their ops are input pipeline work).
@@ -101,6 +101,9 @@ class ProfileEvents:
     xla_splits: List[XlaSplit] = dataclasses.field(default_factory=list)
     # (program_id, HLO instruction) -> its TF op sources, from /host:metadata.
     hlo_ops: Dict[Tuple[int, str], List[HloSource]] = dataclasses.field(default_factory=dict)
+    # XLA windows: each program's work per TF op (`xla_work.program_work`), set by the
+    # analysis for attribution to book; empty otherwise.
+    xla_programs: Dict = dataclasses.field(default_factory=dict)
 
 
 class XlaOp(NamedTuple):
