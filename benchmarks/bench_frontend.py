@@ -144,6 +144,14 @@ def main(argv=None) -> int:
         q = quote(name, safe="")
         print(f"{n[0]} runs, {n[1]} windows, loaded in {results['tensorboard_load_s']:.1f}s; "
               f"run {name!r}: {run['windows']} windows")
+        # First use after TensorBoard started: the plugin reads every window of the run once
+        # (its per-run cache of summaries); timed apart, before anything else asks.
+        first = {}
+        for path in (f"/window?run={q}", f"/windows?run={q}"):
+            dt, wire, raw, _ = fetch(tb.url + BASE + path)
+            first[path] = {"ms": dt * 1000, "wire_bytes": wire, "raw_bytes": raw}
+            print(f"first use {path}: {dt * 1000:.0f} ms")
+        results["first_use"] = first
         _, window = tb.get_json(f"{BASE}/window?run={q}")
         layers = [l["path"] for l in window["window"]["layers"]]
         print(f"layers per window: {len(layers)}")

@@ -9,6 +9,8 @@ file of the logdir itself. Nothing here imports TensorFlow. See docs/http_api.md
 
 from __future__ import annotations
 
+import collections
+import gzip
 import json
 import logging
 import os
@@ -56,6 +58,20 @@ _STEP_RE = re.compile(r"^[0-9]{1,15}$")
 _JSON = "application/json"
 _CSV = "text/csv; charset=utf-8"
 _FILE_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+# /window answers kept, serialized and gzipped (a 2,000-layer window is megabytes of JSON
+# and most of a second to read, check and write): the tab's reloads, a page opened again.
+WINDOW_RESPONSES = 4
+
+
+class Prepared:
+    """A JSON answer serialized (and gzipped) once, sent as it is to every request."""
+
+    __slots__ = ("gzipped", "raw_bytes")
+
+    def __init__(self, text: str):
+        raw = text.encode("utf-8")
+        self.raw_bytes = len(raw)
+        self.gzipped = gzip.compress(raw, compresslevel=3, mtime=0)
 class ApiError(Exception):
     """A request the plugin refuses: HTTP `code` (4xx) and a plain `message`."""
 
@@ -75,6 +91,8 @@ class LayerProfPlugin(base_plugin.TBPlugin):
         self._lock = threading.Lock()
         # (experiment, run) -> {tag: (version, [(host, Entry)], [unreadable])}
         self._cache: Dict[Tuple[str, str], Dict[str, Tuple[Any, List[Tuple[str, Entry]], List[Dict[str, Any]]]]] = {}
+        # /window answers by (experiment, run, step, host, versions of that step's tags).
+        self._responses: "collections.OrderedDict[Tuple[Any, ...], Prepared]" = collections.OrderedDict()
 
     # -- TensorBoard plugin API -------------------------------------------------------
 
@@ -152,10 +170,10 @@ class LayerProfPlugin(base_plugin.TBPlugin):
             raise ApiError(404, f"no layerprof reports for run {run!r}")
         return series
 
-    def _entries(self, ctx, experiment: str, run: str) -> List[Tuple[str, str, Entry]]:
+    def _entries(self, ctx, experiment: str, run: str, series=None) -> List[Tuple[str, str, Entry]]:
         """(tag, host, entry) of every readable window of `run`, sorted by (step, host);
-        cached, with the unreadable ones (see `_unreadable`)."""
-        series = self._run_series(ctx, experiment, run)
+        cached, with the unreadable ones (see `_unreadable`). `series`: the run's, if listed."""
+        series = series if series is not None else self._run_series(ctx, experiment, run)
         key = (experiment, run)
         with self._lock:
             cached = dict(self._cache.get(key, {}))
@@ -255,10 +273,19 @@ class LayerProfPlugin(base_plugin.TBPlugin):
     ) -> Tuple[int, List[WindowReport]]:
         """(step, every host's window at that step, sorted by host). `step` defaults to the
         latest window of the run; `name` is the query parameter named in errors."""
+        wanted, tags, _ = self._step_tags(ctx, experiment, run, step, name)
+        windows, unreadable = self._full_windows(ctx, experiment, run, tags)
+        if not windows:
+            why = f": {unreadable[-1]['error']}" if unreadable else ""
+            raise ApiError(404, f"run {run!r} has no readable window at step {wanted}{why}")
+        return wanted, windows
+
+    def _step_tags(self, ctx, experiment: str, run: Optional[str], step: Optional[str], name: str = "step"):
+        """(step, the tags of its windows, their versions): what `_step_windows` reads."""
         series = self._run_series(ctx, experiment, run)
         if step is None or step == "":
             # The latest window that can be read (a damaged latest one is listed by /windows).
-            readable = self._entries(ctx, experiment, run)
+            readable = self._entries(ctx, experiment, run, series)
             if not readable:
                 bad = self._unreadable(experiment, run)
                 why = f": {bad[-1]['error']}" if bad else ""
@@ -274,11 +301,7 @@ class LayerProfPlugin(base_plugin.TBPlugin):
             tags = [t for t in series if series[t].max_step == wanted][:1]
         if not tags:
             raise ApiError(404, f"run {run!r} has no window at step {wanted}")
-        windows, unreadable = self._full_windows(ctx, experiment, run, tags)
-        if not windows:
-            why = f": {unreadable[-1]['error']}" if unreadable else ""
-            raise ApiError(404, f"run {run!r} has no readable window at step {wanted}{why}")
-        return wanted, windows
+        return wanted, tags, tuple((t, series[t].max_step, series[t].max_wall_time) for t in tags)
 
     def window_impl(
         self, ctx, experiment: str, run: Optional[str], step: Optional[str], host: Optional[str] = None
@@ -294,6 +317,26 @@ class LayerProfPlugin(base_plugin.TBPlugin):
         window = windows[-1]
         return {"schema": SCHEMA, "run": run, "window": window.to_json(), "hosts": hosts,
                 "figures": figures.window_figures(window), "layer_work": figures.layer_work(window)}
+
+    def window_prepared(
+        self, ctx, experiment: str, run: Optional[str], step: Optional[str], host: Optional[str] = None
+    ) -> Prepared:
+        """`window_impl` serialized, from the last WINDOW_RESPONSES answers when the step's
+        stored windows are unchanged (their tags' versions are part of the key)."""
+        wanted, _, versions = self._step_tags(ctx, experiment, run, step)
+        key = (experiment, run, wanted, host, versions)
+        with self._lock:
+            hit = self._responses.get(key)
+            if hit is not None:
+                self._responses.move_to_end(key)
+                return hit
+        body = self.window_impl(ctx, experiment, run, str(wanted), host)
+        prepared = Prepared(json.dumps(body, separators=(",", ":"), allow_nan=False))
+        with self._lock:
+            self._responses[key] = prepared
+            while len(self._responses) > WINDOW_RESPONSES:
+                self._responses.popitem(last=False)
+        return prepared
 
     def diff_impl(
         self,
@@ -415,6 +458,8 @@ class LayerProfPlugin(base_plugin.TBPlugin):
         if csv_name is not None:
             disposition = f'attachment; filename="{csv_name}.csv"'
             return http_util.Respond(request, body, _CSV, headers=[("Content-Disposition", disposition)])
+        if isinstance(body, Prepared):  # gunzipped by Respond for a client without gzip
+            return http_util.Respond(request, body.gzipped, _JSON, content_encoding="gzip")
         content = json.dumps(body, separators=(",", ":"), allow_nan=False)
         return http_util.Respond(request, content, _JSON)
 
@@ -444,7 +489,7 @@ class LayerProfPlugin(base_plugin.TBPlugin):
     def window_route(self, request):
         return self._serve(
             request,
-            lambda ctx, exp: self.window_impl(
+            lambda ctx, exp: self.window_prepared(
                 ctx, exp, _arg(request, "run"), _arg(request, "step"), _arg(request, "host")
             ),
         )

@@ -1690,3 +1690,28 @@ def test_work_view_fits_1280_with_the_detail_open(tb_work, browser, scheme):
     finally:
         p.close()
     assert not p.errors and not p.dialogs, p.errors
+
+
+def test_window_answers_are_kept_until_the_stored_window_changes(tmp_path):
+    """/window's kept answers (plugin.WINDOW_RESPONSES): the same bytes, gzipped or not, until
+    the window of that step is written again; then the new one (no browser needed)."""
+    import gzip
+
+    d = str(tmp_path)
+    write_run(d, "train", [synthetic_window(10), synthetic_window(20)])
+    with tensorboard(d) as proc:
+        proc.wait_for(f"{BASE}/runs", lambda j: j["runs"] and j["runs"][0]["windows"] == 2)
+        first = proc.get_json(f"{BASE}/window?run=train")[1]
+        assert first["window"]["step"] == 20
+        status, zipped = proc.get(f"{BASE}/window?run=train", headers={"Accept-Encoding": "gzip"})
+        assert status == 200 and json.loads(gzip.decompress(zipped)) == first
+        assert proc.get_json(f"{BASE}/window?run=train&step=20")[1] == first
+        old = first["window"]["step_time_us"]
+        # A later write of the same step and host replaces it: served at once, not the kept one.
+        again = synthetic_window(20, scale=3.0)
+        again.wall_time += 100  # written later (the versions TensorBoard keeps: step, wall time)
+        write_run(d, "train", [again])
+        again = proc.wait_for(f"{BASE}/window?run=train", lambda j: j["window"]["step_time_us"] != old)
+        assert again["window"]["step_time_us"] == pytest.approx(3 * old, rel=1e-3)
+        assert proc.get_json(f"{BASE}/window?run=train&step=10")[1]["window"]["step"] == 10
+

@@ -16,13 +16,31 @@ export function routeUrl(route: string, params: Params = {}): string {
   return withQuery(new URL(`../${route}`, import.meta.url).toString(), params);
 }
 
-/** GETs a route's URL (from routeUrl) and parses its JSON; `route` names it in messages. */
-export async function getJson<T>(url: string, route: string): Promise<T> {
+type Started = { response: Promise<Response>; ctrl: AbortController; timer: ReturnType<typeof setTimeout> };
+
+function start(url: string): Started {
   const ctrl = new AbortController();
   const timer = setTimeout(() => ctrl.abort(), TIMEOUT_MS);
+  return { response: fetch(url, { signal: ctrl.signal, headers: { Accept: "application/json" } }), ctrl, timer };
+}
+
+// Requests started before the app renders (prefetch), each taken by the first getJson of its URL.
+const early = new Map<string, Started>();
+
+/** Starts GETting `url` now (e.g. /runs, while the page is still being built); the first
+ * getJson of the same URL gets its answer instead of asking again. */
+export function prefetch(url: string): void {
+  if (!early.has(url)) early.set(url, start(url));
+}
+
+/** GETs a route's URL (from routeUrl) and parses its JSON; `route` names it in messages. */
+export async function getJson<T>(url: string, route: string): Promise<T> {
+  const started = early.get(url) || start(url);
+  early.delete(url);
+  const { timer } = started;
   let resp: Response;
   try {
-    resp = await fetch(url, { signal: ctrl.signal, headers: { Accept: "application/json" } });
+    resp = await started.response;
   } catch (e) {
     clearTimeout(timer);
     const aborted = (e as Error).name === "AbortError";

@@ -163,15 +163,31 @@ export interface SortSpec {
 }
 
 export function compareLayers(a: Layer, b: Layer, sort: SortSpec, stepUs: number): number {
-  const va = cellValue(a, sort.key, stepUs);
-  const vb = cellValue(b, sort.key, stepUs);
+  return order(cellValue(a, sort.key, stepUs), cellValue(b, sort.key, stepUs), a, b, sort.desc);
+}
+
+/** compareLayers as one function for a whole sort: each layer's value is worked out once
+ * (not once per comparison), text compared by one shared collator. */
+export function layerComparator(sort: SortSpec, stepUs: number): (a: Layer, b: Layer) => number {
+  const values = new Map<Layer, number | string | boolean>();
+  const value = (l: Layer) => {
+    let v = values.get(l);
+    if (v === undefined) values.set(l, (v = cellValue(l, sort.key, stepUs)));
+    return v;
+  };
+  return (a, b) => order(value(a), value(b), a, b, sort.desc);
+}
+
+const collator = typeof Intl !== "undefined" ? new Intl.Collator() : null;
+
+function order(va: number | string | boolean, vb: number | string | boolean, a: Layer, b: Layer, desc: boolean): number {
   let c: number;
   if (typeof va === "string" || typeof vb === "string") {
-    c = String(va).localeCompare(String(vb));
+    c = collator ? collator.compare(String(va), String(vb)) : String(va).localeCompare(String(vb));
   } else {
     c = Number(va) - Number(vb);
   }
-  if (sort.desc) c = -c;
+  if (desc) c = -c;
   // Ties: by path, ascending, so the order is stable and deterministic.
   return c !== 0 ? c : a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
 }

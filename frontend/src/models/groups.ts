@@ -2,7 +2,7 @@
 // class or by diagnosis (hint code), each group with its count and its share of the step
 // ("SlowLoop × 590 = 61% of step"), expandable; diagnoses of one code and class as one card.
 import type { Layer } from "../api/types";
-import { SortSpec, compareLayers } from "./columns";
+import { SortSpec, layerComparator } from "./columns";
 import { num } from "./format";
 import type { Row, Tree } from "./tree";
 import { matchesFilter } from "./tree";
@@ -77,7 +77,7 @@ export function groupedRows(tree: Tree, by: GroupBy, opts: { sort: SortSpec; fil
     if (!matchesFilter(l, opts.filter)) continue;
     for (const k of groupKeysOf(l, by)) (groups.get(k) || groups.set(k, []).get(k)!).push(l);
   }
-  const cmp = (a: Layer, b: Layer) => compareLayers(a, b, opts.sort, opts.stepUs);
+  const cmp = layerComparator(opts.sort, opts.stepUs);
   const headers = Array.from(groups.entries()).map(([key, members]) => {
     const { fwd, bwd } = membersTotal(members, tree);
     let sf = 0;

@@ -223,3 +223,29 @@ test("timeline: a parent's own time is apart from its sublayers' inside its bars
   assert.deepEqual(splitOwn([[0, 10], [20, 30], [40, 50]], [[5, 25], [45, 60]]), [[[5, 10]], [[20, 25]], [[45, 50]]]);
   assert.deepEqual(splitOwn([[0, 10]], []), [[]]);
 });
+
+test("timeline: gaps too narrow to see are closed, and only bars with gaps get a faint line", async () => {
+  const { closeGaps, RESOLUTION } = await import("./timeline");
+  assert.deepEqual(closeGaps([[0, 1], [1.5, 2], [10, 11]], 1), [[0, 2], [10, 11]]);
+  assert.deepEqual(closeGaps([[0, 1], [5, 6]], 0), [[0, 1], [5, 6]]);
+  // A 1.6 s step of 4,000 tiny spans (graph mode's ops interleaved a microsecond apart):
+  // gaps under 1.6 s / RESOLUTION = 100 µs are not drawn; a bar whose gaps all closed fills
+  // its extent, so no line is drawn under it; a real gap keeps its line.
+  const spans: any[] = [];
+  for (let i = 0; i < 4000; i++) {
+    const s0 = i * 400;
+    spans.push({ ...span(`l${i}`, "forward", s0, s0 + 300), busy: [[s0, s0 + 100], [s0 + 101, s0 + 200], [s0 + 202, s0 + 300]], busy_us: 297 });
+  }
+  spans.push({ ...span("gappy", "backward", 0, 1000), busy: [[0, 100], [800, 1000]], busy_us: 300 });
+  const m = timelineModel({ step: 1, step_time_us: 1_600_000, spans }, []);
+  assert.equal(m.minGapUs, 1_600_000 / RESOLUTION);
+  assert.equal(m.closedGaps, 8000);
+  assert.equal(m.segments.length, 4002);
+  assert.deepEqual(m.segments[0].slice(0, 2), [0, 300]);
+  assert.equal(m.busyUs[0], 297); // the backend's busy time still, in the tooltip
+  assert.deepEqual(m.extents.map((e) => m.spans[e[3]].path), ["gappy"]);
+  // A short step keeps every gap (seed-sized: 16 ms, gaps of 1 µs and more).
+  const small = timelineModel({ step: 1, step_time_us: 16000, spans: [{ ...span("a", "forward", 0, 10), busy: [[0, 2], [3, 10]] }] }, []);
+  assert.equal(small.closedGaps, 0);
+  assert.equal(small.extents.length, 1);
+});

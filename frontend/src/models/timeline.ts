@@ -25,6 +25,14 @@ export interface TimelineModel {
   rows: TimelineRow[];
   /** One item per drawn span: [start_us, end_us, row, span index]; row order = rows. */
   items: [number, number, number, number][];
+  /** The items whose bars leave gaps in their first-to-last extent (the faint line is
+   * drawn, and answers clicks, only there: a bar without gaps covers its own extent). */
+  extents: [number, number, number, number][];
+  /** Gaps narrower than this (µs; the axis length / RESOLUTION) are closed in the bars:
+   * they could not be seen, and thousands of them would make the chart slow. */
+  minGapUs: number;
+  /** How many such gaps were closed. */
+  closedGaps: number;
   /** The bars: one item per busy segment of a drawn span, [start_us, end_us, row, span
    * index] (a span without busy intervals: one segment, start to end). */
   segments: [number, number, number, number][];
@@ -90,6 +98,9 @@ export function timelineModel(t: Timeline, layers: Layer[]): TimelineModel {
   );
   const rows: TimelineRow[] = [];
   const items: [number, number, number, number][] = [];
+  const extents: [number, number, number, number][] = [];
+  const minGapUs = endUs > 0 ? endUs / RESOLUTION : 0;
+  let closedGaps = 0;
   const segments: [number, number, number, number][] = [];
   const busyUs: number[] = [];
   const own: ([number, number][] | null)[] = [];
@@ -125,8 +136,11 @@ export function timelineModel(t: Timeline, layers: Layer[]): TimelineModel {
       busyUs[i] = b.busyUs;
       const o = ownOf(sp, b, parents.has(sp.path));
       ownUs[i] = o.ownUs;
-      const segs = mergeToAtMost(b.segments, perSpan);
-      const parts = o.intervals ? splitOwn(segs, mergeToAtMost(o.intervals, perSpan)) : null;
+      const closed = closeGaps(b.segments, minGapUs);
+      closedGaps += b.segments.length - closed.length;
+      const segs = mergeToAtMost(closed, perSpan);
+      const parts = o.intervals ? splitOwn(segs, mergeToAtMost(closeGaps(o.intervals, minGapUs), perSpan)) : null;
+      if (segs.length > 1 || segs[0][0] > sp.start_us + minGapUs || segs[0][1] < sp.end_us - minGapUs) extents.push([sp.start_us, sp.end_us, first + r, i]);
       if (parts) shaded++;
       else if (b.measured && o.ownUs === null) unsplit++;
       segs.forEach(([s0, s1], k) => {
@@ -135,11 +149,26 @@ export function timelineModel(t: Timeline, layers: Layer[]): TimelineModel {
       });
     }
   }
-  return { step: num(t.step), stepUs, endUs, rows, items, segments, busyUs, own, ownUs, shaded, unsplit, measured, spans, dropped };
+  return { step: num(t.step), stepUs, endUs, rows, items, extents, minGapUs, closedGaps, segments, busyUs, own, ownUs, shaded, unsplit, measured, spans, dropped };
 }
 
 /** Busy segments drawn at most, all spans together (more get their closest segments merged). */
 export const MAX_SEGMENTS = 40000;
+/** Steps of the time axis that a gap must span to be drawn: 8 times a wide chart's pixels,
+ * so that zooming in 8x still shows every gap a pixel wide. */
+export const RESOLUTION = 16000;
+
+/** Sorted segments with the gaps narrower than `minGap` closed (the input when none is). */
+export function closeGaps(segs: [number, number][], minGap: number): [number, number][] {
+  if (segs.length < 2 || !(minGap > 0)) return segs;
+  const out: [number, number][] = [[segs[0][0], segs[0][1]]];
+  for (let j = 1; j < segs.length; j++) {
+    const last = out[out.length - 1];
+    if (segs[j][0] - last[1] < minGap) last[1] = Math.max(last[1], segs[j][1]);
+    else out.push([segs[j][0], segs[j][1]]);
+  }
+  return out.length === segs.length ? segs : out;
+}
 const TOLERANCE_US = 1e-3; // the report rounds times to the nanosecond
 
 /** A span's busy segments: its `busy` intervals when usable (finite, sorted, non-overlapping,

@@ -65,3 +65,15 @@ test("revealPatch expands collapsed ancestors and clears a filter that hides the
   assert.deepEqual(revealPatch(tree, "block/slow", [], "slow"), {});
   assert.deepEqual(revealPatch(tree, "nope", ["block"], "x"), {});
 });
+
+test("tree: one comparator per sort orders as compareLayers does, every column", async () => {
+  const { COLUMNS, compareLayers, layerComparator } = await import("./columns");
+  const names = ["b", "a", "B", "é", "a/x", "z", "ä", "10", "9"];
+  const layers = names.map((n, i) => layer(n, null, (i * 37) % 11, (i * 13) % 7, { class_name: names[(i * 5) % names.length], custom: i % 2 === 0 }));
+  for (const c of COLUMNS)
+    for (const desc of [false, true]) {
+      const sort = { key: c.key, desc };
+      const want = layers.slice().sort((a, b) => compareLayers(a, b, sort, 100)).map((l) => l.path);
+      assert.deepEqual(layers.slice().sort(layerComparator(sort, 100)).map((l) => l.path), want, `${c.key} ${desc}`);
+    }
+});

@@ -1,7 +1,7 @@
 // The layer tree (from each layer's `parent`) and the rows the table shows: sorted,
 // filtered, with collapsed subtrees hidden.
 import type { Layer } from "../api/types";
-import { SortSpec, compareLayers } from "./columns";
+import { SortSpec, layerComparator } from "./columns";
 
 export interface Row {
   layer: Layer;
@@ -71,7 +71,7 @@ export function matchesFilter(layer: Layer, filter: string): boolean {
 /** The rows to show, in order: a sorted tree (siblings sorted) or a sorted flat list.
  * With a filter, tree mode keeps matching layers plus their ancestors (expanded). */
 export function visibleRows(tree: Tree, opts: RowOptions): Row[] {
-  const cmp = (a: Layer, b: Layer) => compareLayers(a, b, opts.sort, opts.stepUs);
+  const cmp = layerComparator(opts.sort, opts.stepUs);
   const all = Array.from(tree.byPath.values());
   if (opts.flat) {
     return all

@@ -11,6 +11,7 @@ import { countsLabel, fmtByteRate, fmtFlopRate, fmtIntensity, fmtRoof, fmtSI } f
 import { EChart, besidePointer } from "./EChart";
 import type { Palette } from "./colors";
 import { useColors } from "./theme";
+import { useAfterPaint } from "./defer";
 
 const SYMBOLS = { forward: "circle", backward: "diamond" };
 
@@ -25,29 +26,41 @@ function pointTooltip(p: RoofPoint): string {
   ].join("\n");
 }
 
-/** The ECharts option: two scatter series (forward, gradient; the selected layer's points
- * red and larger) and the roof as a dashed line with the peaks as labels. */
+/** Points per phase from which a phase is drawn as one shape (ECharts' large mode: fast,
+ * no per-point style; the selected layer's points are a series of their own anyway). */
+const LARGE_POINTS = 800;
+
+/** The ECharts option: two scatter series (forward, gradient), the selected layer's points
+ * over them (red, larger, named), and the roof as a dashed line with the peaks as labels. */
 function rooflineOption(m: RooflineModel, selected: string | null, c: Palette): any {
   const { CARD_BG, GREY, SELECTED, SELECTED_TEXT } = c;
   const COLORS = { forward: c.ORANGE, backward: c.SLATE };
-  const series: any[] = (["forward", "backward"] as const).map((phase) => ({
+  const series: any[] = (["forward", "backward"] as const).map((phase) => {
+    const data: number[][] = [];
+    m.points.forEach((p, i) => p.phase === phase && data.push([p.intensity, p.flops_per_s, i]));
+    return {
+      type: "scatter",
+      name: PHASE_LABEL[phase],
+      symbol: SYMBOLS[phase],
+      data,
+      large: data.length > LARGE_POINTS,
+      largeThreshold: LARGE_POINTS,
+      symbolSize: 10,
+      itemStyle: { color: COLORS[phase], opacity: 0.9, borderColor: CARD_BG, borderWidth: 0.5 },
+      emphasis: { scale: 1.4 },
+    };
+  });
+  const picked: any[] = [];
+  m.points.forEach((p, i) => p.path === selected && picked.push({ value: [p.intensity, p.flops_per_s, i], symbol: SYMBOLS[p.phase] }));
+  series.push({
     type: "scatter",
-    name: PHASE_LABEL[phase],
-    symbol: SYMBOLS[phase],
-    data: m.points
-      .map((p, i) => [p, i] as const)
-      .filter(([p]) => p.phase === phase)
-      .map(([p, i]) => ({
-        value: [p.intensity, p.flops_per_s, i],
-        // The selected layer's points: red, larger, named.
-        ...(p.path === selected
-          ? { symbolSize: 15, itemStyle: { color: SELECTED, borderColor: CARD_BG, borderWidth: 1.5 }, label: { show: true, formatter: shortName(p.path, 40), position: "right", color: SELECTED_TEXT, fontSize: 11 } }
-          : {}),
-      })),
-    symbolSize: 10,
-    itemStyle: { color: COLORS[phase], opacity: 0.9, borderColor: CARD_BG, borderWidth: 0.5 },
-    emphasis: { scale: 1.4 },
-  }));
+    name: "Selected",
+    data: picked,
+    symbolSize: 15,
+    itemStyle: { color: SELECTED, borderColor: CARD_BG, borderWidth: 1.5 },
+    label: { show: true, formatter: selected === null ? "" : shortName(selected, 40), position: "right", color: SELECTED_TEXT, fontSize: 11 },
+    z: 3,
+  });
   const { roof, peaks } = m;
   if (roof.length) {
     series.push({
@@ -113,7 +126,9 @@ function rooflineOption(m: RooflineModel, selected: string | null, c: Palette): 
 
 export function Roofline(props: { w: Window; selected: string | null; onSelect: (path: string) => void }) {
   const { w, selected } = props;
-  const model = useMemo(() => rooflineModel(w.layers, w), [w]);
+  // Thousands of points: worked out once the table is on screen (the card is drawn at once).
+  const ready = useAfterPaint();
+  const model = useMemo(() => (ready ? rooflineModel(w.layers, w) : null), [w, ready]);
   const colors = useColors();
   const option = useMemo(() => (model && model.points.length ? rooflineOption(model, selected, colors) : null), [model, selected, colors]);
   const coverage = typeof w.work_coverage === "number" && w.work_coverage > 0 ? w.work_coverage : null;
@@ -133,7 +148,7 @@ export function Roofline(props: { w: Window; selected: string | null; onSelect: 
           </span>
         ) : null}
       </div>
-      <RooflineBody model={model} option={option} onSelect={props.onSelect} />
+      {ready ? <RooflineBody model={model} option={option} onSelect={props.onSelect} /> : <div class="lp-chart" style={{ height: "320px" }} />}
     </section>
   );
 }

@@ -10,12 +10,14 @@ import { PHASE_LABEL, TimelineModel, busyOf, clipRect, hasTimeline, stepSpanPath
 import { EChart, besidePointer } from "./EChart";
 import { Palette, mix } from "./colors";
 import { useColors } from "./theme";
+import { useAfterPaint } from "./defer";
 
 const phaseColors = (c: Palette): Record<string, string> => ({ forward: c.ORANGE, backward: c.SLATE });
 /** The lighter fill of the time only a layer's sublayers ran (own time is solid): this
  * share of the phase's colour on the card's. */
 const SUBLAYER_SHARE = 0.4;
 const ROW_PX = 22;
+const PROGRESSIVE = { progressiveThreshold: 12000, progressive: 3000 };
 const MAX_VISIBLE_ROWS = 24;
 
 /** The ECharts option of the timeline: the busy segments (series 0, one rect each; the
@@ -24,7 +26,7 @@ const MAX_VISIBLE_ROWS = 24;
 function timelineOption(model: TimelineModel, selected: string | null, c: Palette): any {
   const { CARD_BG, SELECTED } = c;
   const COLORS = phaseColors(c);
-  const { rows, items, spans, segments } = model;
+  const { rows, spans, segments } = model;
   const zoomRows = rows.length > MAX_VISIBLE_ROWS;
   // The path is written on each span's widest segment when it is wide enough, else in the
   // widest gap of its first-to-last line (see renderExtent).
@@ -47,11 +49,25 @@ function timelineOption(model: TimelineModel, selected: string | null, c: Palett
       { x: cs.x, y: cs.y, width: cs.width, height: cs.height },
     );
   };
+  // Level of detail: a bar that would only repaint pixels the previous bar of its row has
+  // painted is not drawn (the whole step of a big model in view: thousands of spans under
+  // a pixel each); zoomed in, each is drawn again. The selected layer's are always drawn.
+  const painted = (params: any, api: any, keep: boolean) => {
+    const ends: Record<number, number> = params.context.ends || (params.context.ends = {});
+    const row = api.value(2);
+    const x0 = api.coord([api.value(0), row])[0];
+    const x1 = api.coord([api.value(1), row])[0];
+    if (!keep && ends[row] !== undefined && x1 <= ends[row]) return true;
+    ends[row] = Math.max(ends[row] ?? -Infinity, x0 + Math.max(1, x1 - x0)); // drawn at least a pixel wide
+    return false;
+  };
   const renderSegment = (params: any, api: any) => {
     const shape = box(params, api, api.value(0), api.value(1), 0.72);
     if (!shape) return null;
     const sp = spans[api.value(3)];
-    const color = selected !== null && sp.path === selected ? SELECTED : COLORS[sp.phase];
+    const isSel = selected !== null && sp.path === selected;
+    if (painted(params, api, isSel)) return null;
+    const color = isSel ? SELECTED : COLORS[sp.phase];
     const label = widest.get(api.value(3)) === params.dataIndex && shape.width > 40;
     const text = label
       ? { style: { text: sp.path, fill: "#fff", fontSize: 11, overflow: "truncate", width: shape.width - 4 } }
@@ -78,7 +94,9 @@ function timelineOption(model: TimelineModel, selected: string | null, c: Palett
     const hit = box(params, api, api.value(0), api.value(1), 0.72);
     if (!hit) return null;
     const sp = spans[api.value(3)];
-    const color = selected !== null && sp.path === selected ? SELECTED : COLORS[sp.phase];
+    const isSel = selected !== null && sp.path === selected;
+    if (painted(params, api, isSel)) return null;
+    const color = isSel ? SELECTED : COLORS[sp.phase];
     const y = hit.y + hit.height / 2;
     const children: any[] = [
       // Transparent, full height: a click between two segments still selects the layer.
@@ -130,10 +148,13 @@ function timelineOption(model: TimelineModel, selected: string | null, c: Palett
       axisLabel: { interval: 0, formatter: (_: string, i: number) => rows[i].label },
       splitLine: { show: false },
     },
+    // Drawn in one pass up to 12,000 items: ECharts' progressive drawing walks every element
+    // drawn so far on each frame, slower in all (gaps too narrow to see are closed in the
+    // model and bars under a pixel skipped, which keeps a big window to a few thousand).
     series: [
-      { type: "custom", name: "Busy", renderItem: renderSegment, encode: { x: [0, 1], y: 2 }, data: segments, clip: true, z: 3 },
-      ...(model.measured
-        ? [{ type: "custom", name: "First to last op", renderItem: renderExtent, encode: { x: [0, 1], y: 2 }, data: items, clip: true, z: 2 }]
+      { type: "custom", name: "Busy", renderItem: renderSegment, encode: { x: [0, 1], y: 2 }, data: segments, clip: true, z: 3, ...PROGRESSIVE },
+      ...(model.extents.length
+        ? [{ type: "custom", name: "First to last op", renderItem: renderExtent, encode: { x: [0, 1], y: 2 }, data: model.extents, clip: true, z: 2, ...PROGRESSIVE }]
         : []),
     ],
   };
@@ -192,6 +213,7 @@ function meaning(model: TimelineModel): string {
     "A bar shows where the layer's ops of that phase ran in this step (their merged intervals, its sublayers' included): " +
     "its length is the layer's busy time." + own + " The faint line runs from its first op to its last; other layers' ops run in the " +
     "gaps and in parallel, so the line can be far longer than the bar." + unsplit +
+    (model.closedGaps ? ` Gaps under ${fmtTime(model.minGapUs)} are not drawn (too narrow to see at this scale).` : "") +
     (rest ? ` ${rest} span${rest === 1 ? " has" : "s have"} no busy intervals and ${rest === 1 ? "is" : "are"} drawn from first to last op.` : "")
   );
 }
@@ -199,7 +221,9 @@ function meaning(model: TimelineModel): string {
 export function StepTimeline(props: { w: Window; selected: string | null; onSelect: (path: string) => void; onClear: () => void; traceUrl: string | null }) {
   const { w, selected } = props;
   const present = hasTimeline(w);
-  const model = useMemo(() => (present ? timelineModel(w.timeline as Timeline, w.layers) : null), [w, present]);
+  // Thousands of spans: laid out once the table is on screen (the card is drawn at once).
+  const ready = useAfterPaint();
+  const model = useMemo(() => (present && ready ? timelineModel(w.timeline as Timeline, w.layers) : null), [w, present, ready]);
   const colors = useColors();
   const option = useMemo(() => (model && model.items.length ? timelineOption(model, selected, colors) : null), [model, selected, colors]);
   const { SELECTED, SLATE, CARD_BG } = colors;
@@ -229,7 +253,7 @@ export function StepTimeline(props: { w: Window; selected: string | null; onSele
           </a>
         ) : null}
       </div>
-      <TimelineBody present={present} model={model} option={option} selected={selected} onSelect={props.onSelect} />
+      <TimelineBody present={present} ready={ready} model={model} option={option} selected={selected} onSelect={props.onSelect} />
       {model && model.items.length ? (
         <div class="lp-basis-note" data-testid="timeline-meaning">
           {meaning(model)}
@@ -264,8 +288,9 @@ function SelectedSpans(props: { model: TimelineModel; path: string; onClear: () 
   );
 }
 
-function TimelineBody(props: { present: boolean; model: TimelineModel | null; option: any; selected: string | null; onSelect: (path: string) => void }) {
+function TimelineBody(props: { present: boolean; ready: boolean; model: TimelineModel | null; option: any; selected: string | null; onSelect: (path: string) => void }) {
   const { model, option } = props;
+  if (props.present && !props.ready) return <div class="lp-chart" style={{ height: "120px" }} />;
   if (!props.present)
     return (
       <div class="lp-muted" data-testid="timeline-missing">
