@@ -1430,13 +1430,16 @@ def test_workers_layer_view_defaults_to_straggler_and_trend_has_a_line_per_host(
 def tb_work(tmp_path_factory):
     """`work`: the synthetic model with FLOP/byte counts and calibrated peaks; `plain`: the
     same without counts (a report from before work was counted); `busy`: a timeline whose
-    spans carry busy intervals, `head` drawn from first to last op over most of the step."""
+    spans carry busy intervals, `head` drawn from first to last op over most of the step;
+    `wide`: the synthetic model 12 times slower (a bar as long as its axis, then its label)."""
     d = str(tmp_path_factory.mktemp("work_logs"))
     write_run(d, "work", [with_work(synthetic_window(10))])
     write_run(d, "plain", [synthetic_window(10)])
     write_run(d, "busy", [busy_window()])
+    # The gradient's bar ends on a round axis maximum (50 ms), its label past it: "50.0 ms  56.5%".
+    write_run(d, "wide", [synthetic_window(10, scale=50 / 4.18)])
     with tensorboard(d) as proc:
-        proc.wait_for(f"{BASE}/runs", lambda j: len(j["runs"]) == 3)
+        proc.wait_for(f"{BASE}/runs", lambda j: len(j["runs"]) == 4)
         yield proc
 
 
@@ -1715,3 +1718,33 @@ def test_window_answers_are_kept_until_the_stored_window_changes(tmp_path):
         assert again["window"]["step_time_us"] == pytest.approx(3 * old, rel=1e-3)
         assert proc.get_json(f"{BASE}/window?run=train&step=10")[1]["window"]["step"] == 10
 
+
+def chart_labels(frame, test_id, pattern):
+    """[text, left, right] of each label of the chart `test_id` whose text matches the JS
+    regex `pattern`, in the chart's pixels (zrender's own boxes), and the chart's width."""
+    return frame.evaluate(
+        """([id, pattern]) => { const c = document.querySelector(`[data-testid=${id}]`).lpChart; const re = new RegExp(pattern); const out = [];
+             c.getZr().storage.getDisplayList().forEach(d => { const t = d.style && d.style.text;
+               if (t && re.test(t)) { const r = d.getBoundingRect().clone(); if (d.transform) r.applyTransform(d.transform); out.push([t, r.x, r.x + r.width]); } });
+             return [c.getWidth(), out]; }""",
+        [test_id, pattern],
+    )
+
+
+@pytest.mark.parametrize("width", [1280, 1024])
+def test_breakdown_value_labels_are_whole_inside_the_card(tb_work, browser, width):
+    p = Page(browser, width=width)
+    try:
+        frame = p.open_tab(tb_work.url)
+        frame.select_option("[data-testid=run-picker]", "wide")
+        frame.wait_for_function("() => document.querySelector('[data-testid=breakdown-total]')?.textContent.includes('88.5 ms')")
+        chart_drawn(frame, "breakdown-chart")
+        wait_finished(frame, "breakdown-chart")
+        chart_width, labels = chart_labels(frame, "breakdown-chart", "%$")
+        assert len(labels) == 8 and any(t.startswith("50.0 ms") for t, _, _ in labels), labels
+        cut = [(t, round(right)) for t, _, right in labels if right > chart_width]
+        assert not cut, (chart_width, cut)
+        p.screenshot(f"layer-profile-breakdown-{width}.png")
+    finally:
+        p.close()
+    assert not p.errors and not p.dialogs, p.errors

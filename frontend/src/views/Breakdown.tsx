@@ -6,7 +6,10 @@ import { basisNotes } from "../models/figures";
 import { fmtPct, fmtTime } from "../models/format";
 import { breakdown } from "../models/window";
 import { EChart } from "./EChart";
+import { textWidth } from "./measure";
 import { useColors } from "./theme";
+
+const LABEL_PX = 12;
 
 export function Breakdown(props: { w: Window; figures: Figures | null; stepUs: number }) {
   const items = useMemo(() => breakdown(props.w), [props.w]);
@@ -16,8 +19,11 @@ export function Breakdown(props: { w: Window; figures: Figures | null; stepUs: n
   const text = (us: number) => (opUs > 0 ? `${fmtTime(us)}  ${fmtPct((us / opUs) * 100)}` : fmtTime(us));
   const option = useMemo(() => {
     const rev = items.slice().reverse();
+    // The value labels sit past the bars' ends: room for the widest (containLabel counts
+    // only the axis labels), so that none is cut at the card's edge.
+    const right = textWidth(rev.map((i) => text(i.us)), LABEL_PX) + 12;
     return {
-      grid: { left: 8, right: 90, top: 8, bottom: 8, containLabel: true },
+      grid: { left: 8, right, top: 8, bottom: 8, containLabel: true },
       tooltip: { trigger: "item", valueFormatter: (v: number) => text(v) },
       xAxis: { type: "value", show: false },
       yAxis: { type: "category", data: rev.map((i) => i.label) },
@@ -26,7 +32,7 @@ export function Breakdown(props: { w: Window; figures: Figures | null; stepUs: n
           type: "bar",
           name: "Time per step",
           data: rev.map((i) => ({ value: i.us, itemStyle: { color: BREAKDOWN_COLORS[i.key] || SLATE } })),
-          label: { show: true, position: "right", formatter: (p: any) => text(p.value) },
+          label: { show: true, position: "right", fontSize: LABEL_PX, formatter: (p: any) => text(p.value) },
         },
       ],
     };
