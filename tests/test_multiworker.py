@@ -116,6 +116,9 @@ def run_job(mode, logdir, timeout=TIMEOUT_S, procs=None):
     return outputs
 
 
+TF_STOP_CRASH_RERUNS = 2  # a third crash in a row fails the test
+
+
 @pytest.fixture(scope="module", params=["keras3-loop", "tf_keras-fit"])
 def job(request, tmp_path_factory):
     mode = request.param
@@ -126,8 +129,11 @@ def job(request, tmp_path_factory):
         shutil.rmtree(logdir)
         os.makedirs(logdir)
         outputs = run_job(mode, logdir)
-    if any(code < 0 and "profiler_v2.py" in err for code, _, err in outputs):
+    for _ in range(TF_STOP_CRASH_RERUNS):
+        if not any(code < 0 and "profiler_v2.py" in err for code, _, err in outputs):
+            break
         # TensorFlow's native crash in profiler stop (see TF_PROFILER_STOP_CRASH): again.
+        # About one window stop in 15 of a Keras 3 custom MWMS loop; a job stops four.
         shutil.rmtree(logdir)
         os.makedirs(logdir)
         outputs = run_job(mode, logdir)
