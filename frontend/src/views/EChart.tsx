@@ -4,6 +4,7 @@
 import { useEffect, useRef } from "preact/hooks";
 import type { ECharts } from "../echarts_setup";
 import { isDark, useDark } from "./theme";
+import { deferred } from "./defer";
 
 export const FONT = "Roboto, sans-serif";
 
@@ -20,9 +21,11 @@ export function besidePointer(pt: number[], _p: any, _d: any, _r: any, size: { c
 const themeName = (dark: boolean) => (dark ? "dark" : "default");
 
 type Lib = typeof import("../echarts_setup");
+/** The ECharts module's file beside index.js ("./echarts_setup-<hash>.js", build.mjs). */
+declare const __ECHARTS_MODULE__: string;
 let lib: Promise<Lib> | null = null;
 export function loadECharts(): Promise<Lib> {
-  return lib || (lib = import("../echarts_setup"));
+  return lib || (lib = import(/* a separate build's output */ __ECHARTS_MODULE__) as Promise<Lib>);
 }
 
 // Chart work queued and run one job per macrotask (input events get in between).
@@ -48,11 +51,8 @@ function schedule(job: () => void) {
   }
 }
 
-// ECharts is fetched and compiled when the page is idle (the table drawn, no input pending).
-const idle: (cb: () => void) => void =
-  typeof (window as any).requestIdleCallback === "function"
-    ? (cb) => (window as any).requestIdleCallback(cb, { timeout: 500 })
-    : (cb) => setTimeout(cb, 50);
+// ECharts is fetched, compiled and drawn as deferred work (defer.ts): once the table has been
+// on screen a moment and the page is idle, so its first click is answered at once.
 
 export function EChart(props: {
   option: any;
@@ -87,7 +87,7 @@ export function EChart(props: {
   useEffect(() => {
     let live = true;
     let ro: ResizeObserver | null = null;
-    idle(() =>
+    const cancel = deferred(() =>
       loadECharts().then((m) =>
         schedule(() => {
         const el = ref.current;
@@ -104,7 +104,12 @@ export function EChart(props: {
         c.on("finished", () => {
           el.dataset.finished = el.dataset.rendered || "0";
         });
-        ro = new ResizeObserver(() => chart.current && chart.current.resize());
+        // Only a real change of size redraws (the first notice, on observe, is the size the
+        // chart was made at; a scrollbar coming and going is a real change).
+        ro = new ResizeObserver(() => {
+          const ch = chart.current;
+          if (ch && (ch.getWidth() !== el.clientWidth || ch.getHeight() !== el.clientHeight)) ch.resize();
+        });
         ro.observe(el);
           apply();
         }),
@@ -112,6 +117,7 @@ export function EChart(props: {
     );
     return () => {
       live = false;
+      cancel();
       if (ro) ro.disconnect();
       if (chart.current) chart.current.dispose();
       chart.current = null;

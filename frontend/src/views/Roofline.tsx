@@ -11,7 +11,7 @@ import { countsLabel, fmtByteRate, fmtFlopRate, fmtIntensity, fmtRoof, fmtSI } f
 import { EChart, besidePointer } from "./EChart";
 import type { Palette } from "./colors";
 import { useColors } from "./theme";
-import { useAfterPaint } from "./defer";
+import { useDeferred } from "./defer";
 
 const SYMBOLS = { forward: "circle", backward: "diamond" };
 
@@ -127,7 +127,7 @@ function rooflineOption(m: RooflineModel, selected: string | null, c: Palette): 
 export function Roofline(props: { w: Window; selected: string | null; onSelect: (path: string) => void }) {
   const { w, selected } = props;
   // Thousands of points: worked out once the table is on screen (the card is drawn at once).
-  const ready = useAfterPaint();
+  const ready = useDeferred();
   const model = useMemo(() => (ready ? rooflineModel(w.layers, w) : null), [w, ready]);
   const colors = useColors();
   const option = useMemo(() => (model && model.points.length ? rooflineOption(model, selected, colors) : null), [model, selected, colors]);

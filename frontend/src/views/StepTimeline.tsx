@@ -10,7 +10,7 @@ import { PHASE_LABEL, TimelineModel, busyOf, clipRect, hasTimeline, stepSpanPath
 import { EChart, besidePointer } from "./EChart";
 import { Palette, mix } from "./colors";
 import { useColors } from "./theme";
-import { useAfterPaint } from "./defer";
+import { useDeferred } from "./defer";
 
 const phaseColors = (c: Palette): Record<string, string> => ({ forward: c.ORANGE, backward: c.SLATE });
 /** The lighter fill of the time only a layer's sublayers ran (own time is solid): this
@@ -222,7 +222,7 @@ export function StepTimeline(props: { w: Window; selected: string | null; onSele
   const { w, selected } = props;
   const present = hasTimeline(w);
   // Thousands of spans: laid out once the table is on screen (the card is drawn at once).
-  const ready = useAfterPaint();
+  const ready = useDeferred();
   const model = useMemo(() => (present && ready ? timelineModel(w.timeline as Timeline, w.layers) : null), [w, present, ready]);
   const colors = useColors();
   const option = useMemo(() => (model && model.items.length ? timelineOption(model, selected, colors) : null), [model, selected, colors]);
