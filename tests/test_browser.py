@@ -376,23 +376,23 @@ def test_failed_request_shows_error_and_retry_recovers(tb, page):
 
 
 def test_no_runs_yet(browser, tmp_path):
-    p = Page(browser)
-    try:
-        with tensorboard(str(tmp_path)) as proc:
+    with tensorboard(str(tmp_path)) as proc:
+        p = Page(browser)
+        try:
             frame = p.open_iframe(proc.url)
             msg = frame.wait_for_selector("[data-testid=message-empty]", timeout=15000)
             assert "No layer profiles yet" in msg.inner_text()
             assert "LayerProfiler" in msg.inner_text()
-    finally:
-        p.close()
+        finally:
+            p.close()  # before TensorBoard stops: no request left hanging
     assert not p.errors and not p.dialogs
 
 
 @pytest.mark.slow
 def test_real_training_in_the_browser(browser, trained_logdir):  # noqa: F811
-    p = Page(browser)
-    try:
-        with tensorboard(trained_logdir) as proc:
+    with tensorboard(trained_logdir) as proc:
+        p = Page(browser)
+        try:
             proc.wait_for(f"{BASE}/runs", lambda j: len(j["runs"]) == 1)
             frame = p.open_tab(proc.url)
             order = rows(frame)
@@ -401,8 +401,8 @@ def test_real_training_in_the_browser(browser, trained_logdir):  # noqa: F811
             assert "python-loop" in frame.inner_text("[data-testid=diagnoses]")
             chart_drawn(frame, "hot-chart")
             p.screenshot("layer-profile-real-training.png")
-    finally:
-        p.close()
+        finally:
+            p.close()  # before TensorBoard stops: no request left hanging
     assert not p.errors and not p.dialogs, p.errors
 
 
@@ -1316,9 +1316,9 @@ def test_unreadable_latest_window_opens_the_latest_readable_and_names_the_bad_on
     raw = synthetic_window(7).to_json()
     raw["step"], raw["layers"][0]["self_forward_us"] = 7, "abc"
     write_raw_window(run_dir, 7, json.dumps(raw).encode())
-    p = Page(browser, width=1280)
-    try:
-        with tensorboard(d) as proc:
+    with tensorboard(d) as proc:
+        p = Page(browser, width=1280)
+        try:
             proc.wait_for(f"{BASE}/windows?run=train", lambda j: len(j.get("unreadable", [])) == 1)
             frame = p.open_iframe(proc.url, "#run=train")
             assert rows(frame) == TREE_ORDER
@@ -1339,15 +1339,15 @@ def test_unreadable_latest_window_opens_the_latest_readable_and_names_the_bad_on
             frame.click("[data-testid=message-action]")
             assert rows(frame) == TREE_ORDER
             p.errors[:] = [e for e in p.errors if "404" not in e]
-    finally:
-        p.close()
+        finally:
+            p.close()  # before TensorBoard stops: no request left hanging
     assert not p.errors and not p.dialogs, p.errors
 
 
 def test_empty_state_snippet_with_import_and_no_empty_pickers(browser, tmp_path):
-    p = Page(browser, width=1280)
-    try:
-        with tensorboard(str(tmp_path)) as proc:
+    with tensorboard(str(tmp_path)) as proc:
+        p = Page(browser, width=1280)
+        try:
             frame = p.open_iframe(proc.url)
             frame.wait_for_selector("[data-testid=message-empty]", timeout=15000)
             snippet = frame.inner_text("[data-testid=snippet]")
@@ -1356,17 +1356,17 @@ def test_empty_state_snippet_with_import_and_no_empty_pickers(browser, tmp_path)
             assert frame.query_selector("[data-testid=run-picker]") is None
             assert frame.query_selector("[data-testid=window-picker]") is None
             p.screenshot("layer-profile-empty.png")
-    finally:
-        p.close()
+        finally:
+            p.close()  # before TensorBoard stops: no request left hanging
     assert not p.errors and not p.dialogs, p.errors
 
 
 def test_tensorboard_reload_shows_a_new_window_and_keeps_the_selection(browser, tmp_path):
     d = str(tmp_path)
     write_run(d, "train", [synthetic_window(10)])
-    p = Page(browser, width=1280)
-    try:
-        with tensorboard(d) as proc:
+    with tensorboard(d) as proc:
+        p = Page(browser, width=1280)
+        try:
             proc.wait_for(f"{BASE}/runs", lambda j: len(j["runs"]) == 1)
             frame = p.open_tab(proc.url)
             assert rows(frame) == TREE_ORDER
@@ -1386,8 +1386,8 @@ def test_tensorboard_reload_shows_a_new_window_and_keeps_the_selection(browser, 
             assert "dense" in frame.inner_text("[data-testid=layer-detail]")
             labels = frame.eval_on_selector_all("[data-testid=window-picker] option", "os => os.map(o => o.textContent)")
             assert labels[0] == "step 40 (latest)"
-    finally:
-        p.close()
+        finally:
+            p.close()  # before TensorBoard stops: no request left hanging
     assert not p.errors and not p.dialogs, p.errors
 
 
@@ -1398,9 +1398,9 @@ def test_workers_layer_view_defaults_to_straggler_and_trend_has_a_line_per_host(
         for w in windows:
             w.host = host
         write_run(d, "multi", windows)
-    p = Page(browser, width=1280)
-    try:
-        with tensorboard(d) as proc:
+    with tensorboard(d) as proc:
+        p = Page(browser, width=1280)
+        try:
             proc.wait_for(f"{BASE}/window?run=multi", lambda j: len(j["hosts"]) == 2)
             _, workers = proc.get_json(f"{BASE}/workers?run=multi")
             assert workers["straggler"]["host"] == "worker-0"
@@ -1418,8 +1418,8 @@ def test_workers_layer_view_defaults_to_straggler_and_trend_has_a_line_per_host(
             assert opt["x"] == ["10", "30"]
             assert "block/slow · worker-0" in opt["names"] and "block/slow · worker-1" in opt["names"]
             p.screenshot("layer-profile-workers-trend.png")
-    finally:
-        p.close()
+        finally:
+            p.close()  # before TensorBoard stops: no request left hanging
     assert not p.errors and not p.dialogs, p.errors
 
 
@@ -1666,7 +1666,11 @@ def test_real_training_longest_forward_bar_is_the_layer_with_most_forward_work(b
             frame = p.open_tab(proc.url)
             timeline_drawn(frame, spans=len(spans))
             longest, drawn = longest_forward_bar(frame, spans)
-            assert longest == most, drawn
+            # The drawn bars are the last step's busy time: the longest is the layer whose
+            # ops ran longest in it (under load another layer's step can outlast the loop's
+            # average, so the check is against the step drawn, not the window's averages).
+            busiest = max(forward, key=lambda s: s["busy_us"])["path"]
+            assert longest == busiest, drawn
             assert frame.get_attribute("[data-testid=timeline-chart]", "data-measured") == str(len(spans))
             assert "busy time" in frame.inner_text("[data-testid=timeline-meaning]")
         finally:
