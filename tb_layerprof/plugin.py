@@ -91,6 +91,9 @@ class LayerProfPlugin(base_plugin.TBPlugin):
         self._lock = threading.Lock()
         # (experiment, run) -> {tag: (version, [(host, Entry)], [unreadable])}
         self._cache: Dict[Tuple[str, str], Dict[str, Tuple[Any, List[Tuple[str, Entry]], List[Dict[str, Any]]]]] = {}
+        # One filling of a run's cache at a time (/windows, /trend and /window of a page that
+        # opens ask together): the others wait for it rather than read every window again.
+        self._fill_locks: Dict[Tuple[str, str], threading.Lock] = {}
         # /window answers by (experiment, run, step, host, versions of that step's tags).
         self._responses: "collections.OrderedDict[Tuple[Any, ...], Prepared]" = collections.OrderedDict()
 
@@ -175,6 +178,12 @@ class LayerProfPlugin(base_plugin.TBPlugin):
         cached, with the unreadable ones (see `_unreadable`). `series`: the run's, if listed."""
         series = series if series is not None else self._run_series(ctx, experiment, run)
         key = (experiment, run)
+        with self._lock:
+            fill = self._fill_locks.setdefault(key, threading.Lock())
+        with fill:
+            return self._fill_entries(ctx, experiment, run, series, key)
+
+    def _fill_entries(self, ctx, experiment: str, run: str, series, key) -> List[Tuple[str, str, Entry]]:
         with self._lock:
             cached = dict(self._cache.get(key, {}))
         versions = {tag: (s.max_step, s.max_wall_time) for tag, s in series.items()}
@@ -280,17 +289,38 @@ class LayerProfPlugin(base_plugin.TBPlugin):
             raise ApiError(404, f"run {run!r} has no readable window at step {wanted}{why}")
         return wanted, windows
 
+    def _newest_readable_step(self, ctx, experiment: str, run: str, series) -> Optional[int]:
+        """The step of the run's latest readable window without reading every window: when
+        the run's summaries are not all cached (its first request since TensorBoard started,
+        which would read and check each window: minutes for 200 big ones), its tags newest
+        first until one holds a readable window. None: the cache knows (it is current), or a
+        tag has no step in its name (older reports), or no window is readable."""
+        key = (experiment, run)
+        with self._lock:
+            cached = self._cache.get(key, {})
+            current = all(t in cached and cached[t][0] == (s.max_step, s.max_wall_time) for t, s in series.items())
+        steps = {t: step_of_tag(t) for t in series}
+        if current or any(v is None for v in steps.values()):
+            return None
+        for tag in sorted(series, key=lambda t: steps[t], reverse=True):
+            found, _ = tag_windows(run, tag, self._read(ctx, experiment, run, [tag]).get(tag, []))
+            if found:
+                return found[-1].step
+        return None
+
     def _step_tags(self, ctx, experiment: str, run: Optional[str], step: Optional[str], name: str = "step"):
         """(step, the tags of its windows, their versions): what `_step_windows` reads."""
         series = self._run_series(ctx, experiment, run)
         if step is None or step == "":
             # The latest window that can be read (a damaged latest one is listed by /windows).
-            readable = self._entries(ctx, experiment, run, series)
-            if not readable:
-                bad = self._unreadable(experiment, run)
-                why = f": {bad[-1]['error']}" if bad else ""
-                raise ApiError(404, f"run {run!r} has no readable window{why}")
-            wanted = readable[-1][2].summary["step"]
+            wanted = self._newest_readable_step(ctx, experiment, run, series)
+            if wanted is None:
+                readable = self._entries(ctx, experiment, run, series)
+                if not readable:
+                    bad = self._unreadable(experiment, run)
+                    why = f": {bad[-1]['error']}" if bad else ""
+                    raise ApiError(404, f"run {run!r} has no readable window{why}")
+                wanted = readable[-1][2].summary["step"]
         else:
             if not _STEP_RE.match(step):
                 raise ApiError(400, f"query parameter {name!r} must be a non-negative integer")

@@ -28,6 +28,18 @@ export function loadECharts(): Promise<Lib> {
   return lib || (lib = import(/* a separate build's output */ __ECHARTS_MODULE__) as Promise<Lib>);
 }
 
+/** Fetches (and lets the browser compile, off the main thread) the ECharts module without
+ * running it: at hand when the deferred charts import it. */
+let preloaded = false;
+function preloadECharts(): void {
+  if (preloaded || lib) return;
+  preloaded = true;
+  const link = document.createElement("link");
+  link.rel = "modulepreload";
+  link.href = new URL(__ECHARTS_MODULE__, import.meta.url).toString();
+  document.head.appendChild(link);
+}
+
 // Chart work queued and run one job per macrotask (input events get in between).
 const queue: (() => void)[] = [];
 let pumping = false;
@@ -87,6 +99,7 @@ export function EChart(props: {
   useEffect(() => {
     let live = true;
     let ro: ResizeObserver | null = null;
+    preloadECharts();
     const cancel = deferred(() =>
       loadECharts().then((m) =>
         schedule(() => {
