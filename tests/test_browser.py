@@ -1626,9 +1626,9 @@ def test_timeline_shades_a_layers_own_time_inside_its_bars(tb_work, page):
     solid = bar_pixel(frame, 1400, row[slow])
     assert all(abs(a - b) <= 12 for a, b in zip(solid, orange)), solid
     legend = frame.inner_text("[data-testid=timeline-own-legend]")
-    assert "own ops" in legend and "sublayers only" in legend
+    assert "solid: own ops" in legend and "faint: only its sublayers" in legend
     meaning = frame.inner_text("[data-testid=timeline-meaning]")
-    assert "Solid: the layer's own ops ran; lighter: only its sublayers' ops ran" in meaning
+    assert "Solid: the layer's own ops ran; faint: only its sublayers' ops ran" in meaning
     # The tooltip says busy, own and extent (the chart's formatter, as ECharts calls it).
     tip = frame.evaluate(
         """i => document.querySelector('[data-testid=timeline-chart]').lpChart.getOption()
@@ -1636,7 +1636,7 @@ def test_timeline_shades_a_layers_own_time_inside_its_bars(tb_work, page):
         block,
     )
     assert "busy 1.65 ms" in tip and "of 1.80 ms from first to last op" in tip, tip
-    assert "own ops 50 µs (solid)" in tip and "sublayers alone 1.60 ms (light)" in tip, tip
+    assert "own ops 50 µs (solid)" in tip and "sublayers alone 1.60 ms (faint)" in tip, tip
     tip = frame.evaluate(
         """i => document.querySelector('[data-testid=timeline-chart]').lpChart.getOption()
                   .tooltip[0].formatter({seriesType: 'custom', value: [0, 0, 0, i]})""",

@@ -32,7 +32,7 @@ export function Breakdown(props: { w: Window; figures: Figures | null; stepUs: n
           type: "bar",
           name: "Time per step",
           data: rev.map((i) => ({ value: i.us, itemStyle: { color: BREAKDOWN_COLORS[i.key] || SLATE } })),
-          label: { show: true, position: "right", fontSize: LABEL_PX, formatter: (p: any) => text(p.value) },
+          label: { show: true, position: "right", fontSize: LABEL_PX, textBorderWidth: 0, formatter: (p: any) => text(p.value) },
         },
       ],
     };

@@ -63,7 +63,7 @@ function HotChart(props: { bars: HotBar[]; onSelect: (path: string) => void }) {
           data: ls.map((l) => l.backward_us),
           itemStyle: { color: SLATE },
           // The backend's share of op time at the end of each bar.
-          label: { show: true, position: "right", formatter: (p: any) => share(p.dataIndex) },
+          label: { show: true, position: "right", textBorderWidth: 0, formatter: (p: any) => share(p.dataIndex) },
         },
       ],
     };

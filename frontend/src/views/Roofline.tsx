@@ -38,15 +38,18 @@ function rooflineOption(m: RooflineModel, selected: string | null, c: Palette): 
   const series: any[] = (["forward", "backward"] as const).map((phase) => {
     const data: number[][] = [];
     m.points.forEach((p, i) => p.phase === phase && data.push([p.intensity, p.flops_per_s, i]));
+    const large = data.length > LARGE_POINTS;
     return {
       type: "scatter",
       name: PHASE_LABEL[phase],
       symbol: SYMBOLS[phase],
       data,
-      large: data.length > LARGE_POINTS,
+      large,
       largeThreshold: LARGE_POINTS,
-      symbolSize: 10,
-      itemStyle: { color: COLORS[phase], opacity: 0.9, borderColor: CARD_BG, borderWidth: 0.5 },
+      // Thousands of points as one shape: smaller, no outline (outlines drawn over the
+      // neighbours' fills would turn a dense cloud into the page's colour).
+      symbolSize: large ? 7 : 10,
+      itemStyle: { color: COLORS[phase], opacity: large ? 0.75 : 0.9, borderColor: CARD_BG, borderWidth: large ? 0 : 0.5 },
       emphasis: { scale: 1.4 },
     };
   });

@@ -13,8 +13,8 @@ import { useColors } from "./theme";
 import { useDeferred } from "./defer";
 
 const phaseColors = (c: Palette): Record<string, string> => ({ forward: c.ORANGE, backward: c.SLATE });
-/** The lighter fill of the time only a layer's sublayers ran (own time is solid): this
- * share of the phase's colour on the card's. */
+/** The faint fill of the time only a layer's sublayers ran (own time is solid; lighter on
+ * a light page, darker on a dark one): this share of the phase's colour on the card's. */
 const SUBLAYER_SHARE = 0.4;
 const ROW_PX = 22;
 const PROGRESSIVE = { progressiveThreshold: 12000, progressive: 3000 };
@@ -86,7 +86,8 @@ function timelineOption(model: TimelineModel, selected: string | null, c: Palett
       children.push({
         type: "text",
         z2: 10,
-        style: { ...text.style, x: shape.x + shape.width / 2, y: shape.y + shape.height / 2, align: "center", verticalAlign: "middle", stroke: color, lineWidth: 2 },
+        // On the lighter fill: the page's text colour (white on it is unreadable in light).
+        style: { ...text.style, x: shape.x + shape.width / 2, y: shape.y + shape.height / 2, align: "center", verticalAlign: "middle", fill: c.dark ? "#ffffff" : "#212121" },
       });
     return { type: "group", children };
   };
@@ -190,7 +191,7 @@ function ownText(model: TimelineModel, i: number): string {
   if (own === null) return "own time not known (this report does not tell it from its sublayers')";
   const hasSplit = model.own.some((p, j) => p !== null && model.segments[j][3] === i);
   if (!hasSplit) return `own ops ${fmtTime(own)}: all of it (no sublayers)`;
-  return `own ops ${fmtTime(own)} (solid) · sublayers alone ${fmtTime(Math.max(0, busy - own))} (light)`;
+  return `own ops ${fmtTime(own)} (solid) · sublayers alone ${fmtTime(Math.max(0, busy - own))} (faint)`;
 }
 
 /** What a bar means, for the report at hand (busy intervals, or first to last op only). */
@@ -204,7 +205,7 @@ function meaning(model: TimelineModel): string {
     );
   const rest = n - model.measured;
   const own = model.shaded
-    ? " Solid: the layer's own ops ran; lighter: only its sublayers' ops ran (a layer without sublayers is solid throughout)."
+    ? " Solid: the layer's own ops ran; faint: only its sublayers' ops ran (a layer without sublayers is solid throughout)."
     : "";
   const unsplit = model.unsplit
     ? ` ${model.unsplit} bar${model.unsplit === 1 ? "" : "s"} of layers with sublayers ${model.unsplit === 1 ? "is" : "are"} solid throughout: this report does not tell their own ops from their sublayers'.`
@@ -226,7 +227,7 @@ export function StepTimeline(props: { w: Window; selected: string | null; onSele
   const model = useMemo(() => (present && ready ? timelineModel(w.timeline as Timeline, w.layers) : null), [w, present, ready]);
   const colors = useColors();
   const option = useMemo(() => (model && model.items.length ? timelineOption(model, selected, colors) : null), [model, selected, colors]);
-  const { SELECTED, SLATE, CARD_BG } = colors;
+  const { SELECTED, CARD_BG } = colors;
   const COLORS = phaseColors(colors);
 
   return (
@@ -240,9 +241,8 @@ export function StepTimeline(props: { w: Window; selected: string | null; onSele
           <i style={{ background: COLORS.forward }} /> forward <i style={{ background: COLORS.backward }} /> gradient{" "}
           <i style={{ background: SELECTED }} /> selected
           {model && model.shaded ? (
-            <span data-testid="timeline-own-legend">
-              {" · "}
-              <i style={{ background: SLATE }} /> own ops <i style={{ background: mix(SLATE, CARD_BG, SUBLAYER_SHARE) }} /> sublayers only
+            <span data-testid="timeline-own-legend" class="lp-legend-group">
+              <i style={{ background: COLORS.forward }} /> solid: own ops <i style={{ background: mix(COLORS.forward, CARD_BG, SUBLAYER_SHARE) }} /> faint: only its sublayers
             </span>
           ) : null}
         </span>

@@ -17,7 +17,7 @@ body { font-family: Roboto, sans-serif; font-size: 13px; color: #212121; }
 .lp-card h2 { font-size: 15px; font-weight: 500; margin: 0 8px 6px 0; color: #425066; }
 .lp-card-head { display: flex; align-items: center; gap: 12px; flex-wrap: wrap; margin-bottom: 8px; }
 .lp-card-head h2 { margin-bottom: 0; }
-.lp-grid { display: grid; grid-template-columns: minmax(0, 3fr) minmax(0, 2fr); gap: 14px; }
+.lp-grid { display: grid; grid-template-columns: minmax(0, 3fr) minmax(0, 2fr); gap: 14px; align-items: start; }
 @media (max-width: 1000px) { .lp-grid { grid-template-columns: minmax(0, 1fr); } }
 .lp-facts { color: #616161; margin: 0 0 10px; }
 .lp-warning { color: #bf360c; margin-top: 4px; }
@@ -81,6 +81,7 @@ body { font-family: Roboto, sans-serif; font-size: 13px; color: #212121; }
 a.lp-button { text-decoration: none; }
 .lp-legend { color: #616161; font-size: 12px; }
 .lp-legend i { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin: 0 3px 0 8px; vertical-align: -1px; }
+.lp-legend-group { margin-left: 10px; padding-left: 10px; border-left: 1px solid #e0e0e0; }
 .lp-legend i.lp-legend-roof { width: 14px; height: 0; border-top: 2px dashed #9e9e9e; border-radius: 0; vertical-align: 3px; }
 .lp-cell.lp-unknown { color: #9e9e9e; }
 .lp-selected-spans { margin-top: 6px; color: #424242; word-break: break-all; }
@@ -192,6 +193,7 @@ body { color: #e0e0e0; }
 .lp-snippet { background: #2b2b2b; border-color: #555; color: #e0e0e0; }
 .lp-unreadable { background: #4a3f26; color: #ffe0b2; }
 .lp-chip { background: #4a4f57; }
+.lp-legend-group { border-left-color: #555; }
 .lp-warning { color: #ff8a65; }
 .lp-error .lp-message-title, .lp-worse { color: #ef7070; }
 .lp-better { color: #81c784; }
