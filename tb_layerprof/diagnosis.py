@@ -7,7 +7,7 @@ can quote them.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from tb_layerprof.figures import layer_rates, peak_fraction, phase_rates
 from tb_layerprof.report import Hint, LayerStats, WindowReport
@@ -117,7 +117,11 @@ def _churn_hint(layer: LayerStats) -> List[Hint]:
     ]
 
 
-def _gradient_hint(layer: LayerStats, op_time_us: float) -> List[Hint]:
+def _gradient_hint(layer: LayerStats, op_time_us: float,
+                   typical: Optional[Tuple[float, float]] = None) -> List[Hint]:
+    """The gradient far costlier than the forward, in the window's mean step and, where
+    the analysis knows it, with every op at its median run (`typical`: own forward and
+    gradient µs per step): a tiny layer's ratio is otherwise one stalled op away from 50×."""
     fwd, bwd = layer.self_forward_us, layer.self_backward_us
     if fwd <= 0 or bwd <= 0 or op_time_us <= 0 or not layer.custom:
         return []  # a stock layer's gradient is Keras' and TensorFlow's code
@@ -125,6 +129,10 @@ def _gradient_hint(layer: LayerStats, op_time_us: float) -> List[Hint]:
     share = bwd / op_time_us
     if ratio < GRAD_MIN_RATIO or share < GRAD_MIN_SHARE:
         return []
+    if typical is not None:
+        t_fwd, t_bwd = typical
+        if t_fwd <= 0 or t_bwd < GRAD_MIN_RATIO * t_fwd or t_bwd < GRAD_MIN_SHARE * op_time_us:
+            return []
     top = [op for op in layer.top_ops if op.get("phase") == "backward"][:3]
     return [
         Hint(
@@ -139,6 +147,8 @@ def _gradient_hint(layer: LayerStats, op_time_us: float) -> List[Hint]:
                 "forward_us": round(fwd, 1),
                 "backward_us": round(bwd, 1),
                 "share_of_op_time": round(share, 3),
+                **({"typical_forward_us": round(typical[0], 1), "typical_backward_us": round(typical[1], 1)}
+                   if typical is not None else {}),
                 "top_backward_ops": [f"{op['name']} ({op['type']})" for op in top],
             },
         )
@@ -283,13 +293,16 @@ def _memory_hint(layer: LayerStats, rates: Dict[str, Any], window: WindowReport)
 
 
 def diagnose_layer(layer: LayerStats, op_time_us: float,
-                   window: Optional[WindowReport] = None) -> List[Hint]:
+                   window: Optional[WindowReport] = None,
+                   typical: Optional[Tuple[float, float]] = None) -> List[Hint]:
     """All hints for one layer (self figures, so a parent is not blamed for its child).
-    With the window, work-based hints too, and the layer's efficiency as evidence."""
+    With the window, work-based hints too, and the layer's efficiency as evidence; with
+    `typical` (own forward and gradient µs per step, each op at its median run), timing
+    ratios must hold in the typical step too."""
     hints = (
         _loop_hint(layer)
         + _churn_hint(layer)
-        + _gradient_hint(layer, op_time_us)
+        + _gradient_hint(layer, op_time_us, typical)
         + _retrace_hint(layer)
         + _host_round_trip_hint(layer)
     )
@@ -304,10 +317,14 @@ def diagnose_layer(layer: LayerStats, op_time_us: float,
     return hints + overhead + ([] if overhead else _memory_hint(layer, rates, window))
 
 
-def diagnose(window: WindowReport) -> WindowReport:
-    """Fill in `hints` of every layer of `window` (in place) and return it."""
+def diagnose(window: WindowReport,
+             typical: Optional[Mapping[str, Tuple[float, float]]] = None) -> WindowReport:
+    """Fill in `hints` of every layer of `window` (in place) and return it. `typical`:
+    layer path -> own (forward, gradient) µs per step with each op at its median run, where
+    the analysis has it."""
+    typical = typical or {}
     for layer in window.layers:
-        layer.hints = diagnose_layer(layer, window.op_time_us, window)
+        layer.hints = diagnose_layer(layer, window.op_time_us, window, typical.get(layer.path))
     return window
 
 

@@ -23,6 +23,7 @@ import bisect
 import dataclasses
 import functools
 import re
+import statistics
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from tb_layerprof import diagnosis, jax_sources
@@ -231,6 +232,10 @@ class _Acc:
     bwd_ps: float = 0.0
     fwd_events: float = 0.0
     bwd_events: float = 0.0
+    # The same with each instruction at its median execution: one stalled run of a 1 µs
+    # copy (a preempted thread on a busy CPU) must not make a diagnosis.
+    fwd_typical_ps: float = 0.0
+    bwd_typical_ps: float = 0.0
     ops: Dict[Tuple[str, str], float] = dataclasses.field(default_factory=dict)  # (instr, phase) -> ps
 
 
@@ -264,14 +269,17 @@ class _Tally:
     device: bool = False
     main: set = dataclasses.field(default_factory=set)
 
-    def add(self, t: XlaOp, kind: str, key: str, phase: str, share: float) -> None:
+    def add(self, t: XlaOp, kind: str, key: str, phase: str, share: float, typical_ps: float) -> None:
         ps = t.self_ps * share
         if kind == "layer":
             acc = self.accs[key]
+            typical = typical_ps * share
             if phase == BACKWARD:
                 acc.bwd_ps, acc.bwd_events = acc.bwd_ps + ps, acc.bwd_events + share
+                acc.bwd_typical_ps += typical
             else:
                 acc.fwd_ps, acc.fwd_events = acc.fwd_ps + ps, acc.fwd_events + share
+                acc.fwd_typical_ps += typical
             acc.ops[(t.hlo_op, phase)] = acc.ops.get((t.hlo_op, phase), 0.0) + ps
             return
         self.other[key] += ps
@@ -287,6 +295,7 @@ def _attribute(capture: XlaEvents, thunks: List[XlaOp], layers: Sequence[LayerIn
     kernel_names: Dict[str, Tuple[int, str]] = {}
     tally = _Tally(accs={info.path: _Acc() for info in layers}, other={k: 0.0 for k in OTHER_KEYS},
                    device=any(t.device for t in thunks), main=_main_programs(capture, thunks))
+    typical = _median_runs(thunks)
     for t in thunks:
         if tally.device and not t.device:
             continue  # on a GPU the kernels are the op time; host thunks only launch them
@@ -298,8 +307,17 @@ def _attribute(capture: XlaEvents, thunks: List[XlaOp], layers: Sequence[LayerIn
             kind, key, phase = resolve(op_name)
             if kind == "cat" and key != "optimizer_us" and t.program_id not in tally.main:
                 key = "framework_us"  # Keras' helper programs (jit_equal, ...)
-            tally.add(t, kind, key, phase, share)
+            tally.add(t, kind, key, phase, share, typical[(t.program_id, t.hlo_op)])
     return tally
+
+
+def _median_runs(thunks: List[XlaOp]) -> Dict[Tuple[int, str], float]:
+    """(program, instruction) -> the median self time of its runs in the window: an
+    instruction does the same work every step, so its median is what it typically costs."""
+    runs: Dict[Tuple[int, str], List[int]] = {}
+    for t in thunks:
+        runs.setdefault((t.program_id, t.hlo_op), []).append(t.self_ps)
+    return {key: float(statistics.median(ps)) for key, ps in runs.items()}
 
 
 def analyse(capture: XlaEvents, layers: Sequence[LayerInfo], first: int, last: int,
@@ -329,7 +347,9 @@ def analyse(capture: XlaEvents, layers: Sequence[LayerInfo], first: int, last: i
     window.unowned_ops = [
         {"name": name, "type": module, "category": "unattributed", "us": round(ps * us, 3)}
         for (name, module), ps in sorted(tally.unowned.items(), key=lambda kv: -kv[1])[:10]]
-    diagnosis.diagnose(window)
+    typical = {info.path: (tally.accs[info.path].fwd_typical_ps * us, tally.accs[info.path].bwd_typical_ps * us)
+               for info in layers}
+    diagnosis.diagnose(window, typical=typical)
     _jax_hints(window)
     window.timeline = timeline(layer_spans(capture, layers, first, last, scopes), {x.path for x in layers})
     return window

@@ -86,6 +86,25 @@ def test_expensive_gradient_ratio_and_share():
     assert "expensive-gradient" not in codes(negligible, 10000.0)
 
 
+def test_expensive_gradient_must_hold_in_the_typical_step_too():
+    # The JAX seed's vectorized layer: a 1 µs forward and a gradient of three 1 µs ops, one
+    # of which stalled once in the window (40 µs mean); with each op at its median run the
+    # gradient is 2.3 µs, and the layer is not told its gradient is expensive.
+    stalled = LayerStats(path="fast", custom=True, self_forward_us=0.8, self_backward_us=39.1)
+    assert "expensive-gradient" in codes(stalled, 300.0)
+    hints = diagnosis.diagnose_layer(stalled, 300.0, typical=(0.8, 2.3))
+    assert "expensive-gradient" not in {h.code for h in hints}
+    # A gradient that is costly on every run still is, and says so in both figures.
+    steady = LayerStats(path="g", custom=True, self_forward_us=100, self_backward_us=900)
+    hint = next(h for h in diagnosis.diagnose_layer(steady, 2000.0, typical=(95.0, 880.0))
+                if h.code == "expensive-gradient")
+    assert (hint.evidence["typical_forward_us"], hint.evidence["typical_backward_us"]) == (95.0, 880.0)
+    # diagnose() takes the typical figures by layer path.
+    window = WindowReport(step=1, steps=4, op_time_us=300.0, layers=[stalled])
+    assert not [h for h in diagnosis.diagnose(window, typical={"fast": (0.8, 2.3)}).layers[0].hints
+                if h.code == "expensive-gradient"]
+
+
 def test_retracing_and_host_round_trip():
     assert "retracing" in codes(LayerStats(path="r", trace_count=6))
     assert "retracing" not in codes(LayerStats(path="r", trace_count=2))
