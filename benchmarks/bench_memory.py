@@ -69,7 +69,7 @@ def pipeline(target):
     # Keras Layers line to (a copy of) the capture.
     from tb_layerprof import diagnosis, tracelayer
     events = xplane.read_profile(target)
-    window, spans = attribution.attribute_window(events, layer_map, tables, mode=amode)
+    window, spans, _ = attribution.attribute_window(events, layer_map, tables, mode=amode)
     diagnosis.diagnose(window)
     count = events.event_count
     del events

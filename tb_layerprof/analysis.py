@@ -51,13 +51,13 @@ def analyse_window(
     events.steps = innermost_steps(events.steps)
     if mode == "xla":  # work counts from the HLO protos (booked by attribution)
         events.xla_programs = xla_work.program_work(xplane_path)
-    window, spans = attribution.attribute_window(events, layer_map, graphs, mode=mode,
+    window, spans, typical = attribution.attribute_window(events, layer_map, graphs, mode=mode,
                                                  batches=batches)
     del events  # the largest object of the analysis: gone before the capture is rewritten
     roofs = peaks.window_peaks(xplane_path, window.clock == "device")
     if roofs is not None:
         window.peak_flops_per_s, window.peak_bytes_per_s, window.peak_source = roofs
-    diagnosis.diagnose(window)
+    diagnosis.diagnose(window, typical=typical)
     if trace_line:
         add_trace_line(xplane_path, spans, window, first, last)
     if mode != "eager" and not any(c.graph_id for c in layer_map.calls):

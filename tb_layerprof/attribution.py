@@ -25,7 +25,7 @@ import numpy as np
 
 from tb_layerprof.eager import EagerSpans, eager_spans
 from tb_layerprof.gcpause import no_cyclic_gc
-from tb_layerprof.ledger import Clocks, busy_fields, device_ledger, host_ledger, layer_busy
+from tb_layerprof.ledger import Clocks, Ledger, busy_fields, device_ledger, host_ledger, layer_busy
 from tb_layerprof.layermap import CallRecord, LayerInfo, LayerMap
 from tb_layerprof.memory import MemoryFigures, executed_batch, memory_figures
 from tb_layerprof.owners import (  # noqa: F401  owner names re-exported for callers
@@ -65,6 +65,9 @@ class Attributed(NamedTuple):
 
     window: WindowReport
     spans: List[LayerSpan]
+    # layer -> own (forward, gradient) µs per step with each op at its median run, for
+    # the diagnosis' timing ratios; None where runs are not grouped by op (eager, kernels)
+    typical: Optional[Dict[str, Tuple[float, float]]] = None
 
 
 def attribute(events: ProfileEvents, layer_map: LayerMap, graphs: GraphTables,
@@ -107,7 +110,15 @@ def _attribute_window(events: ProfileEvents, layer_map: LayerMap, graphs: GraphT
     _add_window_warnings(window, events, steps, clocks, index, layers, mode)
     book_work(window, layers, clocks.main.per_op, steps, graphs, active, rows.batch,
               steps.n_steps, mode, events)
-    return Attributed(window, [sp for sp in spans if sp.path in layers])
+    return Attributed(window, [sp for sp in spans if sp.path in layers], _typical(clocks.main, steps, layers))
+
+
+def _typical(ledger: Ledger, steps: _Steps, layers: Dict[str, LayerStats]
+             ) -> Optional[Dict[str, Tuple[float, float]]]:
+    if ledger.typical_time is None:
+        return None
+    t = ledger.typical_time
+    return {p: (steps.us(t.get((p, FORWARD), 0)), steps.us(t.get((p, BACKWARD), 0))) for p in layers}
 
 
 # -- 1. the window's steps -------------------------------------------------------------------

@@ -50,6 +50,10 @@ class Ledger:
         default_factory=lambda: collections.defaultdict(collections.Counter))
     # (layer, phase) -> merged [start, end] intervals of its own ops in the last step
     busy: Dict[Tuple[str, str], List[Interval]] = dataclasses.field(default_factory=dict)
+    # Owner -> self time with every op at its median run in the window (graph mode: an op
+    # does the same work every step), so one stalled run of a tiny op makes no diagnosis;
+    # None where runs are not grouped by op (eager mode, kernels).
+    typical_time: Optional[Dict[Owner, float]] = None
 
     def add(self, owner: Owner, name: str, op_type: str, self_ps: float) -> None:
         self.self_time[owner] += self_ps
@@ -146,8 +150,10 @@ def _host_ledger_by_name(ops: OpTable, op_step: np.ndarray, index: OwnerIndex,
     sums = np.zeros(len(order), np.int64)
     np.add.at(sums, gid, ops.self_ps)
     counts = np.bincount(gid, minlength=len(order))
+    typical = _median_runs(ops.self_ps, gid, counts) * counts
+    ledger.typical_time = collections.defaultdict(float)
     owners: List[Owner] = []
-    for k, ps, count in zip(distinct[order].tolist(), sums.tolist(), counts.tolist()):
+    for k, ps, count, typ in zip(distinct[order].tolist(), sums.tolist(), counts.tolist(), typical.tolist()):
         name_type, input_line = divmod(k, 2)
         name, op_type = ops.names[name_type // len(ops.types)], ops.types[name_type % len(ops.types)]
         owner = index.owner(name, op_type)
@@ -155,11 +161,21 @@ def _host_ledger_by_name(ops: OpTable, op_step: np.ndarray, index: OwnerIndex,
             owner = (INPUT, "")
         owners.append(owner)
         ledger.add(owner, name, op_type, ps)
+        ledger.typical_time[owner] += typ
         ledger.op_events[owner] += count
         if owner[1]:
             ledger.replica_time[(owner, _replica(name))] += ps
     _book_extents(ledger, ops, op_step, gid, owners)
     return ledger
+
+
+def _median_runs(self_ps: np.ndarray, gid: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Per group (every group has runs), the median of its runs' self times."""
+    by_group = np.asarray(self_ps, np.float64)[np.lexsort((self_ps, gid))]
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    upper = by_group[starts + counts // 2]
+    lower = by_group[starts + (counts - 1) // 2]
+    return (upper + lower) / 2.0
 
 
 def _book_extents(ledger: Ledger, ops: OpTable, op_step: np.ndarray, gid: np.ndarray,

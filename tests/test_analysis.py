@@ -44,7 +44,7 @@ def test_analyse_window_runs_without_tensorflow(tmp_path, monkeypatch):
     assert got["after_import"] == []
     # The same report as the pipeline's stages run by hand, hints included.
     events = xplane.read_profile(capture)
-    window, spans = attribution.attribute_window(events, layer_map(), {1: GRAPH})
+    window, spans, _ = attribution.attribute_window(events, layer_map(), {1: GRAPH})
     roofs = peaks.window_peaks(capture, on_device=False)
     window.peak_flops_per_s, window.peak_bytes_per_s, window.peak_source = roofs
     diagnosis.diagnose(window)

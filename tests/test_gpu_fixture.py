@@ -183,7 +183,7 @@ def test_xprof_accepts_the_fixture(capture, tmp_path):
 def test_keras_layers_line_on_host_and_device_planes(capture):
     from tb_layerprof import tracelayer
 
-    window, spans = attribution.attribute_window(xplane.read_profile(capture), layer_map(), {1: GRAPH})
+    window, spans, _ = attribution.attribute_window(xplane.read_profile(capture), layer_map(), {1: GRAPH})
     lines = tracelayer.lines_by_plane(spans, window)
     assert set(lines) == {"/host:CPU", "/device:GPU:0"}
     device = {(e.name, e.stats["step_num"]): e for e in lines["/device:GPU:0"]}

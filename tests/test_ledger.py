@@ -181,3 +181,28 @@ def test_stored_busy_intervals_are_checked_and_bad_ones_dropped():
     assert spans["a"]["self_busy"] == [[5, 6]] and spans["a"]["self_busy_us"] == 1
     for path in "bcdef":  # kept, drawn first to last
         assert not {"busy", "busy_us", "self_busy", "self_busy_us"} & set(spans[path]), spans[path]
+
+
+def test_typical_time_takes_each_op_at_its_median_run(tmp_path):
+    """Graph mode: an op does the same work every step, so the typical figures take each
+    op at its median run: one stalled run of the head's 10 µs MatMul (preempted for 4 ms)
+    moves its mean, not its typical step. Even run counts take the middle pair's mean."""
+    b = XSpaceBuilder(host="w")
+    plane = b.plane("/host:CPU")
+    py = plane.line("python")
+    lines = {name: plane.line(name) for name in ("tf_Compute/1", "tf_Compute/2")}
+    types = {name: op_type for name, op_type, _ in GRAPH}
+    head_matmul = [10, 12, 4010, 14]  # µs, one run per step; median 13
+    for i, step in enumerate((4, 5, 6, 7)):
+        t0 = i * 10_000 * US
+        py.event("train", t0, 10_000 * US, step_num=step, _r=1)
+        for thread, name, start, dur in OPS:
+            if name == "m/head_1/MatMul":
+                dur = head_matmul[i]
+            lines[thread].op(name, types[name], t0 + start * US, dur * US)
+    events = xplane.read_profile(b.write(str(tmp_path / "w.xplane.pb")))
+    result = attribution.attribute_window(events, _layer_map(), {1: GRAPH})
+    head = next(x for x in result.window.layers if x.path == "head")
+    assert head.self_forward_us == pytest.approx(sum(head_matmul) / 4 + 10)  # + its BiasAdd
+    assert result.typical["head"] == pytest.approx((13 + 10, 0.0))
+    assert result.typical["block/body"] == pytest.approx((4000, 0.0))

@@ -14,7 +14,7 @@ from tests.test_attribution import GRAPH, build_profile, layer_map
 @pytest.fixture
 def measured(tmp_path):
     path = build_profile(tmp_path)
-    window, spans = attribution.attribute_window(xplane.read_profile(path), layer_map(), {1: GRAPH})
+    window, spans, _ = attribution.attribute_window(xplane.read_profile(path), layer_map(), {1: GRAPH})
     return path, window, spans
 
 
