@@ -56,7 +56,8 @@ def analyse_window(
     del events  # the largest object of the analysis: gone before the capture is rewritten
     roofs = peaks.window_peaks(xplane_path, window.clock == "device")
     if roofs is not None:
-        window.peak_flops_per_s, window.peak_bytes_per_s, window.peak_source = roofs
+        window.peak_flops_per_s, window.peak_bytes_per_s, window.peak_source = roofs[:3]
+        window.peak_cache_bytes_per_s = roofs.cache_bytes_per_s
     diagnosis.diagnose(window, typical=typical)
     if trace_line:
         add_trace_line(xplane_path, spans, window, first, last)

@@ -3,7 +3,9 @@
 GPU: from the device capability stats TensorFlow's profiler writes on each device plane
 (SM clock, SM count, compute capability, memory bandwidth), read from the plane headers by
 the xplane package's wire reader (no TensorFlow, no generated protos). CPU: a short
-calibration, a numpy float32 matmul and a large copy (well under a second), cached per
+calibration, a numpy float32 matmul, a large copy (DRAM) and a small one repeated (the
+cache a layer's small tensors stay in: its roof is why a CPU layer can move bytes faster
+than DRAM allows), well under a second, cached per
 machine in `~/.cache/tb_layerprof/peaks.json` (or `$TB_LAYERPROF_CACHE_DIR`); set
 `TB_LAYERPROF_NO_CALIBRATION=1` to skip it (the window's peaks are then null).
 """
@@ -26,6 +28,8 @@ SKIP_ENV = "TB_LAYERPROF_NO_CALIBRATION"
 CACHE_ENV = "TB_LAYERPROF_CACHE_DIR"
 MATMUL_N = 1024  # 2·1024³ = 2.1 GFLOP: ~10-50 ms on one modern core
 COPY_BYTES = 64 << 20  # larger than any last-level cache: measures DRAM bandwidth
+CACHE_COPY_BYTES = 128 << 10  # source and copy (256 KiB) fit the L2 of current x86 and Arm cores
+CACHE_COPY_ROUNDS = 64  # copies per timing: one is ~10 µs, too short to time alone
 REPEATS = 3  # best of: a background process slows one run, not all
 
 # fp32 FMA lanes per SM per clock by compute capability major.minor (CUDA's programming
@@ -39,8 +43,9 @@ _NUMERIC = (wire.STAT_DOUBLE, wire.STAT_UINT64, wire.STAT_INT64)  # XStat value 
 
 class Peaks(NamedTuple):
     flops_per_s: float
-    bytes_per_s: float
+    bytes_per_s: float  # DRAM (CPU) or device memory (GPU): the roof rates are shares of
     source: str  # "calibrated-cpu" or "gpu-device-caps"
+    cache_bytes_per_s: Optional[float] = None  # CPU: a copy that stays in cache
 
 
 def calibrate_cpu() -> Peaks:
@@ -51,18 +56,24 @@ def calibrate_cpu() -> Peaks:
     b = np.ones((MATMUL_N, MATMUL_N), np.float32)
     src = np.ones(COPY_BYTES // 4, np.float32)
     dst = np.empty_like(src)
+    small, small_dst = src[:CACHE_COPY_BYTES // 4], dst[:CACHE_COPY_BYTES // 4]
     np.matmul(a, b)  # warm-up: thread pool start, page faults
     np.copyto(dst, src)
-    best_mm = best_copy = float("inf")
+    best_mm = best_copy = best_cached = float("inf")
     for _ in range(REPEATS):
         t0 = time.perf_counter()
         np.matmul(a, b)
         t1 = time.perf_counter()
         np.copyto(dst, src)
         t2 = time.perf_counter()
+        for _ in range(CACHE_COPY_ROUNDS):
+            np.copyto(small_dst, small)
+        t3 = time.perf_counter()
         best_mm, best_copy = min(best_mm, t1 - t0), min(best_copy, t2 - t1)
+        best_cached = min(best_cached, t3 - t2)
     # A copy reads and writes every byte.
-    return Peaks(2.0 * MATMUL_N ** 3 / best_mm, 2.0 * COPY_BYTES / best_copy, "calibrated-cpu")
+    return Peaks(2.0 * MATMUL_N ** 3 / best_mm, 2.0 * COPY_BYTES / best_copy, "calibrated-cpu",
+                 2.0 * CACHE_COPY_BYTES * CACHE_COPY_ROUNDS / best_cached)
 
 
 def _cache_path() -> str:
@@ -91,13 +102,13 @@ def cpu_peaks() -> Optional[Peaks]:
         with open(path) as f:
             cache = json.load(f)
         hit = cache.get(key)
-        if hit:
-            return Peaks(float(hit[0]), float(hit[1]), "calibrated-cpu")
+        if hit and len(hit) >= 3:  # two values: written before the cache roof, calibrate again
+            return Peaks(float(hit[0]), float(hit[1]), "calibrated-cpu", float(hit[2]))
     except (OSError, ValueError, TypeError, IndexError, AttributeError):
         cache = {}
     peaks = calibrate_cpu()
     cache = cache if isinstance(cache, dict) else {}
-    cache[key] = [peaks.flops_per_s, peaks.bytes_per_s]
+    cache[key] = [peaks.flops_per_s, peaks.bytes_per_s, peaks.cache_bytes_per_s]
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp = f"{path}.{os.getpid()}.tmp"

@@ -394,6 +394,9 @@ class WindowReport:
     peak_flops_per_s: Optional[float] = None
     peak_bytes_per_s: Optional[float] = None
     peak_source: Optional[str] = None
+    # CPU: bytes/s of a copy that stays in cache, the roof above DRAM's that small tensors
+    # reach (rates are shares of peak_bytes_per_s all the same); null on GPUs, or unknown.
+    peak_cache_bytes_per_s: Optional[float] = None
     # Share of op time in ops with a FLOP or byte count (work_coverage), and in ops with a
     # FLOP formula (flops_coverage).
     work_coverage: float = 0.0

@@ -313,7 +313,7 @@ WORK = {
     "block/fast": (65536.0, 65536.0, 5.2e5, 5.2e5, "estimated"),
     "dense": (3.36e7, 6.72e7, 1.57e6, 2.6e6, "exact"),
 }
-PEAK_FLOPS, PEAK_BYTES = 1.8e11, 1.4e10
+PEAK_FLOPS, PEAK_BYTES, PEAK_CACHE_BYTES = 1.8e11, 1.4e10, 8.4e10
 
 
 def with_work(window: WindowReport) -> WindowReport:
@@ -334,5 +334,6 @@ def with_work(window: WindowReport) -> WindowReport:
             layer.forward_flops_per_s = layer.forward_flops / layer.forward_us * 1e6
             layer.backward_flops_per_s = layer.backward_flops / layer.backward_us * 1e6
     window.peak_flops_per_s, window.peak_bytes_per_s = PEAK_FLOPS, PEAK_BYTES
+    window.peak_cache_bytes_per_s = PEAK_CACHE_BYTES
     window.peak_source, window.work_coverage, window.flops_coverage = "calibrated-cpu", 0.93, 0.9
     return window

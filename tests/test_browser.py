@@ -1532,11 +1532,23 @@ def test_roofline_points_select_their_layer(tb_work, page):
     assert frame.get_attribute("[data-testid=roofline-chart]", "data-points") == "8"
     meaning = frame.inner_text("[data-testid=roofline-meaning]")
     assert "peak 180 GFLOP/s and 14.0 GB/s" in meaning and "calibrated-cpu" in meaning
+    # The in-cache roof, dotted, under the same flat roof: where a cache-resident layer's
+    # rate above the memory roof comes from (block/slow's gradient moves 3x DRAM's bytes/s).
+    assert "stays in cache (84.0 GB/s)" in meaning
+    roofs = frame.evaluate("""() => document.querySelector('[data-testid=roofline-chart]').lpChart.getOption().series
+        .filter(s => s.type === 'line').map(s => ({name: s.name, type: s.lineStyle.type, data: s.data}))""")
+    assert [(r["name"], r["type"]) for r in roofs] == [("Roof", "dashed"), ("Cache roof", "dotted")]
+    (x0, y0), corner = roofs[1]["data"][0], roofs[1]["data"][1]
+    assert y0 == pytest.approx(8.4e10 * x0) and corner == pytest.approx([1.8e11 / 8.4e10, 1.8e11])
     _, body = tb_work.get_json(f"{BASE}/window?run=work")
     fwd = body["layer_work"]["block/slow"]["forward"]
     click_chart_item(page, frame, "roofline-chart", 0, fwd["intensity"], fwd["flops_per_s"])
     frame.wait_for_function("() => document.querySelector('[role=row].lp-selected')?.dataset.path === 'block/slow'")
     assert selected_rows(frame) == ["block/slow"]
+    total = body["layer_work"]["block/slow"]["total"]
+    assert total["bytes_fraction"] > 1  # above the memory roof, and the detail says how
+    detail = frame.inner_text("[data-testid=layer-detail]")
+    assert f"{100 * total['bytes_fraction']:.0f}%" in detail and "above the memory roof, its bytes stayed in cache" in detail
     # The gradient point of dense selects dense.
     grad = body["layer_work"]["dense"]["backward"]
     click_chart_item(page, frame, "roofline-chart", 1, grad["intensity"], grad["flops_per_s"])

@@ -178,6 +178,21 @@ def test_cpu_calibration_is_quick_cached_and_skippable(tmp_path, monkeypatch):
     assert peaks.cpu_peaks() is None
 
 
+def test_cpu_calibration_has_a_cache_roof_and_recalibrates_an_older_cache(tmp_path, monkeypatch):
+    """The cache roof: a small copy repeated. A cache file written before it (two values
+    per machine) is calibrated again, not read as a machine without a cache roof."""
+    monkeypatch.setenv(peaks.CACHE_ENV, str(tmp_path))
+    monkeypatch.delenv(peaks.SKIP_ENV, raising=False)
+    (tmp_path / "peaks.json").write_text(json.dumps({peaks._machine_key(): [1e11, 1e10]}))
+    got = peaks.cpu_peaks()
+    assert got.cache_bytes_per_s is not None and got.cache_bytes_per_s > 1e8
+    stored = json.loads((tmp_path / "peaks.json").read_text())[peaks._machine_key()]
+    assert len(stored) == 3 and stored[2] == got.cache_bytes_per_s
+    w = WindowReport(step=1, steps=1, peak_flops_per_s=1e11, peak_bytes_per_s=1e10,
+                     peak_cache_bytes_per_s=got.cache_bytes_per_s)
+    assert WindowReport.from_json(json.loads(json.dumps(w.to_json()))).peak_cache_bytes_per_s == got.cache_bytes_per_s
+
+
 def test_gpu_peaks_from_device_caps():
     h100 = {"clock_rate": 1980000.0, "core_count": 132.0, "compute_cap_major": 9.0,
             "compute_cap_minor": 0.0, "memory_bandwidth": 3.35e12}
@@ -223,6 +238,7 @@ def test_known_cost_matmul_layers_exact_1_4_16(tmp_path):
     assert layers["mm16"].backward_flops == 2 * layers["mm16"].forward_flops
     assert layers["mm1"].backward_flops == layers["mm1"].forward_flops
     assert layers["head"].forward_flops == 2 * b * 256 + b  # matmul + bias
+    assert window.peak_cache_bytes_per_s and window.peak_cache_bytes_per_s > 0
     assert window.peak_source == "calibrated-cpu" and window.peak_flops_per_s > 0
     assert 0.5 < window.work_coverage <= 1.0
 

@@ -210,6 +210,8 @@ def _peak_note(window: WindowReport) -> str:
     if not window.peak_flops_per_s:
         return " (no peaks known)"
     bw = f", {as_float(window.peak_bytes_per_s) / 1e9:.3g} GB/s" if window.peak_bytes_per_s else ""
+    if bw and window.peak_cache_bytes_per_s:
+        bw += f" ({as_float(window.peak_cache_bytes_per_s) / 1e9:.3g} GB/s in cache)"
     return (f" ({as_float(window.peak_flops_per_s) / 1e9:.3g} GFLOP/s{bw},"
             f" {safe_text(window.peak_source or '?')}; counts cover"
             f" {100 * as_float(window.work_coverage):.0f}% of op time)")

@@ -110,6 +110,8 @@ export interface Window {
   peak_flops_per_s?: number | null;
   peak_bytes_per_s?: number | null;
   peak_source?: string | null;
+  /** CPU: bytes/s of a copy that stays in cache (the roof small tensors reach); null elsewhere. */
+  peak_cache_bytes_per_s?: number | null;
   /** Share of op time in ops with a FLOP or byte count. */
   work_coverage?: number;
   flops_coverage?: number;

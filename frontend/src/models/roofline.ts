@@ -33,6 +33,8 @@ export interface RooflineModel {
   /** The roof as a polyline on those axes: min(peak bytes/s × intensity, peak FLOP/s);
    * empty without peaks, one segment when only one peak is known. */
   roof: [number, number][];
+  /** The same under the in-cache bandwidth (CPU calibrations): empty without it. */
+  cacheRoof: [number, number][];
 }
 
 const decadeBelow = (v: number) => Math.pow(10, Math.floor(Math.log10(v)));
@@ -80,7 +82,8 @@ export function rooflineModel(layers: Layer[], w: Parameters<typeof windowPeaks>
   // A factor 2 of room on each side, so that no point sits on the chart's edge.
   const x: [number, number] = xs.length ? [decadeBelow(Math.min(...xs) / 2), decadeAbove(Math.max(...xs) * 2)] : [0.01, 100];
   const y: [number, number] = ys.length ? [decadeBelow(Math.min(...ys) / 2), decadeAbove(Math.max(...ys) * 2)] : [1e6, 1e12];
-  return { points, undrawn, peaks, x, y, roof: roofLine(peaks.flops, peaks.bytes, x) };
+  const cacheRoof = peaks.cache && peaks.flops ? roofLine(peaks.flops, peaks.cache, x) : [];
+  return { points, undrawn, peaks, x, y, roof: roofLine(peaks.flops, peaks.bytes, x), cacheRoof };
 }
 
 /** min(bytes/s × x, FLOP/s) over [x0, x1] as a polyline (its corner where the two meet). */
@@ -100,7 +103,7 @@ export function roofLine(flops: number | null, bytes: number | null, [x0, x1]: [
 export function peakSourceText(source: string | null): string {
   switch (source) {
     case "calibrated-cpu":
-      return "measured on this machine by a short matmul and copy calibration (calibrated-cpu)";
+      return "measured on this machine by a short matmul and copy calibration (calibrated-cpu; the memory roof is a copy larger than any cache)";
     case "gpu-device-caps":
       return "from the GPU's device capabilities in the capture (gpu-device-caps)";
     case null:

@@ -6,7 +6,7 @@ import type { Layer } from "../api/types";
 import { columnsFor, compareLayers, formatCell, COLUMNS } from "./columns";
 import { layer } from "./fixtures";
 import { roofLine, rooflineModel } from "./roofline";
-import { countsLabel, fmtFlopRate, fmtRoof, fmtSI, readLayerWork, withWork, workTitle } from "./work";
+import { countsLabel, fmtFlopRate, fmtRoof, fmtSI, readLayerWork, roofText, withWork, workTitle } from "./work";
 
 const rates = (flops: number, bytes: number, peak: number | null, extra = {}) => ({
   flops_per_s: flops, bytes_per_s: bytes, intensity: flops / bytes, flops_fraction: peak, bytes_fraction: peak, peak_fraction: peak, ...extra,
@@ -95,8 +95,22 @@ test("roofline: one point per layer and phase with counts, the backend's coordin
   // a factor 2 of room beyond the outermost (the gradient's 0.01 FLOP/B, the peak).
   assert.deepEqual(m.x, [0.001, 100]);
   assert.deepEqual(m.y, [1e7, 1e12]);
-  assert.deepEqual(m.peaks, { flops: 1.8e11, bytes: 1.4e10, source: "calibrated-cpu" });
+  assert.deepEqual(m.peaks, { flops: 1.8e11, bytes: 1.4e10, cache: null, source: "calibrated-cpu" });
   assert.deepEqual(m.roof, [[0.001, 1.4e7], [1.8e11 / 1.4e10, 1.8e11], [100, 1.8e11]]);
+  assert.deepEqual(m.cacheRoof, []);
+});
+
+test("roofline: the in-cache roof above the memory roof, only when it is above it", () => {
+  const layers = withWork(LAYERS_WITH_COUNTS, readLayerWork(LAYER_WORK));
+  const m = rooflineModel(layers, { ...PEAKS, peak_cache_bytes_per_s: 8.4e10 })!;
+  assert.equal(m.peaks.cache, 8.4e10);
+  assert.deepEqual(m.cacheRoof, [[0.001, 8.4e7], [1.8e11 / 8.4e10, 1.8e11], [100, 1.8e11]]);
+  // A "cache" no faster than memory adds nothing: not drawn.
+  assert.deepEqual(rooflineModel(layers, { ...PEAKS, peak_cache_bytes_per_s: 1e10 })!.cacheRoof, []);
+  assert.equal(rooflineModel(layers, { ...PEAKS, peak_cache_bytes_per_s: null })!.peaks.cache, null);
+  // A rate above the memory roof says why it can be.
+  assert.match(roofText(rates(1e9, 4.2e10, 3, { flops_fraction: 0.0055, bytes_fraction: 3 })), /300% of the nearer roof .*above the memory roof, its bytes stayed in cache/);
+  assert.doesNotMatch(roofText(rates(1e9, 7e9, 0.5, { flops_fraction: 0.0055, bytes_fraction: 0.5 })), /cache/);
 });
 
 test("roofline: none without counts; no roofs without peaks; one roof with one peak", () => {

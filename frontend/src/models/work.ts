@@ -47,10 +47,18 @@ export function withWork(layers: Layer[], work: Map<string, LayerWork>): Layer[]
 /** True when some layer of the window has work figures. */
 export const hasWork = (layers: Layer[]): boolean => layers.some((l) => !!l.work);
 
-/** The window's roofs (null where unknown) and where they come from. */
-export function windowPeaks(w: Pick<Window, "peak_flops_per_s" | "peak_bytes_per_s" | "peak_source">) {
+/** The window's roofs (null where unknown) and where they come from. `cache`: the CPU's
+ * in-cache copy rate, kept only above the memory roof (what it adds is the room above it). */
+export function windowPeaks(w: Pick<Window, "peak_flops_per_s" | "peak_bytes_per_s" | "peak_source" | "peak_cache_bytes_per_s">) {
   const pos = (x: unknown) => (typeof x === "number" && Number.isFinite(x) && x > 0 ? x : null);
-  return { flops: pos(w.peak_flops_per_s), bytes: pos(w.peak_bytes_per_s), source: typeof w.peak_source === "string" && w.peak_source ? w.peak_source : null };
+  const bytes = pos(w.peak_bytes_per_s);
+  const cache = pos(w.peak_cache_bytes_per_s);
+  return {
+    flops: pos(w.peak_flops_per_s),
+    bytes,
+    cache: cache !== null && bytes !== null && cache > bytes ? cache : null,
+    source: typeof w.peak_source === "string" && w.peak_source ? w.peak_source : null,
+  };
 }
 
 const PREFIXES = ["", "k", "M", "G", "T", "P", "E"];
@@ -113,11 +121,12 @@ export function phaseRatesText(lw: LayerWork): string {
   return `${phase("forward", lw.forward)} · ${phase("gradient", lw.backward)}`;
 }
 
-/** "39% of the nearer roof (FLOP/s 35%, bytes/s 39%)", or why there is no share. */
+/** "39% of the nearer roof (FLOP/s 35%, bytes/s 39%)", or why there is no share; above
+ * 100% of the memory roof, why that is possible. */
 export function roofText(t: Rates): string {
-  return t.peak_fraction == null
-    ? "% of peak unknown: no peaks known for this window"
-    : `${fmtRoof(t.peak_fraction)} of the nearer roof (FLOP/s ${fmtRoof(t.flops_fraction)}, bytes/s ${fmtRoof(t.bytes_fraction)})`;
+  if (t.peak_fraction == null) return "% of peak unknown: no peaks known for this window";
+  const above = t.bytes_fraction != null && t.bytes_fraction > 1 ? ": above the memory roof, its bytes stayed in cache" : "";
+  return `${fmtRoof(t.peak_fraction)} of the nearer roof (FLOP/s ${fmtRoof(t.flops_fraction)}, bytes/s ${fmtRoof(t.bytes_fraction)})${above}`;
 }
 
 /** The rate columns' tooltip: rates by phase, the roofs' shares and where the counts come from. */

@@ -64,7 +64,7 @@ function rooflineOption(m: RooflineModel, selected: string | null, c: Palette): 
     label: { show: true, formatter: selected === null ? "" : shortName(selected, 40), position: "right", color: SELECTED_TEXT, fontSize: 11 },
     z: 3,
   });
-  const { roof, peaks } = m;
+  const { roof, cacheRoof, peaks } = m;
   if (roof.length) {
     series.push({
       type: "line",
@@ -75,17 +75,25 @@ function rooflineOption(m: RooflineModel, selected: string | null, c: Palette): 
       lineStyle: { color: GREY, type: "dashed", width: 1.5 },
       z: 1,
     });
+    if (cacheRoof.length)
+      series.push({
+        type: "line",
+        name: "Cache roof",
+        data: cacheRoof,
+        silent: true,
+        symbol: "none",
+        lineStyle: { color: GREY, type: "dotted", width: 1.2, opacity: 0.8 },
+        z: 1,
+      });
     // The peaks, said on the roof (a line series shows no labels without symbols): FLOP/s
-    // above the flat part's right end, bytes/s above the middle of the visible slope.
+    // above the flat part's right end, bytes/s above the middle of each visible slope.
     const labels: any[] = [];
     const last = roof[roof.length - 1];
     if (peaks.flops && last[1] === peaks.flops) labels.push({ value: last, label: { formatter: `peak ${fmtFlopRate(peaks.flops)}`, align: "right" } });
-    if (peaks.bytes && roof[0][1] !== peaks.flops) {
-      const end = roof[1][0]; // the corner, or the right edge when the slope never meets the flat roof
-      const start = Math.max(roof[0][0], m.y[0] / peaks.bytes);
-      const xm = Math.sqrt(start * end);
-      labels.push({ value: [xm, peaks.bytes * xm], label: { formatter: `peak ${fmtByteRate(peaks.bytes)}`, align: "right" } });
-    }
+    const slope = slopeLabel(roof, peaks.bytes, peaks.flops, m.y[0], `peak ${fmtByteRate(peaks.bytes)}`);
+    if (slope) labels.push(slope);
+    const cached = slopeLabel(cacheRoof, peaks.cache, peaks.flops, m.y[0], `in cache ${fmtByteRate(peaks.cache)}`);
+    if (cached) labels.push(cached);
     series.push({
       type: "scatter",
       name: "Roof labels",
@@ -125,6 +133,15 @@ function rooflineOption(m: RooflineModel, selected: string | null, c: Palette): 
     },
     series,
   };
+}
+
+/** A bandwidth's label above the middle of its roof's visible slope; null without one. */
+function slopeLabel(line: [number, number][], bytes: number | null, flops: number | null, yMin: number, text: string): any {
+  if (!bytes || !line.length || line[0][1] === flops) return null;
+  const end = line[1][0]; // the corner, or the right edge when the slope never meets the flat roof
+  const start = Math.max(line[0][0], yMin / bytes);
+  const xm = Math.sqrt(start * end);
+  return { value: [xm, bytes * xm], label: { formatter: text, align: "right" } };
 }
 
 export function Roofline(props: { w: Window; selected: string | null; onSelect: (path: string) => void }) {
@@ -174,7 +191,10 @@ function RooflineBody(props: { model: RooflineModel | null; option: any; onSelec
   const { peaks } = model;
   const roofs =
     peaks.flops || peaks.bytes
-      ? `Roofs: peak ${peaks.flops ? fmtFlopRate(peaks.flops) : "FLOP/s unknown"} and ${peaks.bytes ? fmtByteRate(peaks.bytes) : "bytes/s unknown"}, ${peakSourceText(peaks.source)}.`
+      ? `Roofs: peak ${peaks.flops ? fmtFlopRate(peaks.flops) : "FLOP/s unknown"} and ${peaks.bytes ? fmtByteRate(peaks.bytes) : "bytes/s unknown"}, ${peakSourceText(peaks.source)}.` +
+        (peaks.cache
+          ? ` The dotted roof is a copy that stays in cache (${fmtByteRate(peaks.cache)}): small tensors stay there, so a point can sit above the memory roof; % of peak is of the memory roof all the same.`
+          : "")
       : "No peaks known for this window (the calibration was skipped or failed), so no roofs and no % of peak.";
   const skipped = model.undrawn.length ? ` ${model.undrawn.length} phase${model.undrawn.length === 1 ? "" : "s"} with counts but no FLOPs or no time are not drawn.` : "";
   return (
