@@ -193,7 +193,7 @@ class LayerProfPlugin(base_plugin.TBPlugin):
             data = self._read(ctx, experiment, run, chunk)
             for tag in chunk:
                 by_host: Dict[str, Entry] = {}
-                found, bad = tag_windows(run, tag, data.get(tag, []))
+                found, bad = tag_windows(run, tag, data.get(tag, []), timeline=False)
                 for window in found:
                     by_host[window.host] = Entry(window)
                 cached[tag] = (versions[tag], sorted(by_host.items()), bad)

@@ -46,14 +46,16 @@ def datum_bytes(datum: provider.TensorDatum) -> bytes:
     return value
 
 
-def tag_windows(run: str, tag: str, data: list) -> Tuple[List[WindowReport], List[Dict[str, Any]]]:
+def tag_windows(run: str, tag: str, data: list, timeline: bool = True
+                ) -> Tuple[List[WindowReport], List[Dict[str, Any]]]:
     """(readable windows of one tag, oldest write first; one {"tag", "step", "error"} per
     stored window that is not a readable report). A later write of the same step and host
-    replaces an earlier one, as in `summary.load_reports`."""
+    replaces an earlier one, as in `summary.load_reports`. `timeline=False`: without their
+    step timelines (what `Entry` keeps needs none)."""
     out, bad = [], []
     for datum in sorted(data, key=lambda d: (d.step, d.wall_time)):
         try:
-            out.append(window_from_bytes(datum_bytes(datum)))
+            out.append(window_from_bytes(datum_bytes(datum), timeline))
         except (ReportReadError, ValueError) as e:
             logger.warning("layerprof: run %r tag %r unreadable: %s", run, tag, e)
             bad.append({"tag": tag, "step": int(datum.step), "error": str(e)})

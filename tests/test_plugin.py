@@ -8,6 +8,7 @@ the `--load_fast=false` path) over logdirs written by ReportWriter; nothing is m
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gzip
 import json
 import os
@@ -26,6 +27,7 @@ from tensorboard.summary.writer.record_writer import RecordWriter
 from tb_layerprof import load_reports
 from tb_layerprof.plugin import ApiError, LayerProfPlugin, STATIC_DIR
 from tb_layerprof import figures
+from tb_layerprof.report import window_from_bytes, window_to_bytes
 from tb_layerprof.summary import create_metadata, tag_for_step
 from tests.plugin_helpers import XSS_RUN, make_synthetic_logdir, synthetic_window, with_work, write_run
 
@@ -175,6 +177,22 @@ def test_malformed_timelines_are_cleaned_not_fatal(tmp_path, timeline, expected)
     plugin, _ = _plugin(d)
     assert plugin.window_impl(CTX, EXP, "train", "5")["window"]["timeline"] == expected
     assert plugin.report_impl(CTX, EXP, "train")["runs"][0]["windows"][0]["timeline"] == expected
+
+
+def test_the_run_cache_reads_windows_without_their_timelines(tmp_path):
+    """/windows and /trend read each window without its step timeline (drawing data that
+    never makes a window unreadable): the same window otherwise, field by field."""
+    window = synthetic_window(5)
+    raw = window_to_bytes(window)
+    full, lean = window_from_bytes(raw), window_from_bytes(raw, timeline=False)
+    assert full.timeline["spans"] and lean.timeline == {}
+    assert dataclasses.replace(lean, timeline=full.timeline) == full
+    d = str(tmp_path)
+    write_run(d, "train", [window])
+    plugin, _ = _plugin(d)
+    assert [w["step"] for w in plugin.windows_impl(CTX, EXP, "train")["windows"]] == [5]
+    # /window still serves the timeline after the cache read the window without it.
+    assert plugin.window_impl(CTX, EXP, "train", "5")["window"]["timeline"] == full.to_json()["timeline"]
 
 
 def test_older_report_without_timeline_or_profile_dir(tmp_path):
