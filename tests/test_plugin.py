@@ -195,6 +195,21 @@ def test_the_run_cache_reads_windows_without_their_timelines(tmp_path):
     assert plugin.window_impl(CTX, EXP, "train", "5")["window"]["timeline"] == full.to_json()["timeline"]
 
 
+def test_reading_a_window_pauses_the_cyclic_gc_and_restores_it(monkeypatch):
+    import gc
+    from tb_layerprof import report
+
+    seen = []
+    real = report.WindowReport.from_json.__func__
+    monkeypatch.setattr(report.WindowReport, "from_json",
+                        classmethod(lambda cls, d, timeline=True: seen.append(gc.isenabled()) or real(cls, d, timeline)))
+    assert gc.isenabled()
+    assert window_from_bytes(window_to_bytes(synthetic_window(5))).step == 5
+    with pytest.raises(ValueError, match="not a layerprof report"):
+        window_from_bytes(b'{"step": 1}')
+    assert seen == [False, False] and gc.isenabled()
+
+
 def test_older_report_without_timeline_or_profile_dir(tmp_path):
     d = str(tmp_path)
     raw = synthetic_window(5).to_json()
