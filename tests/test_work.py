@@ -290,8 +290,10 @@ def test_seed_loop_layer_is_overhead_bound_and_its_twin_is_not(tmp_path):
     assert "overhead-bound" in codes, slow.hints
     for path in ("fast", "dense_in", "sigsin", "head"):
         assert "overhead-bound" not in {h.code for h in layers[path].hints}, path
-    # The same multiplies, a far lower rate.
-    assert slow.forward_flops_per_s < 0.1 * fast.forward_flops_per_s
+    # The same multiplies, a far lower rate (typically 1/50 of the twin's; the twin is one
+    # ~5 µs op per step, so one stalled run on a loaded CI machine moves its mean rate a lot:
+    # the bound leaves room for that, the Dense comparison below is the steadier one).
+    assert slow.forward_flops_per_s < 0.25 * fast.forward_flops_per_s
     assert slow.forward_flops_per_s < 0.05 * dense.forward_flops_per_s
     loop = next(h for h in slow.hints if h.code == "python-loop")
     assert "achieved_flops_per_s" in loop.evidence  # efficiency as evidence
