@@ -132,7 +132,9 @@ def test_seed_model_loop_layer_hottest_and_explained(seed_run):
     assert "HLO" in hints["python-loop"].message
     assert not layers["fast"].hints  # the vectorized twin is never told it has a loop
     slow, fast = layers["slow"], layers["fast"]
-    assert figures.layer_self_total(slow) > 3 * figures.layer_self_total(fast)
+    # Typically 10-50x; the twin's few ~1 µs ops are one stalled run away from 40 µs on a
+    # loaded CI machine (seen), so the bound is 2x.
+    assert figures.layer_self_total(slow) > 2 * figures.layer_self_total(fast)
 
 
 def test_seed_model_forward_and_gradient_split(seed_run):
