@@ -44,10 +44,11 @@ def test_analyse_window_runs_without_tensorflow(tmp_path, monkeypatch):
     assert got["after_import"] == []
     # The same report as the pipeline's stages run by hand, hints included.
     events = xplane.read_profile(capture)
-    window, spans, _ = attribution.attribute_window(events, layer_map(), {1: GRAPH})
+    window, spans, typical = attribution.attribute_window(events, layer_map(), {1: GRAPH})
     roofs = peaks.window_peaks(capture, on_device=False)
-    window.peak_flops_per_s, window.peak_bytes_per_s, window.peak_source = roofs
-    diagnosis.diagnose(window)
+    window.peak_flops_per_s, window.peak_bytes_per_s, window.peak_source = roofs[:3]
+    window.peak_cache_bytes_per_s = roofs.cache_bytes_per_s
+    diagnosis.diagnose(window, typical=typical)
     assert got["window"] == json.loads(json.dumps(window.to_json()))
     assert got["spans"] == [[s.path, s.phase, s.step, s.start_ps, s.end_ps, s.device] for s in spans]
     assert got["window"]["step"] == 10 and got["window"]["steps"] == 2
