@@ -197,13 +197,16 @@ def decode_events(data: np.ndarray, start: np.ndarray, stop: np.ndarray,
             val, after = varints_at(data, pos + 1)
             head[(key >> 3).astype(np.intp) - 1, act] = val
             going = np.ones(len(act), dtype=bool)
-        elif needs is not None and np.all(
-                (key == 0x22) & (data[np.minimum(pos + 1, len(data) - 1)] < 0x80)):
+        elif needs is not None and np.all(key == 0x22) and np.all(
+                (length := data[np.minimum(pos + 1, len(data) - 1)]) < 0x80):
             # Only short stats left at this position (the rounds through an allocation's
             # dozen stats): no varints to decode.
-            after = pos + 2 + data[pos + 1]
+            after = pos + 2 + length
             going = needs[act]
-            events, body, end = act[going], pos[going] + 2, after[going]
+            if going.all():  # the usual case (allocations): no copies to select them
+                events, body, end = act, pos + 2, after
+            else:
+                events, body, end = act[going], pos[going] + 2, after[going]
             kept = _may_keep(data, body, end, table)
             parts.append((events[kept], body[kept], end[kept]))
         else:
@@ -289,6 +292,10 @@ def _id_table(keep: np.ndarray) -> np.ndarray:
 def _may_keep(data: np.ndarray, body: np.ndarray, end: np.ndarray, table: np.ndarray) -> np.ndarray:
     """Stats worth decoding: those that start with an id in `table`, and any that do not
     start the usual way (decoded fully, filtered afterwards)."""
+    if len(body) and (end - body).min() >= 2:
+        ids = data[body + 1]
+        if (data[body] == 0x08).all() and (ids < 0x80).all():  # one-byte ids: nearly always
+            return table[ids]
     usual = np.zeros(len(body), dtype=bool)
     ids = np.zeros(len(body), dtype=np.int64)
     room = np.flatnonzero(end - body >= 3)  # key, an id of up to two bytes, more
