@@ -115,6 +115,13 @@ def decode_stats(data: np.ndarray, event: np.ndarray, start: np.ndarray, stop: n
     vstop = np.zeros(n, np.int64)
     cur = start.copy()
     act = np.flatnonzero(cur < stop)
+    if act.size == n and n and (stop - start).min() >= 2:
+        # The first round as serializers write it: every stat opens with a one-byte id.
+        first = data[start + 1]
+        if (data[start] == 0x08).all() and (first < 0x80).all():
+            mid[:] = first
+            cur += 2
+            act = np.flatnonzero(cur < stop)
     while act.size:  # one round per field position: usually two (id, value)
         key = data[cur[act]]
         if np.all((key == 0x08) | (key == 0x18) | (key == 0x20) | (key == 0x38)):
