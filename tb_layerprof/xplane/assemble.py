@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import operator
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -206,6 +206,28 @@ class TableParts:
                            negative[order] if negative.any() else None)
 
 
+class _Names:
+    """A chunk's event names and op types (object arrays), gathered on first use: most
+    chunks (graph-mode ops, allocations) need only their ids."""
+
+    def __init__(self, plane, at: np.ndarray):
+        self._plane, self._at = plane, at
+        self._name: Optional[np.ndarray] = None
+        self._type: Optional[np.ndarray] = None
+
+    @property
+    def name(self) -> np.ndarray:
+        if self._name is None:
+            self._name = self._plane.a[self._at]
+        return self._name
+
+    @property
+    def type(self) -> np.ndarray:
+        if self._type is None:
+            self._type = self._plane.b[self._at]
+        return self._type
+
+
 class HostLine:
     """One host line: records go to `out` as chunks arrive; ops wait for `finish` (their
     self time needs the line's nesting)."""
@@ -225,13 +247,13 @@ class HostLine:
         kind = plane.kind[at]
         sid = plane.sid
         is_op = kind == kinds.OP
-        names, types = plane.a[at], plane.b[at]
+        names = _Names(plane, at)
         name_ids, type_ids = plane.a_id[at], plane.b_id[at]
-        self._eager_ops(kind, stats, is_op, names, types, buf, n)
-        self._xla_ops(kind, stats, is_op, names, types, buf, n)
+        self._eager_ops(kind, stats, is_op, names, buf, n)
+        self._xla_ops(kind, stats, is_op, names, buf, n)
         for i in np.flatnonzero(is_op & (kind != kinds.OP)).tolist():  # renamed above
-            name_ids[i] = plane.op_names.setdefault(names[i], len(plane.op_names))
-            type_ids[i] = plane.op_types.setdefault(types[i], len(plane.op_types))
+            name_ids[i] = plane.op_names.setdefault(names.name[i], len(plane.op_names))
+            type_ids[i] = plane.op_types.setdefault(names.type[i], len(plane.op_types))
         ops = np.flatnonzero(is_op)
         self.op_start.append(events.offset_ps[ops])
         self.op_dur.append(events.duration_ps[ops])
@@ -257,7 +279,7 @@ class HostLine:
             labels = [kinds.SPAN_LABELS[k] for k in kind[spans].tolist()]
             starts, ends = self._times(events, spans)
             self.out.spans += map(_SPAN, zip([self.key] * len(spans), starts, ends,
-                                             names[spans].tolist(), labels))
+                                             names.name[spans].tolist(), labels))
 
     def _times(self, events: columns.Events, idx: np.ndarray):
         """Start and end times (ps since the epoch, Python ints: they overflow int64)."""
@@ -277,7 +299,7 @@ class HostLine:
         self.tables.memory.append((self.base_ps, events.offset_ps[mem], sign, nbytes.view(np.int64),
                                    addr, negative, tf_op, allocator))
 
-    def _eager_ops(self, kind, stats, is_op, names, types, buf, n: int) -> None:
+    def _eager_ops(self, kind, stats, is_op, names: "_Names", buf, n: int) -> None:
         """EagerExecute events of single ops become ops named "eager/<Type>"."""
         eager = np.flatnonzero(kind == kinds.EAGER_EXEC)
         if not eager.size:
@@ -290,9 +312,9 @@ class HostLine:
             if func or not op_type:
                 continue  # a tf.function call: its ops appear on their own
             is_op[i] = True
-            names[i], types[i] = "eager/" + op_type, op_type
+            names.name[i], names.type[i] = "eager/" + op_type, op_type
 
-    def _xla_ops(self, kind, stats, is_op, names, types, buf, n: int) -> None:
+    def _xla_ops(self, kind, stats, is_op, names: "_Names", buf, n: int) -> None:
         """Events of other kinds with an `hlo_op` stat are XLA ops (resolved later)."""
         sid = self.plane.sid
         if sid["hlo_op"] is None:
@@ -307,7 +329,7 @@ class HostLine:
             if hlo_op:
                 self.plane.xla[0] = True
                 is_op[i] = True
-                names[i], types[i] = kinds.xla_placeholder(program, hlo_op), ""
+                names.name[i], names.type[i] = kinds.xla_placeholder(program, hlo_op), ""
 
     def finish(self) -> None:
         if not self.op_start:
