@@ -22,7 +22,7 @@ import collections
 import dataclasses
 import functools
 import re
-from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 from tb_layerprof.layermap import STEP_PATH, LayerMap
 from tb_layerprof.report import OTHER_KEYS
@@ -481,23 +481,26 @@ def control_flow_cuts(name: str) -> Tuple[Tuple[str, str], ...]:
     return tuple(cuts)
 
 
-def _forward_names(rest: str) -> List[str]:
-    """Forward op names a gradient op name points at, most specific first.
+def _forward_names(rest: str) -> Iterator[str]:
+    """Forward op names a gradient op name points at, most specific first (lazily: the
+    first one nearly always names a traced op).
 
     Tape gradients are named `gradient_tape/<forward op>/...`; gradients built inside a
     while loop's gradient body use graph-mode names, `.../gradients/<forward op>_grad/...`.
     """
-    names: List[str] = []
     inner = _after_gradients(rest)
     if inner is not rest:
         parts = inner.split("/")
         for j, part in enumerate(parts):
             if part.endswith("_grad") and len(part) > 5:
-                names.append("/".join(parts[:j] + [part[:-5]]))
+                yield "/".join(parts[:j] + [part[:-5]])
                 break
-    parts = rest.split("/")
-    names.extend("/".join(parts[:k]) for k in range(len(parts) - 1, 0, -1))
-    return names
+    cut = len(rest)
+    while True:  # the prefixes, longest first: what `rest.rsplit("/", k)[0]` gives for k = 1, 2, ...
+        cut = rest.rfind("/", 0, cut)
+        if cut <= 0:
+            return
+        yield rest[:cut]
 
 
 def _after_gradients(rest: str) -> str:
