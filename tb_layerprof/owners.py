@@ -333,10 +333,13 @@ class OwnerIndex:
     def _resolve(self, name: str, op_type: str) -> Owner:
         cuts = control_flow_cuts(name)
         for candidate in [name] + [local for _, local in cuts]:
-            for form in (candidate, _strip_rewrites(candidate)):
-                hit = self.by_name.get(form)
-                if hit is not None:
-                    return self._unfuse(name, form, op_type, hit)
+            hit = self.by_name.get(candidate)
+            if hit is not None:
+                return self._unfuse(name, candidate, op_type, hit)
+            form = _strip_rewrites(candidate)
+            hit = self.by_name.get(form) if form != candidate else None
+            if hit is not None:
+                return self._unfuse(name, form, op_type, hit)
         inner = _strip_rewrites(cuts[-1][1] if cuts else name)
         owner = self._owner_by_name(inner, op_type or self.op_type.get(inner, ""), self.by_name)
         if owner[0] in (UNATTRIBUTED, FRAMEWORK) and cuts:
@@ -513,6 +516,9 @@ def _after_gradients(rest: str) -> str:
 
 def _strip_rewrites(name: str) -> str:
     """Undo Grappler's renaming (e.g. `ArithmeticOptimizer/AddOpsRewrite_<name>`)."""
+    if "Optimizer" not in name and "ConstantFolding" not in name and "Rewrite" not in name \
+            and "ReorderCastLikeAndValuePreserving_" not in name:
+        return name  # nothing renamed: most names
     parts = name.split("/")
     kept = [p for p in parts if not p.endswith("Optimizer") and p != "ConstantFolding"]
     if kept and kept[-1].startswith(("AddOpsRewrite_", "ReorderCastLikeAndValuePreserving_")):
